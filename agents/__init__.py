@@ -1,0 +1,1 @@
+"""Composite agents built on evorl (installed as ``evorl.agents``)."""

@@ -1,0 +1,171 @@
+"""Gymnasium environments provided by evorl (installed as ``evorl.envs``).
+
+Importing this package registers every env under the ``evorl/`` namespace (lazily, by string entry
+points, so nothing heavy loads until an env is made):
+
+================================  =====================================================
+``evorl/SinglePole-v0``           one pole, observes x, ẋ, θ1, θ̇1
+``evorl/SinglePoleNV-v0``         one pole, observes x, θ1 (non-Markov)
+``evorl/DoublePole-v0``           two poles, observes all six state variables
+``evorl/DoublePoleNV-v0``         two poles, observes x, θ1, θ2 (non-Markov)
+``evorl/CartPoleNoVel-v0``        Gymnasium's CartPole-v1 observing x, θ only
+``evorl/TMaze-v0``                Bakker's T-maze (kwarg ``corridor_length``)
+``evorl/Catch-v0``                Mnih et al.'s 24 × 24 Catch
+================================  =====================================================
+
+The pole envs and CartPoleNoVel have natively vectorised versions (``vector_entry_point``, used by
+``gymnasium.make_vec``), and :func:`native_vector_env` returns them — plus an exact vectorised
+``CartPole-v1`` — for an evaluator; they all share the conventions of :mod:`evorl.envs.vector`.
+
+Example:
+    >>> import gymnasium as gym
+    >>> import evorl.envs
+    >>> env = gym.make("evorl/DoublePoleNV-v0")
+    >>> envs = evorl.envs.native_vector_env("evorl/DoublePoleNV-v0", num_envs=64)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+from gymnasium.vector import VectorEnv
+
+_POLE = "evorl.envs.pole:PoleBalancingEnv"
+_POLE_VEC = "evorl.envs.pole_vector:PoleBalancingVectorEnv"
+
+_SPECS: dict[str, dict[str, Any]] = {
+    "evorl/SinglePole-v0": {
+        "entry_point": _POLE,
+        "vector_entry_point": _POLE_VEC,
+        "max_episode_steps": 1000,
+        "kwargs": {"num_poles": 1, "markov": True},
+    },
+    "evorl/SinglePoleNV-v0": {
+        "entry_point": _POLE,
+        "vector_entry_point": _POLE_VEC,
+        "max_episode_steps": 1000,
+        "kwargs": {"num_poles": 1, "markov": False},
+    },
+    "evorl/DoublePole-v0": {
+        "entry_point": _POLE,
+        "vector_entry_point": _POLE_VEC,
+        "max_episode_steps": 1000,
+        "kwargs": {"num_poles": 2, "markov": True},
+    },
+    "evorl/DoublePoleNV-v0": {
+        "entry_point": _POLE,
+        "vector_entry_point": _POLE_VEC,
+        "max_episode_steps": 1000,
+        "kwargs": {"num_poles": 2, "markov": False},
+    },
+    "evorl/CartPoleNoVel-v0": {
+        "entry_point": "evorl.envs.wrappers:make_cartpole_novel",
+        "vector_entry_point": "evorl.envs:_make_cartpolenovel_vec",
+        "max_episode_steps": 500,
+        "reward_threshold": 475.0,
+        "kwargs": {},
+    },
+    "evorl/TMaze-v0": {
+        "entry_point": "evorl.envs.tmaze:TMazeEnv",
+        "kwargs": {"corridor_length": 10},
+    },
+    "evorl/Catch-v0": {"entry_point": "evorl.envs.catch:CatchEnv", "kwargs": {}},
+}
+
+ENV_IDS: list[str] = list(_SPECS)
+"""Every id registered by :func:`register_envs` (drives the registry tests)."""
+
+
+def register_envs() -> None:
+    """Registers the ``evorl/`` envs with Gymnasium; safe to call any number of times."""
+    for env_id, spec in _SPECS.items():
+        if env_id in gym.registry:
+            continue
+        gym.register(
+            id=env_id,
+            entry_point=spec["entry_point"],
+            vector_entry_point=spec.get("vector_entry_point"),
+            max_episode_steps=spec.get("max_episode_steps"),
+            reward_threshold=spec.get("reward_threshold"),
+            kwargs=dict(spec["kwargs"]),
+        )
+
+
+def _make_cartpolenovel_vec(num_envs: int = 1, **kwargs: Any) -> VectorEnv:
+    """Vector entry point of ``evorl/CartPoleNoVel-v0``: CartPole-v1 vectorised, positions only."""
+    from .cartpole_vector import CartPoleVectorEnv
+
+    return CartPoleVectorEnv(num_envs=num_envs, observe=(0, 2), **kwargs)
+
+
+def native_vector_env(env_id: str, num_envs: int, **kwargs: Any) -> VectorEnv | None:
+    """Our exact natively vectorised version of ``env_id``, or None if there is none.
+
+    The returned env gives, sub-env by sub-env, the trajectories of ``gym.make(env_id)`` for the
+    same seeds and actions (checked by the tests), with autoreset disabled, per-env seeds and
+    ``reset_mask`` (see :mod:`evorl.envs.vector`).
+
+    Args:
+        env_id: ``"CartPole-v1"``, ``"evorl/CartPoleNoVel-v0"`` or one of the ``evorl/*Pole*``
+            ids; anything else gives None.
+        num_envs: Number of sub-environments.
+        **kwargs: Env kwargs as for ``gym.make``, including ``max_episode_steps`` (the time
+            limit; default the registered one: 500 for the CartPoles, 1,000 for the pole envs)
+            and e.g. ``damping_fitness`` for the pole envs.
+
+    Returns:
+        A :class:`gymnasium.vector.VectorEnv`, or None.
+    """
+    if env_id == "CartPole-v1":
+        from .cartpole_vector import CartPoleVectorEnv
+
+        return CartPoleVectorEnv(num_envs=num_envs, **kwargs)
+    if env_id == "evorl/CartPoleNoVel-v0":
+        return _make_cartpolenovel_vec(num_envs=num_envs, **kwargs)
+    spec = _SPECS.get(env_id)
+    if spec is None or spec.get("vector_entry_point") != _POLE_VEC:
+        return None
+    from .pole_vector import PoleBalancingVectorEnv
+
+    return PoleBalancingVectorEnv(num_envs=num_envs, **{**spec["kwargs"], **kwargs})
+
+
+_LAZY = {
+    "CartPoleVectorEnv": "cartpole_vector",
+    "CatchEnv": "catch",
+    "DelayObservation": "wrappers",
+    "MaskObservation": "wrappers",
+    "ObservationNoise": "wrappers",
+    "PoleBalancingEnv": "pole",
+    "PoleBalancingVectorEnv": "pole_vector",
+    "TMazeEnv": "tmaze",
+    "generalization_score": "pole_vector",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy access to the public classes (``evorl.envs.TMazeEnv``) without importing them all."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+register_envs()
+
+__all__ = [
+    "ENV_IDS",
+    "CartPoleVectorEnv",
+    "CatchEnv",
+    "DelayObservation",
+    "MaskObservation",
+    "ObservationNoise",
+    "PoleBalancingEnv",
+    "PoleBalancingVectorEnv",
+    "TMazeEnv",
+    "generalization_score",
+    "native_vector_env",
+    "register_envs",
+]

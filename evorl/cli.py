@@ -1,0 +1,272 @@
+"""The ``evorl`` command line: evolve, resume, eval, plot, list.
+
+Configuration follows RNNLIB: a preset name or YAML file, then any field overridden with
+``--section.field=value`` (values are YAML, so ``--controller.hidden=[8,8]`` works). Problems
+the user can fix (unknown keys, wrong types, unknown envs, missing files) print one line on
+stderr and exit with code 2; a run that cannot go on exits with 1 and keeps its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from evorl.config import ConfigError, RunConfig, from_dict, load_config
+
+EPILOG = """examples:
+  evorl evolve                  # default: LSTM + CMA-ES on CartPole without velocities
+  evorl evolve pendulum --optimizer.popsize=64 --stop.generations=300
+  evorl evolve my.yaml --seed=3 --eval.episodes=5
+  evorl resume runs/cartpole-novel-20261121-120000 --stop.generations=500
+  evorl eval runs/cartpole-novel-20261121-120000 --episodes 100 --video cartpole.gif
+  evorl plot runs/cartpole-novel-20261121-120000
+  evorl list presets
+"""
+
+
+# Modules that add commands: each defines ``register(subparsers)``, which adds its parser(s) with
+# ``set_defaults(handler=fn)``; ``fn(args) -> int`` runs the command (ConfigError -> exit 2).
+# A parser that also sets ``accepts_overrides=True`` receives ``--key=value`` overrides as
+# ``args.overrides`` (a list of "key=value" strings).
+EXTENSIONS: tuple[str, ...] = ()
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line (and exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="evorl",
+        description="Train recurrent neural controllers by neuroevolution.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+
+    p = sub.add_parser(
+        "evolve",
+        help="start an evolution run",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Start an evolution run from a preset or YAML config; any config "
+        "field can be overridden with --section.field=value (see `evorl list presets`).",
+    )
+    p.add_argument(
+        "source",
+        nargs="?",
+        default=None,
+        metavar="PRESET|CONFIG.yaml",
+        help="preset name or YAML file (default: cartpole-novel)",
+    )
+    p.add_argument("--run-dir", default=None, help="run directory (default: <out>/<name>-<time>)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+
+    p = sub.add_parser(
+        "resume",
+        help="continue a stopped run exactly where it left off",
+        description="Continue a run from its checkpoint; overrides may extend the "
+        "budget, e.g. --stop.generations=500.",
+    )
+    p.add_argument("run_dir")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+
+    p = sub.add_parser(
+        "eval",
+        help="test a trained controller; optionally render a video",
+        description="Run test episodes of a run's best controller; --video writes a GIF or MP4.",
+    )
+    p.add_argument("run_dir")
+    p.add_argument("--episodes", type=int, default=20, help="test episodes (default 20)")
+    p.add_argument("--seed", type=int, default=10_000, help="first reset seed (default 10000)")
+    p.add_argument(
+        "--checkpoint",
+        choices=("best", "latest"),
+        default="best",
+        help="best tested controller or the latest centre (default best)",
+    )
+    p.add_argument(
+        "--video", default=None, metavar="FILE", help="render one episode to FILE (.gif/.mp4)"
+    )
+
+    p = sub.add_parser("plot", help="learning curves of a run as PNG")
+    p.add_argument("run_dir")
+    p.add_argument("--out", default=None, help="PNG path (default RUN_DIR/learning_curve.png)")
+
+    p = sub.add_parser("list", help="list presets, envs, controllers, optimizers")
+    p.add_argument(
+        "what",
+        nargs="?",
+        default="all",
+        choices=("all", "presets", "envs", "controllers", "optimizers"),
+    )
+    for module in EXTENSIONS:
+        importlib.import_module(module).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``evorl`` command; returns the exit code."""
+    parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        argv, overrides = _split_overrides(parser, argv)
+        args = parser.parse_args(argv)
+        takes_overrides = getattr(args, "accepts_overrides", args.command in ("evolve", "resume"))
+        if overrides and not takes_overrides:
+            parser.error(f"unrecognized arguments: {' '.join(overrides)}")
+        if hasattr(args, "handler"):
+            args.overrides = overrides
+            return args.handler(args)
+        return _COMMANDS[args.command](args, overrides)
+    except ConfigError as err:
+        print(f"evorl: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("evorl: interrupted", file=sys.stderr)
+        return 130
+
+
+def _split_overrides(
+    parser: argparse.ArgumentParser, argv: list[str]
+) -> tuple[list[str], list[str]]:
+    """Separate ``--key=value`` / ``--key value`` config overrides from the command's own options.
+
+    Any ``--option`` the chosen command does not define is a config override; without ``=`` the
+    next token is its value.
+    """
+    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    command = sub.choices.get(argv[0]) if sub is not None and argv else None
+    if command is None:
+        return argv, []
+    known = set(command._option_string_actions)
+    kept, overrides, i = argv[:1], [], 1
+    while i < len(argv):
+        item = argv[i]
+        key = item.split("=", 1)[0]
+        if not item.startswith("--") or key in known or item == "--":
+            kept.append(item)
+        elif "=" in item:
+            overrides.append(item[2:])
+        elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            overrides.append(f"{item[2:]}={argv[i + 1]}")
+            i += 1
+        else:
+            raise ConfigError(f"override '{item}' needs a value: {item}=VALUE")
+        i += 1
+    return kept, overrides
+
+
+def _train(trainer, quiet: bool) -> int:
+    from evorl.progress import ProgressHook
+    from evorl.trainer import TrainingError
+
+    cfg = trainer.config
+    print(f"run directory: {trainer.run_dir}", file=sys.stderr)
+    try:
+        if quiet:
+            state = trainer.run()
+        else:
+            with ProgressHook(cfg.stop.generations, cfg.name) as hook:
+                trainer.hooks.append(hook)
+                state = trainer.run()
+    except TrainingError as err:
+        print(f"evorl: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        trainer.checkpoint()
+        print(f"evorl: interrupted; continue with: evorl resume {trainer.run_dir}", file=sys.stderr)
+        return 130
+    finally:
+        trainer.evaluator.close()
+    st = state
+    print(
+        f"{cfg.name}: stopped ({st.stop_reason}) after {st.generation} generations, "
+        f"{st.evaluations} episodes, {st.env_steps} env steps, {st.elapsed:.1f} s; "
+        f"best test score {st.champion_score:.4g} (generation {st.champion_generation}); "
+        f"{'SOLVED' if st.solved else 'not solved'}"
+    )
+    print(f"run directory: {trainer.run_dir}")
+    return 0
+
+
+def _cmd_evolve(args: argparse.Namespace, overrides: list[str]) -> int:
+    from evorl.config import to_dict
+    from evorl.experiment import start_run
+
+    config = load_config(args.source, overrides)
+    if args.print_config:
+        import yaml
+
+        print(yaml.safe_dump(to_dict(config), sort_keys=False), end="")
+        return 0
+    return _train(start_run(config, args.run_dir), args.quiet)
+
+
+def _cmd_resume(args: argparse.Namespace, overrides: list[str]) -> int:
+    from evorl.config import apply_overrides, to_dict
+    from evorl.experiment import resume_run
+    from evorl.rundir import atomic_write_text, load_run_config
+
+    run_dir = Path(args.run_dir)
+    config = load_run_config(run_dir)
+    if overrides:
+        import yaml
+
+        config = from_dict(RunConfig, apply_overrides(to_dict(config), overrides))
+        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(config), sort_keys=False))
+    return _train(resume_run(run_dir, config), args.quiet)
+
+
+def _cmd_eval(args: argparse.Namespace, _: list[str]) -> int:
+    from evorl.playback import evaluate_policy, load_policy, record_video
+
+    if args.episodes < 1:
+        raise ConfigError("--episodes must be >= 1")
+    policy = load_policy(args.run_dir, args.checkpoint)
+    returns = evaluate_policy(policy, args.episodes, args.seed)
+    print(
+        f"{policy.config.env.id}: mean return {returns.mean():.2f} ± {returns.std():.2f} "
+        f"over {args.episodes} episodes (min {returns.min():.2f}, max {returns.max():.2f})"
+    )
+    if args.video:
+        score = record_video(policy, args.video, args.seed)
+        print(f"video: {args.video} (return {score:.2f})")
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace, _: list[str]) -> int:
+    from evorl.plotting import plot_run
+
+    print(plot_run(args.run_dir, args.out))
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace, _: list[str]) -> int:
+    from evorl.listing import listing
+
+    print(listing(args.what))
+    return 0
+
+
+_COMMANDS = {
+    "evolve": _cmd_evolve,
+    "resume": _cmd_resume,
+    "eval": _cmd_eval,
+    "plot": _cmd_plot,
+    "list": _cmd_list,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

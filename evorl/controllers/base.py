@@ -1,0 +1,209 @@
+"""The controller interface: recurrent state as data, flat parameters, one code path per cell.
+
+A :class:`Controller` is a ``torch.nn.Module`` whose cells are written once and run in two modes:
+
+* **Gradient mode** (``params=None``): the module's own parameters, ordinary autograd; a batch of
+  B observations shares one set of weights.
+* **Population mode** (``params=controller.population_params(flat)``): ``flat`` holds one
+  individual per row, shape (B, D); every parameter becomes a (B, *shape) *view* of it and row b
+  of the observations and state is driven by row b of ``flat``. A whole population advances one
+  time step in one forward pass, and an evaluator swaps individuals in by writing rows of
+  ``flat`` in place.
+
+Recurrent state is passed in and out, never kept in the module (Stable-Baselines3's
+``predict(obs, state, episode_start)``, CleanRL's LSTM masking): a tuple of batch-first tensors,
+``()`` for feed-forward controllers.
+
+The flat vector concatenates the parameters in registration order (``named_parameters()``
+order), each flattened row-major; every cell module documents its own order.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from evorl.controllers.config import ControllerConfig
+from evorl.controllers.functional import linear
+from evorl.controllers.heads import make_head
+from evorl.controllers.init import init_param, make_generator
+
+State = tuple[torch.Tensor, ...]
+"""Recurrent state: every tensor batch-first (B, ...); ``()`` for feed-forward controllers."""
+
+Params = dict[str, torch.Tensor]
+
+
+class Controller(torch.nn.Module):
+    """Base class of all cells; owns the flat-vector mapping, state handling and action head.
+
+    Subclasses take ``(config, obs_dim, action_space, seed=None)``, register parameters with
+    :meth:`add_param` in their flat order, set ``state_sizes`` (the width of each state tensor),
+    call :meth:`initialize` and implement :meth:`forward`.
+
+    Example:
+        >>> import gymnasium as gym
+        >>> from evorl.controllers import ControllerConfig, build_controller
+        >>> cfg = ControllerConfig(kind="gru", hidden=(8,))
+        >>> ctrl = build_controller(cfg, 4, gym.spaces.Discrete(2), seed=0)
+        >>> flat = ctrl.get_flat().repeat(16, 1)            # a population of 16 copies
+        >>> params = ctrl.population_params(flat)
+        >>> state = ctrl.initial_state(16)
+        >>> action, state = ctrl.step(torch.zeros(16, 4), state, params)
+        >>> action.shape
+        torch.Size([16])
+    """
+
+    state_sizes: tuple[int, ...] = ()
+
+    def __init__(
+        self,
+        config: ControllerConfig,
+        obs_dim: int,
+        action_space: gym.spaces.Space,
+    ) -> None:
+        super().__init__()
+        if isinstance(obs_dim, bool) or not isinstance(obs_dim, int | np.integer) or obs_dim < 1:
+            raise ValueError(f"obs_dim={obs_dim!r} must be a positive int")
+        self.config = config
+        self.obs_dim = int(obs_dim)
+        self.head = make_head(action_space, config.continuous_action)
+        self.out_dim: int = self.head.out_dim
+        self._specs: list[tuple[str, str, int]] = []  # (name, init role, gate blocks), flat order
+
+    # ----------------------------------------------------------------- parameters
+    def add_param(self, name: str, shape: tuple[int, ...], role: str, blocks: int = 1) -> None:
+        """Register a parameter (appended to the flat order) with its initialisation role."""
+        self.register_parameter(name, torch.nn.Parameter(torch.empty(shape)))
+        self._specs.append((name, role, blocks))
+
+    def add_readout(self, in_dim: int) -> None:
+        """Register the linear readout ``w_out`` (in_dim, out_dim) and ``b_out`` (out_dim,)."""
+        self.add_param("w_out", (in_dim, self.out_dim), "input")
+        self.add_param("b_out", (self.out_dim,), "bias")
+
+    def readout(self, h: torch.Tensor, p: Params) -> torch.Tensor:
+        """Raw outputs from the last hidden layer."""
+        return linear(h, p["w_out"], p["b_out"])
+
+    def initialize(self, seed: int | None = None) -> None:
+        """(Re-)initialise all parameters from ``seed`` with a private generator."""
+        self._init_parameters(make_generator(seed))
+
+    def _init_parameters(self, gen: torch.Generator) -> None:
+        """Default: each parameter by its registered role; cells override for special cases."""
+        for name, role, blocks in self._specs:
+            init_param(getattr(self, name), role, self.config, gen, blocks)
+
+    def _params(self, params: Params | None) -> Params:
+        if params is not None:
+            return params
+        return {name: getattr(self, name) for name, _, _ in self._specs}
+
+    @property
+    def num_params(self) -> int:
+        """D, the length of the flat parameter vector."""
+        return sum(getattr(self, name).numel() for name, _, _ in self._specs)
+
+    def get_flat(self) -> torch.Tensor:
+        """A (D,) copy of all parameters in the documented flat order."""
+        return torch.cat([getattr(self, n).detach().reshape(-1) for n, _, _ in self._specs])
+
+    @torch.no_grad()
+    def set_flat(self, flat: torch.Tensor | np.ndarray) -> None:
+        """Load all parameters from a (D,) vector (cast to the parameters' dtype and device)."""
+        flat = torch.as_tensor(flat)
+        if flat.shape != (self.num_params,):
+            raise ValueError(f"flat must have shape ({self.num_params},), got {tuple(flat.shape)}")
+        offset = 0
+        for name, _, _ in self._specs:
+            p = getattr(self, name)
+            p.copy_(flat[offset : offset + p.numel()].view(p.shape))
+            offset += p.numel()
+
+    def population_params(self, flat: torch.Tensor) -> Params:
+        """Per-parameter views of a population matrix ``flat`` (B, D), each (B, *shape).
+
+        No copy is made: writing a row of ``flat`` in place changes what the next forward pass
+        with these params sees.
+        """
+        if (
+            not isinstance(flat, torch.Tensor)
+            or flat.dim() != 2
+            or flat.shape[1] != self.num_params
+        ):
+            shape = tuple(flat.shape) if isinstance(flat, torch.Tensor) else type(flat).__name__
+            raise ValueError(f"flat must be a tensor of shape (B, {self.num_params}), got {shape}")
+        views, offset = {}, 0
+        for name, _, _ in self._specs:
+            shape = getattr(self, name).shape
+            numel = shape.numel()
+            views[name] = flat.narrow(1, offset, numel).unflatten(1, shape)
+            offset += numel
+        return views
+
+    # ----------------------------------------------------------------- state
+    def initial_state(
+        self, batch: int, *, dtype: torch.dtype = torch.float32, device: torch.device | None = None
+    ) -> State:
+        """Zero state for ``batch`` rows (on the parameters' device unless ``device`` is given)."""
+        if device is None:
+            device = next(iter(self.parameters())).device
+        return tuple(torch.zeros(batch, n, dtype=dtype, device=device) for n in self.state_sizes)
+
+    def reset_state(self, state: State, mask: torch.Tensor) -> State:
+        """New state with rows where ``mask`` (B,) is True set to the initial (zero) state."""
+        out = []
+        for s in state:
+            m = mask.to(device=s.device, dtype=torch.bool).view(-1, *([1] * (s.dim() - 1)))
+            out.append(torch.where(m, s.new_zeros(()), s))
+        return tuple(out)
+
+    # ----------------------------------------------------------------- running
+    def forward(
+        self, obs: torch.Tensor, state: State, params: Params | None = None
+    ) -> tuple[torch.Tensor, State]:
+        """One time step: obs (B, obs_dim) -> raw outputs (B, out_dim) and the next state."""
+        raise NotImplementedError
+
+    def act(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Action head: argmax (Discrete) or tanh-scale / clip into the Box bounds."""
+        return self.head(outputs)
+
+    @torch.no_grad()
+    def step(
+        self, obs: torch.Tensor, state: State, params: Params | None = None
+    ) -> tuple[torch.Tensor, State]:
+        """``act(forward(obs, state, params))`` for acting in an environment (no autograd)."""
+        outputs, state = self(obs, state, params)
+        return self.act(outputs), state
+
+    def unroll(
+        self,
+        obs_seq: torch.Tensor,
+        state: State,
+        episode_start: torch.Tensor | None = None,
+        params: Params | None = None,
+    ) -> tuple[torch.Tensor, State]:
+        """Run a sequence (T, B, obs_dim) -> outputs (T, B, out_dim) and the final state.
+
+        Where ``episode_start[t, b]`` is True, row b's state is reset before step t (CleanRL /
+        Stable-Baselines3 masking), so one tensor can hold several episodes back to back.
+        Differentiable end to end (backpropagation through time).
+        """
+        if obs_seq.dim() != 3:
+            raise ValueError(f"obs_seq must be (T, B, obs_dim), got {tuple(obs_seq.shape)}")
+        outputs = []
+        for t in range(obs_seq.shape[0]):
+            if episode_start is not None:
+                state = self.reset_state(state, episode_start[t])
+            out, state = self(obs_seq[t], state, params)
+            outputs.append(out)
+        return torch.stack(outputs), state
+
+    def extra_repr(self) -> str:
+        return (
+            f"kind={self.config.kind!r}, obs_dim={self.obs_dim}, out_dim={self.out_dim}, "
+            f"hidden={self.config.hidden}, num_params={self.num_params}"
+        )

@@ -1,0 +1,88 @@
+"""Configuration of a recurrent controller.
+
+One frozen dataclass describes every cell; fields that a cell does not use are ignored by it
+(``hidden`` by ``"linear"``, ``forget_gate`` / ``peepholes`` by everything but ``"lstm"``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+INITS = ("orthogonal", "uniform")
+CONTINUOUS_ACTIONS = ("tanh", "clip")
+ACTIVATIONS = ("tanh", "relu", "sigmoid")
+
+
+def _check_choice(field: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"ControllerConfig.{field}={value!r} is not one of {', '.join(allowed)}")
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    """Architecture and initialisation of a controller; see ``build_controller``.
+
+    Example:
+        >>> cfg = ControllerConfig(kind="lstm", hidden=(16,), peepholes=True)
+        >>> cfg.forget_gate
+        True
+    """
+
+    kind: str = "lstm"
+    """Cell type, a key of ``evorl.controllers.CONTROLLERS``: "linear", "mlp", "elman",
+    "fully_recurrent", "lstm" or "gru"."""
+
+    hidden: tuple[int, ...] = (16,)
+    """Units per layer; several entries stack layers. Ignored by "linear"; "fully_recurrent"
+    takes exactly one entry n >= number of outputs (its output units are among the n)."""
+
+    forget_gate: bool = True
+    """LSTM only: use a forget gate (Gers et al. 2000). Without it c(t) = c(t-1) + i * g."""
+
+    peepholes: bool = False
+    """LSTM only: peephole connections (Gers & Schmidhuber 2000); input and forget gates see
+    c(t-1), the output gate sees c(t). forget_gate=False, peepholes=False is the 1997 cell;
+    both True is the "vanilla" LSTM of Greff et al. (2017)."""
+
+    init: str = "orthogonal"
+    """Initialisation: "orthogonal" (recurrent matrices orthogonal, input and readout weights
+    Xavier-normal, biases and peepholes 0, LSTM forget-gate bias 1) or "uniform" (every
+    parameter U(-init_scale, init_scale), the classic neuroevolution start)."""
+
+    init_scale: float = 0.1
+    """Half-width of the uniform initialisation; used only when init="uniform"."""
+
+    continuous_action: str = "tanh"
+    """Action head for Box spaces: "tanh" (squash, then scale to [low, high]; needs finite
+    bounds) or "clip" (linear output clipped to [low, high])."""
+
+    activation: str = "tanh"
+    """Hidden activation of "mlp", "elman" and "fully_recurrent": "tanh", "relu" or "sigmoid"
+    (the logistic units of Williams & Zipser 1989)."""
+
+    def __post_init__(self) -> None:
+        from evorl.controllers import CONTROLLERS  # lazy: the registry imports this module
+
+        _check_choice("kind", self.kind, tuple(CONTROLLERS))
+        hidden = tuple(self.hidden) if isinstance(self.hidden, list | tuple) else self.hidden
+        if (
+            not isinstance(hidden, tuple)
+            or not hidden
+            or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden)
+        ):
+            raise ValueError(
+                f"ControllerConfig.hidden={self.hidden!r} must be a non-empty tuple of ints > 0"
+            )
+        # Coercing a YAML/CLI list to a tuple keeps the config hashable; it is not a derived value.
+        object.__setattr__(self, "hidden", hidden)
+        for name in ("forget_gate", "peepholes"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"ControllerConfig.{name}={getattr(self, name)!r} must be a bool")
+        _check_choice("init", self.init, INITS)
+        scale = self.init_scale
+        is_number = isinstance(scale, int | float) and not isinstance(scale, bool)
+        if not (is_number and math.isfinite(scale) and scale > 0):
+            raise ValueError(f"ControllerConfig.init_scale={scale!r} must be a finite number > 0")
+        _check_choice("continuous_action", self.continuous_action, CONTINUOUS_ACTIONS)
+        _check_choice("activation", self.activation, ACTIVATIONS)

@@ -1,0 +1,70 @@
+"""Feed-forward baselines: a linear map and a multilayer perceptron (state ``()``).
+
+Flat parameter order:
+
+* ``linear``: ``w_out`` (obs_dim, out_dim), ``b_out`` (out_dim,).
+* ``mlp``: for each layer l: ``w{l}`` (in_l, hidden[l]), ``b{l}`` (hidden[l],); then
+  ``w_out`` (hidden[-1], out_dim), ``b_out`` (out_dim,).
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import torch
+
+from evorl.controllers.base import Controller, Params, State
+from evorl.controllers.config import ControllerConfig
+from evorl.controllers.functional import ACTIVATIONS, linear
+
+
+class LinearController(Controller):
+    """Outputs = obs @ W + b; the controller of World Models (Ha & Schmidhuber 2018).
+
+    ``config.hidden`` is ignored.
+    """
+
+    def __init__(
+        self,
+        config: ControllerConfig,
+        obs_dim: int,
+        action_space: gym.spaces.Space,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(config, obs_dim, action_space)
+        self.add_readout(self.obs_dim)
+        self.initialize(seed)
+
+    def forward(
+        self, obs: torch.Tensor, state: State, params: Params | None = None
+    ) -> tuple[torch.Tensor, State]:
+        return self.readout(obs, self._params(params)), state
+
+
+class MLPController(Controller):
+    """Stacked fully connected layers with ``config.activation``, then a linear readout."""
+
+    def __init__(
+        self,
+        config: ControllerConfig,
+        obs_dim: int,
+        action_space: gym.spaces.Space,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(config, obs_dim, action_space)
+        in_dim = self.obs_dim
+        for layer, width in enumerate(config.hidden):
+            self.add_param(f"w{layer}", (in_dim, width), "input")
+            self.add_param(f"b{layer}", (width,), "bias")
+            in_dim = width
+        self.add_readout(in_dim)
+        self._act = ACTIVATIONS[config.activation]
+        self.initialize(seed)
+
+    def forward(
+        self, obs: torch.Tensor, state: State, params: Params | None = None
+    ) -> tuple[torch.Tensor, State]:
+        p = self._params(params)
+        x = obs
+        for layer in range(len(self.config.hidden)):
+            x = self._act(linear(x, p[f"w{layer}"], p[f"b{layer}"]))
+        return self.readout(x, p), state

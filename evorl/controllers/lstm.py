@@ -1,0 +1,93 @@
+"""Long short-term memory with switchable forget gate and peepholes, stacked, linear readout.
+
+Hochreiter & Schmidhuber, "Long short-term memory", Neural Computation 9(8), 1997 (the cell);
+Gers, Schmidhuber & Cummins, "Learning to forget", Neural Computation 12(10), 2000 (forget gate);
+Gers & Schmidhuber, "Recurrent nets that time and count", IJCNN 2000 (peepholes); Greff et al.,
+"LSTM: a search space odyssey", IEEE TNNLS 28(10), 2017 (the "vanilla" LSTM: both switched on).
+Per layer, with x the layer input and (h, c) its previous state::
+
+    i = sigmoid(x W_xi + h W_hi + b_i [+ p_i * c])
+    f = sigmoid(x W_xf + h W_hf + b_f [+ p_f * c])          (forget_gate=True only)
+    g = tanh(x W_xg + h W_hg + b_g)
+    c' = f * c + i * g          (forget_gate=False: c' = c + i * g)
+    o = sigmoid(x W_xo + h W_ho + b_o [+ p_o * c'])
+    h' = o * tanh(c')
+
+forget_gate=False, peepholes=False is the 1997 cell; forget_gate=True, peepholes=False is
+``torch.nn.LSTM`` (whose two biases sum to our one).
+
+Flat parameter order: for each layer l: ``w_x{l}`` (in_l, G*H), ``w_h{l}`` (H, G*H), ``b{l}`` (G*H,)
+with gate blocks i, f, g, o along the last axis (G = 4; without forget gate i, g, o, G = 3), then
+if peepholes ``p_i{l}`` (H,), ``p_f{l}`` (H,) (forget gate only), ``p_o{l}`` (H,); finally
+``w_out`` (H_L, out_dim), ``b_out`` (out_dim,).
+State: ``(h_0, c_0, h_1, c_1, ...)``, each (B, H_l).
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import torch
+
+from evorl.controllers.base import Controller, Params, State
+from evorl.controllers.config import ControllerConfig
+from evorl.controllers.functional import linear, sigmoid
+
+
+class LSTMController(Controller):
+    """Stacked LSTM layers (forget gate and peepholes per ``config``) and a linear readout."""
+
+    def __init__(
+        self,
+        config: ControllerConfig,
+        obs_dim: int,
+        action_space: gym.spaces.Space,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(config, obs_dim, action_space)
+        self.gates = 4 if config.forget_gate else 3
+        peeps = ("i", "f", "o") if config.forget_gate else ("i", "o")
+        in_dim = self.obs_dim
+        for layer, width in enumerate(config.hidden):
+            g = self.gates
+            self.add_param(f"w_x{layer}", (in_dim, g * width), "input", blocks=g)
+            self.add_param(f"w_h{layer}", (width, g * width), "recurrent")
+            self.add_param(f"b{layer}", (g * width,), "bias")
+            if config.peepholes:
+                for gate in peeps:
+                    self.add_param(f"p_{gate}{layer}", (width,), "peephole")
+            in_dim = width
+        self.add_readout(in_dim)
+        self.state_sizes = tuple(s for width in config.hidden for s in (width, width))
+        self.initialize(seed)
+
+    @torch.no_grad()
+    def _init_parameters(self, gen: torch.Generator) -> None:
+        super()._init_parameters(gen)
+        if self.config.init == "orthogonal" and self.config.forget_gate:
+            for layer, width in enumerate(self.config.hidden):
+                getattr(self, f"b{layer}")[width : 2 * width] = 1.0  # remember by default
+
+    def _cell(
+        self, layer: int, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, p: Params
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        gates = linear(x, p[f"w_x{layer}"], p[f"b{layer}"]) + linear(h, p[f"w_h{layer}"])
+        peep = self.config.peepholes
+        if self.config.forget_gate:
+            i, f, g, o = gates.chunk(4, dim=-1)
+            f = sigmoid(f + p[f"p_f{layer}"] * c if peep else f)
+        else:
+            i, g, o = gates.chunk(3, dim=-1)
+        i = sigmoid(i + p[f"p_i{layer}"] * c if peep else i)
+        c = (f * c if self.config.forget_gate else c) + i * torch.tanh(g)
+        o = sigmoid(o + p[f"p_o{layer}"] * c if peep else o)
+        return o * torch.tanh(c), c
+
+    def forward(
+        self, obs: torch.Tensor, state: State, params: Params | None = None
+    ) -> tuple[torch.Tensor, State]:
+        p = self._params(params)
+        x, new_state = obs, []
+        for layer in range(len(self.config.hidden)):
+            x, c = self._cell(layer, x, state[2 * layer], state[2 * layer + 1], p)
+            new_state += [x, c]
+        return self.readout(x, p), tuple(new_state)

@@ -1,0 +1,170 @@
+"""Evaluators: the fitness of a population, one interface for serial, vectorised and Ray evaluation.
+
+Every evaluator runs each individual for the same ``N`` episodes (reset seeds shared by the whole
+generation) and returns per-episode returns; fitness is their mean. The same parameters and seeds
+give bit-identical results whichever evaluator runs them and however the work is split.
+
+Example:
+    >>> evaluator = VectorEvaluator(EnvConfig("CartPole-v1"), controller)
+    >>> result = evaluator.evaluate(params, seeds=np.array([1, 2, 3]))
+    >>> result.fitness.shape
+    (64,)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from evorl.config import EnvConfig
+from evorl.controllers import Controller
+from evorl.env_factory import EnvPool, make_env, make_pool
+from evorl.evaluation.obs_norm import ObsNormalizer, ObsSums
+from evorl.evaluation.rollout import run_episodes
+
+
+@dataclass
+class EvalResult:
+    """Returns and lengths, shape (P, N); observation sums per episode (individual-major)."""
+
+    returns: np.ndarray
+    lengths: np.ndarray
+    obs_sums: ObsSums | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def fitness(self) -> np.ndarray:
+        """Mean return per individual, shape (P,)."""
+        return self.returns.mean(axis=1)
+
+    @property
+    def env_steps(self) -> int:
+        return int(self.lengths.sum())
+
+
+class Evaluator(Protocol):
+    """What the trainer needs from an evaluator."""
+
+    def evaluate(
+        self,
+        params: np.ndarray,
+        seeds: np.ndarray,
+        normalizer: ObsNormalizer | None = None,
+        collect_obs: bool = False,
+    ) -> EvalResult:
+        """Fitness of ``params`` (P, D), each individual run once per reset seed in ``seeds``."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def episode_tasks(popsize: int, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Individual index and reset seed of every episode, individual-major."""
+    return np.repeat(np.arange(popsize), len(seeds)), np.tile(np.asarray(seeds), popsize)
+
+
+class VectorEvaluator:
+    """All episodes of a population stepped as one batch (see :mod:`evorl.evaluation.rollout`)."""
+
+    def __init__(self, env: EnvConfig, controller: Controller, max_envs: int = 256) -> None:
+        self.env_config = env
+        self.controller = controller
+        self.max_envs = max_envs
+        self._pools: dict[int, EnvPool] = {}
+
+    def _pool(self, size: int) -> EnvPool:
+        if size not in self._pools:
+            self._pools[size] = make_pool(self.env_config, size)
+        return self._pools[size]
+
+    def evaluate(
+        self,
+        params: np.ndarray,
+        seeds: np.ndarray,
+        normalizer: ObsNormalizer | None = None,
+        collect_obs: bool = False,
+    ) -> EvalResult:
+        start = time.perf_counter()
+        popsize = len(params)
+        individual, task_seeds = episode_tasks(popsize, seeds)
+        pool = self._pool(min(len(individual), self.max_envs))
+        flat = torch.as_tensor(np.asarray(params), dtype=torch.float32)
+        out = run_episodes(
+            self.controller, pool, flat, individual, task_seeds, normalizer, collect_obs
+        )
+        shape = (popsize, len(seeds))
+        return EvalResult(
+            out.returns.reshape(shape),
+            out.lengths.reshape(shape),
+            out.obs_sums,
+            {"time/eval": time.perf_counter() - start, "time/env": out.env_time},
+        )
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
+
+
+class SerialEvaluator:
+    """One episode at a time in one Gymnasium env: slow, plain, and the reference.
+
+    Written as the textbook loop so that the batched evaluators can be checked against it.
+    """
+
+    def __init__(self, env: EnvConfig, controller: Controller) -> None:
+        self.controller = controller
+        self.env = make_env(env)
+
+    def evaluate(
+        self,
+        params: np.ndarray,
+        seeds: np.ndarray,
+        normalizer: ObsNormalizer | None = None,
+        collect_obs: bool = False,
+    ) -> EvalResult:
+        start = time.perf_counter()
+        popsize, n = len(params), len(seeds)
+        returns, lengths = np.zeros((popsize, n)), np.zeros((popsize, n), np.int64)
+        dim = int(np.prod(self.env.observation_space.shape))
+        sums = ObsSums.zeros(popsize * n, dim) if collect_obs else None
+        flat = torch.as_tensor(np.asarray(params), dtype=torch.float32)
+        for i in range(popsize):
+            weights = self.controller.population_params(flat[i : i + 1])
+            for k, seed in enumerate(seeds):
+                task = i * n + k
+                returns[i, k], lengths[i, k] = self._episode(
+                    weights, int(seed), normalizer, sums, task
+                )
+        return EvalResult(returns, lengths, sums, {"time/eval": time.perf_counter() - start})
+
+    def _episode(self, weights, seed, normalizer, sums, task) -> tuple[float, int]:
+        obs, _ = self.env.reset(seed=seed)
+        state = self.controller.initial_state(1)
+        total, steps, done = 0.0, 0, False
+        with torch.no_grad():
+            while not done:
+                raw = np.asarray(obs, dtype=np.float64)[None]
+                if sums is not None:
+                    sums.count[task] += 1
+                    sums.total[task] += raw[0]
+                    sums.squares[task] += raw[0] * raw[0]
+                x = normalizer(raw) if normalizer is not None else raw
+                action, state = self.controller.step(
+                    torch.from_numpy(x.astype(np.float32)), state, weights
+                )
+                act = action.numpy()[0]
+                obs, reward, terminated, truncated, _ = self.env.step(
+                    int(act) if act.ndim == 0 else act
+                )
+                total += float(reward)
+                steps += 1
+                done = terminated or truncated
+        return total, steps
+
+    def close(self) -> None:
+        self.env.close()

@@ -1,0 +1,142 @@
+"""OpenAI-ES: the evolution strategy of Salimans, Ho, Chen, Sidor & Sutskever (2017).
+
+"Evolution Strategies as a Scalable Alternative to Reinforcement Learning", arXiv:1703.03864.
+An isotropic Gaussian with a *fixed* noise std ``sigma`` is sampled antithetically
+(``theta + sigma e`` and ``theta - sigma e``); fitness is shaped by centered ranks; the gradient
+estimate ``g = sum_i u_i e_i / popsize`` (for pairs: ``(u+ - u-) e``) minus an L2 weight-decay
+term ``weight_decay * theta`` is followed with Adam. This is the form of OpenAI's
+evolution-strategies-starter (``-g + l2coeff * theta`` handed to Adam, stepsize 0.01,
+l2coeff 0.005); like it we do not divide ``g`` by ``sigma``, which only rescales the gradient
+(Adam is invariant to that) but keeps ``weight_decay`` comparable with the reference.
+Memory is O(popsize * dim).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from evorl.optimizers import base
+from evorl.optimizers.shaping import centered_ranks
+from evorl.optimizers.steppers import Adam
+
+
+@dataclass(frozen=True)
+class OpenAIESSettings:
+    """Settings of :class:`OpenAIES`."""
+
+    learning_rate: float = 0.01
+    """Adam step size (Salimans et al. 2017)."""
+    beta1: float = 0.9
+    """Adam first-moment decay."""
+    beta2: float = 0.999
+    """Adam second-moment decay."""
+    epsilon: float = 1e-8
+    """Adam denominator guard."""
+    weight_decay: float = 0.005
+    """L2 coefficient: ``weight_decay * theta`` is subtracted from the gradient estimate."""
+    antithetic: bool = True
+    """Mirrored sampling (``popsize`` must then be even)."""
+
+    def __post_init__(self) -> None:
+        if not self.learning_rate > 0:
+            raise ValueError("openai-es: learning_rate must be > 0")
+        if not self.weight_decay >= 0:
+            raise ValueError("openai-es: weight_decay must be >= 0")
+
+
+class OpenAIES:
+    """OpenAI-ES (Salimans et al. 2017): antithetic sampling, centered ranks, Adam, weight decay.
+
+    ``sigma`` is the fixed noise standard deviation.
+
+    Example:
+        >>> opt = OpenAIES(np.zeros(10), sigma=0.1, seed=0)
+        >>> x = opt.ask()
+        >>> metrics = opt.tell(x, -np.sum((x - 1.0) ** 2, axis=1))
+    """
+
+    name = "openai-es"
+    Settings = OpenAIESSettings
+
+    def __init__(
+        self,
+        x0: np.ndarray,
+        *,
+        sigma: float,
+        popsize: int | None = None,
+        seed: base.SeedLike,
+        settings: OpenAIESSettings | None = None,
+    ):
+        self.settings = s = settings or OpenAIESSettings()
+        self._theta = base.as_x0(x0)
+        self.dim = self._theta.size
+        self.sigma = base.as_sigma(sigma)
+        self._popsize = base.check_popsize(
+            self.name, popsize, self.dim, multiple_of=2 if s.antithetic else 1
+        )
+        self._rng = base.make_rng(seed)
+        self._adam = Adam(
+            self.dim,
+            learning_rate=s.learning_rate,
+            beta1=s.beta1,
+            beta2=s.beta2,
+            epsilon=s.epsilon,
+        )
+        self._noise: np.ndarray | None = None  # unit-variance e of the pending ask
+
+    @property
+    def popsize(self) -> int:
+        return self._popsize
+
+    @property
+    def center(self) -> np.ndarray:
+        return self._theta.copy()
+
+    def ask(self) -> np.ndarray:
+        n = self._popsize // 2 if self.settings.antithetic else self._popsize
+        self._noise = noise = self._rng.standard_normal((n, self.dim))
+        if not self.settings.antithetic:
+            return self._theta + self.sigma * noise
+        x = np.empty((self._popsize, self.dim))
+        x[0::2] = self._theta + self.sigma * noise
+        x[1::2] = self._theta - self.sigma * noise
+        return x
+
+    def tell(self, candidates: np.ndarray, fitness: np.ndarray) -> dict[str, float]:
+        if self._noise is None:
+            raise RuntimeError("openai-es: tell() called without a pending ask()")
+        f = base.check_tell(self.name, candidates, fitness, (self._popsize, self.dim))
+        u = centered_ranks(f)
+        weights = u[0::2] - u[1::2] if self.settings.antithetic else u
+        grad = weights @ self._noise / self._popsize
+        step = self._adam.step(grad - self.settings.weight_decay * self._theta)
+        self._theta = self._theta + step
+        self._noise = None
+        return {
+            "opt/sigma": self.sigma,
+            "opt/step_norm": float(np.linalg.norm(step)),
+            "opt/grad_norm": float(np.linalg.norm(grad)),
+            "opt/param_norm": float(np.linalg.norm(self._theta)),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "theta": self._theta.copy(),
+            "popsize": self._popsize,
+            "adam": self._adam.state_dict(),
+            "noise": base.copy_or_none(self._noise),
+            "rng": base.rng_state(self._rng),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        base.check_state(self.name, self.dim, state)
+        self._theta = np.array(state["theta"], dtype=np.float64, copy=True)
+        self._popsize = int(state["popsize"])
+        self._adam.load_state_dict(state["adam"])
+        self._noise = base.copy_or_none(state["noise"])
+        base.restore_rng(self._rng, state["rng"])

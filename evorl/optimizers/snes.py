@@ -1,0 +1,130 @@
+"""SNES: separable natural evolution strategies.
+
+Schaul, Glasmachers & Schmidhuber, "High Dimensions and Heavy Tails for Natural Evolution
+Strategies", GECCO 2011; Wierstra, Schaul, Glasmachers, Sun, Peters & Schmidhuber, "Natural
+Evolution Strategies", JMLR 15, 2014 (SNES). With ``s_k ~ N(0, I)``, ``z_k = mu + sigma *
+s_k`` and NES rank utilities ``u_k``::
+
+    grad_mu    = sum_k u_k s_k
+    grad_sigma = sum_k u_k (s_k^2 - 1)
+    mu    <- mu + eta_mu * sigma * grad_mu
+    sigma <- sigma * exp(eta_sigma / 2 * grad_sigma)
+
+Default learning rates from the paper's Table 1: ``eta_mu = 1``,
+``eta_sigma = (3 + ln d) / (5 sqrt d)``, and ``popsize = 4 + floor(3 ln d)``.
+Memory is O(popsize * dim).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from evorl.optimizers import base
+from evorl.optimizers.shaping import SHAPINGS
+
+
+@dataclass(frozen=True)
+class SNESSettings:
+    """Settings of :class:`SNES`."""
+
+    center_learning_rate: float = 1.0
+    """``eta_mu``."""
+    stdev_learning_rate: float | None = None
+    """``eta_sigma``; ``None``: ``(3 + ln d) / (5 sqrt d)`` (Wierstra et al. 2014, Table 1)."""
+    ranking: Literal["nes", "centered"] = "nes"
+    """Fitness shaping: the NES utilities or centered ranks."""
+
+    def __post_init__(self) -> None:
+        if not self.center_learning_rate > 0:
+            raise ValueError("snes: center_learning_rate must be > 0")
+        if self.stdev_learning_rate is not None and not self.stdev_learning_rate >= 0:
+            raise ValueError("snes: stdev_learning_rate must be >= 0")
+
+
+class SNES:
+    """Separable NES (Schaul et al. 2011): per-parameter step sizes, O(d) time and memory.
+
+    Example:
+        >>> opt = SNES(np.zeros(10), sigma=0.5, seed=0)
+        >>> x = opt.ask()
+        >>> metrics = opt.tell(x, -np.sum((x - 1.0) ** 2, axis=1))
+    """
+
+    name = "snes"
+    Settings = SNESSettings
+
+    def __init__(
+        self,
+        x0: np.ndarray,
+        *,
+        sigma: float,
+        popsize: int | None = None,
+        seed: base.SeedLike,
+        settings: SNESSettings | None = None,
+    ):
+        self.settings = s = settings or SNESSettings()
+        self._mu = base.as_x0(x0)
+        self.dim = d = self._mu.size
+        self.sigma = np.full(d, base.as_sigma(sigma))
+        self._popsize = base.check_popsize(self.name, popsize, d)
+        self._rng = base.make_rng(seed)
+        self._shape = SHAPINGS[s.ranking]
+        self.eta_sigma = (
+            s.stdev_learning_rate
+            if s.stdev_learning_rate is not None
+            else (3 + math.log(d)) / (5 * math.sqrt(d))
+        )
+        self._noise: np.ndarray | None = None  # s_k of the pending ask
+
+    @property
+    def popsize(self) -> int:
+        return self._popsize
+
+    @property
+    def center(self) -> np.ndarray:
+        return self._mu.copy()
+
+    def ask(self) -> np.ndarray:
+        self._noise = self._rng.standard_normal((self._popsize, self.dim))
+        return self._mu + self.sigma * self._noise
+
+    def tell(self, candidates: np.ndarray, fitness: np.ndarray) -> dict[str, float]:
+        if self._noise is None:
+            raise RuntimeError("snes: tell() called without a pending ask()")
+        f = base.check_tell(self.name, candidates, fitness, (self._popsize, self.dim))
+        u, noise = self._shape(f), self._noise
+        grad_mu = u @ noise
+        grad_sigma = u @ (noise * noise - 1.0)
+        step = self.settings.center_learning_rate * self.sigma * grad_mu
+        self._mu = self._mu + step
+        self.sigma = self.sigma * np.exp(0.5 * self.eta_sigma * grad_sigma)
+        self._noise = None
+        return {
+            "opt/sigma": float(self.sigma.mean()),
+            "opt/sigma_min": float(self.sigma.min()),
+            "opt/sigma_max": float(self.sigma.max()),
+            "opt/step_norm": float(np.linalg.norm(step)),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "mu": self._mu.copy(),
+            "sigma": self.sigma.copy(),
+            "popsize": self._popsize,
+            "noise": base.copy_or_none(self._noise),
+            "rng": base.rng_state(self._rng),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        base.check_state(self.name, self.dim, state)
+        self._mu = np.array(state["mu"], dtype=np.float64, copy=True)
+        self.sigma = np.array(state["sigma"], dtype=np.float64, copy=True)
+        self._popsize = int(state["popsize"])
+        self._noise = base.copy_or_none(state["noise"])
+        base.restore_rng(self._rng, state["rng"])

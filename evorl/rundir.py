@@ -1,0 +1,119 @@
+"""Run directories: the resolved config, metrics, and checkpoints written atomically.
+
+Layout of ``<out>/<name>-<YYYYmmdd-HHMMSS>/``::
+
+    config.yaml          the resolved RunConfig (what `evorl resume` rebuilds the run from)
+    metrics.jsonl/.csv   one row per generation (see evorl.logger)
+    checkpoint.pt        latest full training state; `evorl resume` continues from it exactly
+    best.pt              the best controller so far (parameters + observation statistics)
+
+A checkpoint is one dict (nanoGPT style) pickled with ``torch.save`` to a temporary file in the
+same folder, flushed to disk, then renamed over the old one: a crash mid-write leaves the previous
+checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from evorl.config import ConfigError, RunConfig, from_dict, to_dict
+
+CHECKPOINT = "checkpoint.pt"
+BEST = "best.pt"
+CONFIG = "config.yaml"
+FORMAT_VERSION = 1
+
+
+def create_run_dir(config: RunConfig, path: str | Path | None = None) -> Path:
+    """Make a fresh run directory (``path`` or a timestamped one under ``config.out``)."""
+    if path is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = Path(config.out) / f"{config.name}-{stamp}"
+        suffix = 1
+        while path.exists():
+            path = Path(config.out) / f"{config.name}-{stamp}-{suffix}"
+            suffix += 1
+    path = Path(path)
+    if (path / CHECKPOINT).exists():
+        raise ConfigError(f"{path} already holds a run; use `evorl resume {path}`")
+    path.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path / CONFIG, yaml.safe_dump(to_dict(config), sort_keys=False))
+    return path
+
+
+def load_run_config(run_dir: str | Path) -> RunConfig:
+    """The resolved config saved in a run directory."""
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise ConfigError(f"not a run directory (no {CONFIG}): {run_dir}")
+    return from_dict(RunConfig, yaml.safe_load(path.read_text()))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    _atomic(path, lambda fh: fh.write(text.encode()))
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` (plus format and library versions) atomically to ``path``."""
+    import torch
+
+    payload = {"format": FORMAT_VERSION, "versions": versions(), **payload}
+    _atomic(path, lambda fh: torch.save(payload, fh))
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` (our own files: full unpickling)."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # a truncated or foreign file
+        raise ConfigError(f"cannot read checkpoint {path}: {type(err).__name__}") from None
+    if payload.get("format") != FORMAT_VERSION:
+        raise ConfigError(f"{path}: unsupported checkpoint format {payload.get('format')}")
+    return payload
+
+
+def versions() -> dict[str, str]:
+    """Versions of everything that can change a run's numbers."""
+    import cma
+    import gymnasium
+    import numpy
+    import torch
+
+    import evorl
+
+    return {
+        "evorl": evorl.__version__,
+        "python": sys.version.split()[0],
+        "numpy": numpy.__version__,
+        "torch": torch.__version__,
+        "gymnasium": gymnasium.__version__,
+        "cma": cma.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def _atomic(path: Path, write) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
