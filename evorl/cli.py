@@ -71,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", default=None, help="run directory (default: <out>/<name>-<time>)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    _add_ray_flags(p)
 
     p = sub.add_parser(
         "resume",
@@ -80,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    _add_ray_flags(p)
 
     p = sub.add_parser(
         "eval",
@@ -113,6 +115,35 @@ def _parser() -> argparse.ArgumentParser:
     for module in EXTENSIONS:
         importlib.import_module(module).register(sub)
     return parser
+
+
+def _add_ray_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="evaluate on N Ray workers (starts a local Ray instance; "
+        "same as --eval.evaluator=ray --eval.workers=N)",
+    )
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="auto|HOST:PORT",
+        help="join an existing Ray cluster instead (same as --eval.ray_address=...)",
+    )
+
+
+def _ray_overrides(args: argparse.Namespace) -> list[str]:
+    """``--workers`` / ``--ray-address`` as config overrides."""
+    out = []
+    if args.workers is not None:
+        if args.workers < 1:
+            raise ConfigError("--workers must be >= 1")
+        out += ["eval.evaluator=ray", f"eval.workers={args.workers}"]
+    if args.ray_address is not None:
+        out += ["eval.evaluator=ray", f"eval.ray_address={args.ray_address}"]
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -204,7 +235,7 @@ def _cmd_evolve(args: argparse.Namespace, overrides: list[str]) -> int:
     from evorl.config import to_dict
     from evorl.experiment import start_run
 
-    config = load_config(args.source, overrides)
+    config = load_config(args.source, overrides + _ray_overrides(args))
     if args.print_config:
         import yaml
 
@@ -220,6 +251,7 @@ def _cmd_resume(args: argparse.Namespace, overrides: list[str]) -> int:
 
     run_dir = Path(args.run_dir)
     config = load_run_config(run_dir)
+    overrides = overrides + _ray_overrides(args)
     if overrides:
         import yaml
 

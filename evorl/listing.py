@@ -21,8 +21,9 @@ def presets() -> list[str]:
         env = data.get("env", {}).get("id", "CartPole-v1")
         opt = data.get("optimizer", {}).get("name", "cmaes")
         kind = data.get("controller", {}).get("kind", "lstm")
-        notes = str(data.get("notes", "")).strip().splitlines()
-        lines.append(f"  {name:<28} {env:<28} {kind:<8} {opt:<10} {notes[0] if notes else ''}")
+        notes = " ".join(str(data.get("notes", "")).split())
+        first = notes.split(". ")[0].rstrip(".")
+        lines.append(f"  {name:<26} {env:<27} {kind:<7} {opt:<10} {first}")
     return lines
 
 

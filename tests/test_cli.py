@@ -69,8 +69,10 @@ def test_list_names_presets_envs_controllers_optimizers(capsys):
 
 
 def test_print_config_shows_overrides(capsys):
-    assert main(["evolve", "--print-config", "--optimizer.popsize", "40"]) == 0
-    assert "popsize: 40" in capsys.readouterr().out
+    assert main(["evolve", "--print-config", "--optimizer.popsize", "40", "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "popsize: 40" in out
+    assert "evaluator: ray" in out and "workers: 2" in out
 
 
 @pytest.mark.parametrize(

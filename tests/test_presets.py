@@ -1,0 +1,30 @@
+"""Every built-in preset builds its env, controller and optimizer and runs a generation."""
+
+from __future__ import annotations
+
+import pytest
+
+from evorl.config import load_config, preset_names
+from evorl.experiment import build_trainer
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_preset_runs_one_tiny_generation(name):
+    config = load_config(
+        name,
+        [
+            "--optimizer.popsize=4",
+            "--eval.episodes=1",
+            "--eval.test_every=1",
+            "--eval.test_episodes=1",
+            "--env.max_episode_steps=20",
+            "--stop.generations=1",
+        ],
+    )
+    trainer = build_trainer(config)
+    try:
+        state = trainer.run()
+    finally:
+        trainer.evaluator.close()
+    assert state.generation == 1
+    assert state.env_steps > 0

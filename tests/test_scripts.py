@@ -1,0 +1,32 @@
+"""Every benchmark script runs end to end with a tiny budget and writes its table as JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (script, extra args) — each script's --quick mode must finish in well under a minute.
+SCRIPTS = [
+    ("bench_throughput.py", []),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("script", "extra"), SCRIPTS, ids=[s for s, _ in SCRIPTS])
+def test_script_quick_mode(script, extra, tmp_path):
+    out = tmp_path / "result.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / script), "--quick", "--out", str(out), *extra],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(out.read_text())  # the table was written
