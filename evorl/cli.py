@@ -25,6 +25,7 @@ EPILOG = """examples:
   evorl eval runs/cartpole-novel-20261121-120000 --episodes 100 --video cartpole.gif
   evorl plot runs/cartpole-novel-20261121-120000
   evorl list presets
+  evorl fit reber --plot reber.png              # supervised: LSTM by BPTT on embedded Reber
 """
 
 
@@ -32,7 +33,7 @@ EPILOG = """examples:
 # ``set_defaults(handler=fn)``; ``fn(args) -> int`` runs the command (ConfigError -> exit 2).
 # A parser that also sets ``accepts_overrides=True`` receives ``--key=value`` overrides as
 # ``args.overrides`` (a list of "key=value" strings).
-EXTENSIONS: tuple[str, ...] = ()
+EXTENSIONS: tuple[str, ...] = ("evorl.supervised.cli",)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -199,10 +200,13 @@ def _split_overrides(
 
 
 def _train(trainer, quiet: bool) -> int:
+    import torch
+
     from evorl.progress import ProgressHook
     from evorl.trainer import TrainingError
 
     cfg = trainer.config
+    torch.set_num_threads(cfg.eval.threads)
     print(f"run directory: {trainer.run_dir}", file=sys.stderr)
     try:
         if quiet:

@@ -100,12 +100,17 @@ class EvalConfig:
     """Ray workers (``evaluator: ray``); 0 means one per CPU."""
     ray_address: str | None = None
     """Join an existing Ray cluster (``auto`` or ``HOST:PORT``) instead of starting a local one."""
+    threads: int = 1
+    """Torch threads of the `evorl` command (1 is fastest for small controllers: each batched
+    operation is too small to split, and extra threads contend with the environments)."""
 
     def __post_init__(self) -> None:
         _check_choice("eval.evaluator", self.evaluator, ("vector", "serial", "ray"))
         for name in ("episodes", "max_envs", "test_episodes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"eval.{name} must be >= 1")
+        if self.threads < 1:
+            raise ConfigError("eval.threads must be >= 1")
         if self.test_every < 0 or self.workers < 0:
             raise ConfigError("eval.test_every and eval.workers must be >= 0")
 

@@ -1,0 +1,177 @@
+"""Configuration of a supervised sequence-learning run, and each task's defaults.
+
+One frozen :class:`FitConfig` describes a run of ``evorl fit``. :func:`resolve_config` builds it
+in RNNLIB's order: the global defaults, then the task's defaults (with those for the chosen
+algorithm), then the user's ``key=value`` overrides, validated strictly.
+
+Example:
+    >>> cfg = resolve_config("adding", "bptt", ["lr=0.003", "task.length=500"])
+    >>> cfg.task_options, cfg.controller.kind
+    ({'length': 500}, 'lstm')
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from evorl.config import ConfigError, apply_overrides, from_dict
+from evorl.controllers import ControllerConfig
+
+ALGOS = ("rtrl", "bptt", "tbptt", "evolution")
+"""rtrl (fully recurrent net), bptt (full), tbptt (truncated), evolution (evorl's optimizers)."""
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Everything that defines one supervised run (``evorl fit TASK --key=value``)."""
+
+    task: str = "xor"
+    """Task name, a key of ``evorl.envs.sequences.TASKS``."""
+    task_options: dict[str, Any] = field(default_factory=dict)
+    """Task parameters, e.g. ``{delay: 3}``; on the command line ``--task.delay=3``."""
+    algo: str = "bptt"
+    """One of rtrl, bptt, tbptt, evolution."""
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    """The network (any evorl controller; rtrl and teacher forcing need fully_recurrent)."""
+    seed: int = 0
+    """Seeds initial weights, training data, test data and the evolution optimizer."""
+    optimizer: str = "adam"
+    """Gradient optimizer for bptt, tbptt and epochwise rtrl: adam or sgd (plain)."""
+    lr: float = 0.01
+    """Learning rate (real-time RTRL: α of Williams & Zipser, per step)."""
+    momentum: float = 0.0
+    """SGD momentum."""
+    batch_size: int = 16
+    """Sequences per update (evolution: per candidate evaluation)."""
+    window: int = 20
+    """tbptt: truncation window in steps."""
+    clip: float | None = 1.0
+    """Clip the gradient's global norm to this (None: no clipping)."""
+    teacher_forcing: bool = False
+    """Feed targets back in place of the outputs while training (fully_recurrent only)."""
+    rtrl_mode: str = "realtime"
+    """rtrl: realtime (weights change every step) or epochwise (exact gradient per batch)."""
+    forget_bias: float | None = None
+    """LSTM: set the forget-gate bias to this after initialisation (None: the init's choice)."""
+    es: str = "cmaes"
+    """evolution: optimizer name (see ``evorl list optimizers``)."""
+    popsize: int | None = None
+    """evolution: population size (None: the optimizer's default)."""
+    sigma: float = 0.5
+    """evolution: initial step size."""
+    max_sequences: int = 100_000
+    """Budget: training sequences seen (evolution: summed over all candidates)."""
+    wall_time: float | None = None
+    """Budget: seconds (None: no limit)."""
+    eval_every: int = 1000
+    """Test (and log a learning-curve row) every this many training sequences."""
+    test_size: int = 256
+    """Sequences in the fixed test set; solved means all of them are right."""
+    stop_on_solve: bool = True
+    """Stop as soon as the test set is solved."""
+
+    def __post_init__(self) -> None:
+        _choice("algo", self.algo, ALGOS)
+        _choice("optimizer", self.optimizer, ("adam", "sgd"))
+        _choice("rtrl_mode", self.rtrl_mode, ("realtime", "epochwise"))
+        recurrent = self.controller.kind == "fully_recurrent"
+        if self.algo == "rtrl" and not recurrent:
+            raise ConfigError(
+                f"algo=rtrl trains the fully_recurrent controller only; train "
+                f"{self.controller.kind} with --algo bptt, tbptt or evolution"
+            )
+        if self.algo == "evolution":
+            from evorl.optimizers import OPTIMIZERS
+
+            _choice("es", self.es, tuple(OPTIMIZERS))
+        if self.teacher_forcing and not recurrent:
+            raise ConfigError("teacher_forcing needs controller.kind=fully_recurrent")
+        for name in ("batch_size", "window", "max_sequences", "eval_every", "test_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1")
+        if not self.lr > 0 or not self.sigma > 0:
+            raise ConfigError("lr and sigma must be > 0")
+        if self.clip is not None and not self.clip > 0:
+            raise ConfigError("clip must be > 0 or null")
+
+
+def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+# Williams & Zipser's nets: logistic units, small random weights (U(-0.5, 0.5): our choice).
+_WZ_NET = {"kind": "fully_recurrent", "activation": "sigmoid", "init": "uniform", "init_scale": 0.5}
+_WZ_ALGOS = {
+    "rtrl": {"lr": 1.0, "batch_size": 1},
+    "bptt": {"optimizer": "adam", "lr": 0.05},
+    "tbptt": {"optimizer": "adam", "lr": 0.05, "window": 10},
+    "evolution": {"es": "cmaes", "sigma": 1.0, "batch_size": 8},
+}
+_LSTM = {"kind": "lstm", "hidden": [8], "init": "orthogonal"}
+_LSTM_ALGOS = {
+    "rtrl": {"controller": {**_WZ_NET, "hidden": [16]}, "rtrl_mode": "epochwise", "lr": 0.01},
+    "bptt": {"optimizer": "adam", "lr": 0.01},
+    "tbptt": {"optimizer": "adam", "lr": 0.01, "window": 20},
+    "evolution": {"es": "sep-cmaes", "sigma": 0.5, "batch_size": 16, "popsize": 32},
+}
+
+
+def _wz(hidden: int, budget: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "algo": "rtrl",
+        "controller": {**_WZ_NET, "hidden": [hidden]},
+        "max_sequences": budget,
+        "per_algo": _WZ_ALGOS,
+        **extra,
+    }
+
+
+def _lstm(budget: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "algo": "bptt",
+        "controller": _LSTM,
+        "max_sequences": budget,
+        "per_algo": _LSTM_ALGOS,
+        **extra,
+    }
+
+
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "xor": _wz(3, 20_000, eval_every=200, test_size=64),
+    "recognition": _wz(3, 20_000, eval_every=200, test_size=64),  # W&Z: 2 units (solve ~1/2)
+    "nonmatch": _wz(5, 40_000, eval_every=400, test_size=64),
+    "parentheses": _wz(12, 50_000, eval_every=500, test_size=256),  # W&Z: 12 the fewest
+    "osc01": _wz(1, 2_000, teacher_forcing=True, eval_every=20, test_size=1),
+    "osc0011": _wz(2, 5_000, teacher_forcing=True, eval_every=20, test_size=1),
+    "sine": _wz(2, 20_000, teacher_forcing=True, eval_every=50, test_size=1, lr=0.3),
+    "reber": _lstm(50_000, eval_every=500),
+    "adding": _lstm(200_000, batch_size=32, eval_every=3200, controller={**_LSTM, "hidden": [16]}),
+    "temporal_order": _lstm(200_000, batch_size=32, eval_every=3200),
+}
+"""Per task: the default algorithm, network and budget, and ``per_algo`` settings."""
+
+
+def resolve_config(task: str, algo: str | None = None, overrides: list[str] = ()) -> FitConfig:
+    """The run's config: defaults, then ``task``'s (for ``algo``), then ``key=value`` overrides.
+
+    ``task.KEY=VALUE`` overrides set task options (``task_options.KEY``).
+
+    Raises:
+        ConfigError: Unknown task, key or value.
+    """
+    if task not in TASK_DEFAULTS:
+        raise ConfigError(f"unknown task {task!r}; known: {', '.join(TASK_DEFAULTS)}")
+    data = copy.deepcopy(TASK_DEFAULTS[task])
+    per_algo = data.pop("per_algo")
+    algo = algo or data["algo"]
+    if algo not in ALGOS:
+        raise ConfigError(f"algo must be one of {', '.join(ALGOS)}; got {algo!r}")
+    tuned = copy.deepcopy(per_algo.get(algo, {}))
+    data["controller"] = {**data["controller"], **tuned.pop("controller", {})}
+    data.update(tuned, task=task, algo=algo)
+    fixed = [o.lstrip("-") for o in overrides]
+    fixed = ["task_options." + o[5:] if o.startswith("task.") else o for o in fixed]
+    return from_dict(FitConfig, apply_overrides(data, fixed))
