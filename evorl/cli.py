@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from evorl.config import ConfigError, RunConfig, from_dict, load_config
+from evorl.config import RunConfig, from_dict, load_config
+from evorl.errors import ConfigError, TrainingError
 
 EPILOG = """examples:
   evorl evolve                  # default: LSTM + CMA-ES on CartPole without velocities
@@ -164,6 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(f"evorl: error: {err}", file=sys.stderr)
         return 2
+    except TrainingError as err:
+        print(f"evorl: error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("evorl: interrupted", file=sys.stderr)
         return 130
@@ -203,7 +207,6 @@ def _train(trainer, quiet: bool) -> int:
     import torch
 
     from evorl.progress import ProgressHook
-    from evorl.trainer import TrainingError
 
     cfg = trainer.config
     torch.set_num_threads(cfg.eval.threads)

@@ -25,13 +25,10 @@ from typing import Any
 import yaml
 
 from evorl.controllers.config import ControllerConfig
+from evorl.errors import ConfigError
 
 PRESET_DIR = Path(__file__).parent / "presets"
 DEFAULT_PRESET = "cartpole-novel"
-
-
-class ConfigError(ValueError):
-    """A configuration problem the user can fix; reported as one line, exit code 2."""
 
 
 @dataclass(frozen=True)

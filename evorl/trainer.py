@@ -26,16 +26,13 @@ import numpy as np
 from evorl import seeding
 from evorl.config import RunConfig, to_dict
 from evorl.controllers import Controller
+from evorl.errors import TrainingError
 from evorl.evaluation import Evaluator, RunningObsStats
 from evorl.logger import Logger
 from evorl.optimizers import Optimizer
 from evorl.rundir import BEST, CHECKPOINT, save_checkpoint
 
 Hook = Callable[["Trainer", dict[str, Any]], None]
-
-
-class TrainingError(RuntimeError):
-    """The run cannot go on (all fitness values NaN, evaluator lost); the last checkpoint stands."""
 
 
 @dataclass

@@ -12,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 # (script, extra args) — each script's --quick mode must finish in well under a minute.
+# bench_ray.py is smoke-tested in tests/test_ray.py, on that module's Ray instance.
 SCRIPTS = [
     ("bench_throughput.py", []),
     ("bench_sequence.py", ["--jobs", "1"]),
