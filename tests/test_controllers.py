@@ -201,9 +201,11 @@ def test_population_params_are_views(cfg: ControllerConfig) -> None:
     ctrl = make(cfg)
     flat = _population(ctrl, 3, seed=7)
     params = ctrl.population_params(flat)
-    assert set(params) == {n for n, _ in ctrl.named_parameters()}
+    names = {n for n, _ in ctrl.named_parameters()}
+    assert names <= set(params)  # cells may add derived views (the LSTM's fused w_xh)
     for name, p in params.items():
-        assert p.shape == (3, *getattr(ctrl, name).shape)
+        if name in names:
+            assert p.shape == (3, *getattr(ctrl, name).shape)
         assert p.untyped_storage().data_ptr() == flat.untyped_storage().data_ptr()
     x, state = randn(3, OBS, seed=8), random_state(ctrl, 3, seed=9)
     before, _ = ctrl(x, state, params)

@@ -126,7 +126,8 @@ class Controller(torch.nn.Module):
         """Per-parameter views of a population matrix ``flat`` (B, D), each (B, *shape).
 
         No copy is made: writing a row of ``flat`` in place changes what the next forward pass
-        with these params sees.
+        with these params sees. A cell may add derived views of its own (the LSTM adds one
+        spanning its adjacent input and recurrent weights).
         """
         if (
             not isinstance(flat, torch.Tensor)
@@ -135,13 +136,19 @@ class Controller(torch.nn.Module):
         ):
             shape = tuple(flat.shape) if isinstance(flat, torch.Tensor) else type(flat).__name__
             raise ValueError(f"flat must be a tensor of shape (B, {self.num_params}), got {shape}")
-        views, offset = {}, 0
+        return {
+            name: flat.narrow(1, offset, shape.numel()).unflatten(1, shape)
+            for name, offset, shape in self.flat_layout()
+        }
+
+    def flat_layout(self) -> list[tuple[str, int, torch.Size]]:
+        """(name, offset, shape) of every parameter in the flat vector, in flat order."""
+        layout, offset = [], 0
         for name, _, _ in self._specs:
             shape = getattr(self, name).shape
-            numel = shape.numel()
-            views[name] = flat.narrow(1, offset, numel).unflatten(1, shape)
-            offset += numel
-        return views
+            layout.append((name, offset, shape))
+            offset += shape.numel()
+        return layout
 
     # ----------------------------------------------------------------- state
     def initial_state(

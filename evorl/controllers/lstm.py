@@ -21,6 +21,11 @@ with gate blocks i, f, g, o along the last axis (G = 4; without forget gate i, g
 if peepholes ``p_i{l}`` (H,), ``p_f{l}`` (H,) (forget gate only), ``p_o{l}`` (H,); finally
 ``w_out`` (H_L, out_dim), ``b_out`` (out_dim,).
 State: ``(h_0, c_0, h_1, c_1, ...)``, each (B, H_l).
+
+Population mode also gets a view ``w_xh{l}`` (B, in_l + H, G*H) over the adjacent ``w_x{l}`` and
+``w_h{l}`` blocks of the flat vector, so the gates take one batched matmul on ``[x, h]`` instead
+of two (about 30% of an LSTM(16) step for 64 individuals); the sum is the same up to rounding
+order (< 1e-6), and each row's result stays independent of the batch.
 """
 
 from __future__ import annotations
@@ -67,10 +72,23 @@ class LSTMController(Controller):
             for layer, width in enumerate(self.config.hidden):
                 getattr(self, f"b{layer}")[width : 2 * width] = 1.0  # remember by default
 
+    def population_params(self, flat: torch.Tensor) -> Params:
+        views = super().population_params(flat)
+        layout = {name: (offset, shape) for name, offset, shape in self.flat_layout()}
+        for layer in range(len(self.config.hidden)):
+            offset, (in_dim, width) = layout[f"w_x{layer}"]
+            rows = in_dim + layout[f"w_h{layer}"][1][0]  # w_h{l} follows w_x{l} in the flat order
+            views[f"w_xh{layer}"] = flat.narrow(1, offset, rows * width).unflatten(1, (rows, width))
+        return views
+
     def _cell(
         self, layer: int, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, p: Params
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        gates = linear(x, p[f"w_x{layer}"], p[f"b{layer}"]) + linear(h, p[f"w_h{layer}"])
+        fused = p.get(f"w_xh{layer}")
+        if fused is not None:  # population mode: one matmul for both inputs
+            gates = linear(torch.cat([x, h], dim=-1), fused, p[f"b{layer}"])
+        else:
+            gates = linear(x, p[f"w_x{layer}"], p[f"b{layer}"]) + linear(h, p[f"w_h{layer}"])
         peep = self.config.peepholes
         if self.config.forget_gate:
             i, f, g, o = gates.chunk(4, dim=-1)
