@@ -27,6 +27,7 @@ EPILOG = """examples:
   evorl plot runs/cartpole-novel-20261121-120000
   evorl list presets
   evorl fit reber --plot reber.png              # supervised: LSTM by BPTT on embedded Reber
+  evorl train cartpole-novel --algo=ppo         # gradient: recurrent PPO / RPG (evorl train --list)
 """
 
 
@@ -34,7 +35,7 @@ EPILOG = """examples:
 # ``set_defaults(handler=fn)``; ``fn(args) -> int`` runs the command (ConfigError -> exit 2).
 # A parser that also sets ``accepts_overrides=True`` receives ``--key=value`` overrides as
 # ``args.overrides`` (a list of "key=value" strings).
-EXTENSIONS: tuple[str, ...] = ("evorl.supervised.cli",)
+EXTENSIONS: tuple[str, ...] = ("evorl.supervised.cli", "evorl.gradient.cli")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -254,8 +255,15 @@ def _cmd_evolve(args: argparse.Namespace, overrides: list[str]) -> int:
 def _cmd_resume(args: argparse.Namespace, overrides: list[str]) -> int:
     from evorl.config import apply_overrides, to_dict
     from evorl.experiment import resume_run
+    from evorl.gradient.trainer import is_gradient_run
     from evorl.rundir import atomic_write_text, load_run_config
 
+    if is_gradient_run(args.run_dir):
+        if args.workers is not None or args.ray_address is not None:
+            raise ConfigError("--workers/--ray-address apply to evolution runs only")
+        from evorl.gradient.cli import resume
+
+        return resume(args.run_dir, overrides, quiet=args.quiet)
     run_dir = Path(args.run_dir)
     config = load_run_config(run_dir)
     overrides = overrides + _ray_overrides(args)

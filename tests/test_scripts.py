@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = [
     ("bench_throughput.py", []),
     ("bench_sequence.py", ["--jobs", "1"]),
+    ("bench_gradient_vs_evolution.py", []),
 ]
 
 

@@ -1,0 +1,335 @@
+"""Configuration of a gradient run (``evorl train``): frozen dataclasses, presets, overrides.
+
+A gradient run is described by one :class:`GradientConfig`. It shares the ``env`` and
+``controller`` sections with evolution's :class:`~evorl.config.RunConfig` (the same controller is
+trained either way) and is parsed by the same strict machinery (:func:`evorl.config.from_dict`,
+``--key=value`` overrides, one-line :class:`~evorl.config.ConfigError`). Its ``kind: gradient``
+marker is written to the run directory's ``config.yaml`` so that tools can tell what made a run.
+
+Example:
+    >>> cfg = load_gradient_config("tmaze-10", ["--algo=rpg", "--seed=3"])
+    >>> cfg.kind, cfg.algo, cfg.env.kwargs["corridor_length"]
+    ('gradient', 'rpg', 10)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from evorl.config import (
+    ConfigError,
+    EnvConfig,
+    EvalConfig,
+    RunConfig,
+    StopConfig,
+    apply_overrides,
+    from_dict,
+    read_source,
+    to_dict,
+)
+from evorl.controllers.config import ControllerConfig
+
+PRESET_DIR = Path(__file__).parent / "presets"
+KIND = "gradient"
+ALGOS = ("ppo", "rpg")
+
+
+def _positive(section: str, obj: object, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if value is not None and not value > 0:
+            raise ConfigError(f"{section}.{name} must be > 0, got {value!r}")
+
+
+def _unit(section: str, obj: object, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{section}.{name} must be in [0, 1], got {value!r}")
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """The stochastic policy and value head around the controller."""
+
+    log_std_init: float = -0.5
+    """Box actions: initial log standard deviation of the Gaussian (learned, state-independent)."""
+    readout_scale: float | None = 0.01
+    """Multiply the controller's readout weights by this at initialisation, so the first policy
+    is near-uniform (discrete) or near the action centre (Gaussian) — the small policy-head
+    init of PPO implementations. ``null`` keeps the controller's own init. Not applied to a
+    policy loaded with ``--init-from``."""
+    value_from: str = "state"
+    """Features of the value head: ``state`` (the controller's top-layer hidden state after the
+    step — a history-dependent baseline) or ``obs`` (the observation only)."""
+
+    def __post_init__(self) -> None:
+        if self.value_from not in ("state", "obs"):
+            raise ConfigError("policy.value_from must be one of state, obs")
+        _positive("policy", self, "readout_scale")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Adam with global-norm gradient clipping (the learning rate is per algorithm: ``rpg.lr``,
+    ``ppo.lr``, as the two take very different numbers of steps per sample)."""
+
+    eps: float = 1e-5
+    """Adam epsilon."""
+    max_grad_norm: float | None = 0.5
+    """Clip the gradient's global norm to this (``null``: no clipping)."""
+
+    def __post_init__(self) -> None:
+        _positive("optim", self, "eps", "max_grad_norm")
+
+
+@dataclass(frozen=True)
+class RPGConfig:
+    """Recurrent policy gradients (Wierstra et al. 2007/2010): REINFORCE through the LSTM."""
+
+    lr: float = 3e-3
+    """Adam learning rate (one step per batch of episodes)."""
+    episodes: int = 16
+    """Whole episodes per update (all run side by side in a vector env)."""
+    window: int | None = None
+    """Truncated BPTT: backpropagate through windows of this many steps (state carried forward
+    but detached between windows); ``null`` backpropagates through whole episodes."""
+    baseline: bool = True
+    """Subtract the value head's history-dependent baseline b(h_t) from the returns."""
+    normalize_advantages: bool = False
+    """Standardise (return - baseline) over the batch (changes the gradient's scale only)."""
+    value_coef: float = 0.5
+    """Weight of the value head's squared error in the loss."""
+    entropy_coef: float = 0.0
+    """Weight of the entropy bonus."""
+
+    def __post_init__(self) -> None:
+        _positive("rpg", self, "lr", "episodes", "window")
+        if self.value_coef < 0 or self.entropy_coef < 0:
+            raise ConfigError("rpg.value_coef and rpg.entropy_coef must be >= 0")
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """Recurrent PPO (Schulman et al. 2017) with GAE (Schulman et al. 2016)."""
+
+    lr: float = 1e-3
+    """Adam learning rate (``epochs × minibatches`` steps per rollout)."""
+    num_envs: int = 8
+    """Environments stepped side by side; episodes continue across updates."""
+    steps: int = 128
+    """Steps per environment per update (the rollout length)."""
+    epochs: int = 10
+    """Passes over each rollout."""
+    minibatches: int = 4
+    """Minibatches per epoch; each holds whole BPTT chunks."""
+    bptt: int | None = 32
+    """Truncated BPTT length: the rollout is cut into chunks of this many steps (a divisor of
+    ``steps``) that start from the recurrent state recorded while acting; episodes inside a
+    chunk stay whole, with the state reset at their starts. ``null``: one chunk per env."""
+    clip: float = 0.2
+    """Clipping range of the probability ratio."""
+    gae_lambda: float = 0.95
+    """GAE λ."""
+    value_coef: float = 0.5
+    """Weight of the value loss."""
+    entropy_coef: float = 0.0
+    """Weight of the entropy bonus."""
+    clip_value: float | None = None
+    """Clip the value prediction's change to this range (``null``: no value clipping)."""
+    normalize_advantages: bool = True
+    """Standardise advantages per minibatch."""
+    target_kl: float | None = None
+    """Stop the epochs early once the approximate KL exceeds this (``null``: never)."""
+
+    def __post_init__(self) -> None:
+        _positive("ppo", self, "lr", "num_envs", "steps", "epochs", "minibatches", "bptt", "clip")
+        _positive("ppo", self, "clip_value", "target_kl")
+        _unit("ppo", self, "gae_lambda")
+        chunk = self.bptt or self.steps
+        if self.steps % chunk:
+            raise ConfigError(f"ppo.bptt={self.bptt} must divide ppo.steps={self.steps}")
+        if self.minibatches > self.num_envs * (self.steps // chunk):
+            raise ConfigError("ppo.minibatches exceeds the number of BPTT chunks per rollout")
+
+
+@dataclass(frozen=True)
+class GradEvalConfig:
+    """Test episodes of the deterministic policy (the controller's ``act`` head)."""
+
+    test_every: int = 5
+    """Test every this many updates (0: never; always after the last)."""
+    test_episodes: int = 20
+    """Test episodes (reset seeds as evolution's tests); the run is solved when their mean
+    return reaches ``stop.target``."""
+    test_max_episode_steps: int | None = None
+    """Time limit of test episodes (``null``: the training limit), e.g. 100,000 for the
+    "balanced 100,000 steps" criterion of pole balancing."""
+    max_envs: int = 256
+    """Most environments stepped together in a test."""
+
+    def __post_init__(self) -> None:
+        if self.test_every < 0:
+            raise ConfigError("eval.test_every must be >= 0")
+        _positive("eval", self, "test_episodes", "test_max_episode_steps", "max_envs")
+
+
+@dataclass(frozen=True)
+class GradStopConfig:
+    """Stopping rules; the run stops at the first one met."""
+
+    target: float | None = None
+    """Stop when the mean test return reaches this."""
+    env_steps: int | None = None
+    """Stop after this many training env steps."""
+    episodes: int | None = None
+    """Stop after this many training episodes (finished ones)."""
+    iterations: int | None = None
+    """Stop after this many updates."""
+    wall_time: float | None = None
+    """Stop after this many seconds of training (summed over resumed sessions)."""
+
+
+@dataclass(frozen=True)
+class GradientConfig:
+    """Everything that defines one gradient run (``evorl train PRESET --key=value``)."""
+
+    kind: str = KIND
+    """Marker saved in the run directory: this run was made by gradient training."""
+    algo: str = "ppo"
+    """``ppo`` (recurrent PPO) or ``rpg`` (recurrent policy gradients)."""
+    name: str = "train"
+    """Run name; the run directory is ``<out>/<name>-<timestamp>``."""
+    seed: int = 1
+    """Root seed: initial weights, action sampling, minibatches and reset seeds derive from it."""
+    env: EnvConfig = field(default_factory=EnvConfig)
+    """The environment (same section as evolution's)."""
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    """The controller network (same section as evolution's)."""
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    """Stochastic heads and value head."""
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    """Adam settings."""
+    gamma: float = 0.99
+    """Discount factor."""
+    obs_norm: bool = False
+    """Normalise observations with running statistics (frozen during each rollout, stored with
+    the policy exactly as evolution stores them)."""
+    obs_clip: float = 5.0
+    """Clip normalised observations to ``[-obs_clip, obs_clip]``."""
+    reward_scale: bool = False
+    """Divide rewards by the running standard deviation of the discounted return (as
+    Stable-Baselines3's VecNormalize); logged returns stay raw."""
+    rpg: RPGConfig = field(default_factory=RPGConfig)
+    """Settings of ``algo: rpg``."""
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    """Settings of ``algo: ppo``."""
+    eval: GradEvalConfig = field(default_factory=GradEvalConfig)
+    """Tests."""
+    stop: GradStopConfig = field(default_factory=GradStopConfig)
+    """Stopping rules."""
+    init_from: str | None = None
+    """Start from the controller of this run directory (evolved or gradient-trained); set by
+    ``evorl train --init-from RUN_DIR``. A resumed run ignores it (the checkpoint wins)."""
+    checkpoint_every: int = 10
+    """Write a checkpoint every this many updates (and always at the end)."""
+    out: str = "runs"
+    """Folder that holds run directories."""
+    notes: str = ""
+    """Free text kept with the run (what the preset is for, expected wall time)."""
+
+    def __post_init__(self) -> None:
+        if self.kind != KIND:
+            raise ConfigError(f"kind must be '{KIND}' for `evorl train`, got {self.kind!r}")
+        if self.algo not in ALGOS:
+            raise ConfigError(f"algo must be one of {', '.join(ALGOS)}; got {self.algo!r}")
+        if self.seed < 0 or self.checkpoint_every < 1:
+            raise ConfigError("seed must be >= 0 and checkpoint_every >= 1")
+        if not 0.0 < self.gamma <= 1.0:
+            raise ConfigError(f"gamma must be in (0, 1], got {self.gamma!r}")
+        if not (math.isfinite(self.obs_clip) and self.obs_clip > 0):
+            raise ConfigError("obs_clip must be a finite number > 0")
+        if all(v is None for v in dataclasses.astuple(self.stop)):
+            raise ConfigError("set at least one stopping rule (stop.target, stop.env_steps, ...)")
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of the chosen algorithm."""
+        return self.rpg.lr if self.algo == "rpg" else self.ppo.lr
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def preset_names() -> list[str]:
+    """Names of the built-in gradient presets."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load_gradient_config(source: str, overrides: list[str] | None = None) -> GradientConfig:
+    """The validated config of a gradient preset name or YAML file, plus ``key=value`` overrides.
+
+    Raises:
+        ConfigError: Unknown preset, key or value.
+    """
+    path = Path(source)
+    if not (source.endswith((".yaml", ".yml")) or path.is_file()):
+        path = PRESET_DIR / f"{source}.yaml"
+        if not path.is_file():
+            raise ConfigError(
+                f"unknown gradient preset '{source}' (presets: {', '.join(preset_names())})"
+            )
+    data = apply_overrides(read_source(str(path)), list(overrides or []))
+    return from_dict(GradientConfig, data)
+
+
+def config_from_dict(data: dict) -> GradientConfig:
+    """A :class:`GradientConfig` from plain data (``config.yaml``, a checkpoint)."""
+    return from_dict(GradientConfig, data)
+
+
+def dump_yaml(config: GradientConfig) -> str:
+    """The config as YAML, ``kind`` first."""
+    return yaml.safe_dump(to_dict(config), sort_keys=False)
+
+
+def evaluation_config(config: GradientConfig) -> RunConfig:
+    """The run as evolution's :class:`~evorl.config.RunConfig` sees it, for ``best.pt``.
+
+    :func:`evorl.playback.load_policy` (hence ``evorl eval`` and videos) and ``evorl evolve
+    --init-from`` read ``env``, ``controller``, ``seed`` and ``eval`` from a policy file; this is
+    the gradient run expressed in those terms. Its ``optimizer`` section is the default and its
+    ``stop`` section repeats the rules evolution also has (``generations: 1`` stands in when the
+    run only has an env-step budget); neither is used when a policy is loaded.
+    """
+    stop, ev = config.stop, config.eval
+    rules = {
+        "target": stop.target,
+        "generations": stop.iterations,
+        "evaluations": stop.episodes,
+        "wall_time": stop.wall_time,
+    }
+    if all(v is None for v in rules.values()):
+        rules["generations"] = 1
+    return RunConfig(
+        name=config.name,
+        seed=config.seed,
+        env=config.env,
+        controller=config.controller,
+        eval=EvalConfig(
+            max_envs=ev.max_envs,
+            obs_norm=config.obs_norm,
+            obs_clip=config.obs_clip,
+            test_every=ev.test_every,
+            test_episodes=ev.test_episodes,
+        ),
+        stop=StopConfig(**rules),
+        checkpoint_every=config.checkpoint_every,
+        out=config.out,
+        notes=config.notes,
+    )

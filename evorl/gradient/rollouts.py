@@ -1,0 +1,368 @@
+"""Batches of experience from vector environments, recurrent state reset at episode starts.
+
+Two collectors share one environment batch (:class:`EnvBatch`):
+
+* :func:`collect_episodes` (RPG): one whole episode per env slot, all started from explicit reset
+  seeds; arrays are time-major (T, B), padded after each episode's end (``mask``).
+* :func:`collect_steps` (PPO): a fixed number of steps per slot; episodes run on across rollouts
+  (their state travels in a :class:`Carry`), finished slots are reset at once with seeds drawn
+  for the rollout, and ``episode_start`` marks where the recurrent state must be reset — the
+  masking of Stable-Baselines3's ``RecurrentPPO`` and CleanRL's ``ppo_atari_lstm``.
+
+:class:`EnvBatch` steps environments with autoreset disabled (``AutoresetMode.DISABLED``: evorl
+resets finished slots itself, with seeds it chose) and keeps ``terminated`` and ``truncated``
+apart (a truncated episode is bootstrapped with the value of its final observation). It is
+evorl's native numpy ``VectorEnv`` where one exists, else a list of ``gymnasium.make`` envs — as
+evolution's ``SyncPool``, rather than ``SyncVectorEnv``, because finished slots must not be
+stepped while a batch of whole episodes drains and because the list can be checkpointed. Its
+``state_dict`` lets a run continue mid-episode exactly: a native env is pickled; the list's envs
+are reset with their seed and replayed through their actions (a check compares observations).
+
+Example:
+    >>> envs = EnvBatch(EnvConfig("evorl/TMaze-v0"), num_envs=4)
+    >>> batch = collect_episodes(policy, envs, seeds, torch.Generator().manual_seed(0))
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode
+
+from evorl.config import ConfigError, EnvConfig
+from evorl.controllers import State
+from evorl.env_factory import make_env
+from evorl.evaluation import ObsNormalizer, ObsSums
+from evorl.gradient.policy import RecurrentPolicy
+
+DISABLED = AutoresetMode.DISABLED
+STREAM_ACTIONS = 10
+"""Seed-stream tags (see :mod:`evorl.seeding`) of gradient training, one stream per update:
+action sampling, minibatch order, reset seeds, and (tag only) the value head's init."""
+STREAM_MINIBATCH = 11
+STREAM_RESETS = 12
+STREAM_VALUE_INIT = 13
+
+
+class EnvBatch:
+    """``num_envs`` environments reset slot by slot with explicit seeds (see module docstring)."""
+
+    def __init__(self, cfg: EnvConfig, num_envs: int) -> None:
+        self.num_envs = num_envs
+        self.vec = None if cfg.vectorization == "sync" else _native(cfg, num_envs)
+        if self.vec is None and cfg.vectorization == "native":
+            raise ConfigError(f"env '{cfg.id}' has no native vectorised version; use sync")
+        if self.vec is not None and self.vec.metadata.get("autoreset_mode") != DISABLED:
+            raise ValueError("EnvBatch needs a vector env with autoreset_mode DISABLED")
+        self.envs = None if self.vec is not None else [make_env(cfg) for _ in range(num_envs)]
+        first = self.vec.single_observation_space if self.vec is not None else None
+        self.keep = None if cfg.observe is None or self.vec is None else np.asarray(cfg.observe)
+        if self.vec is not None:
+            dim = len(self.keep) if self.keep is not None else int(np.prod(first.shape))
+        else:
+            dim = int(np.prod(self.envs[0].observation_space.shape))
+        self.obs = np.zeros((num_envs, dim), np.float64)
+        self._log: list[tuple[int, list[Any]] | None] = [None] * num_envs  # replay (list only)
+
+    def reset(self, mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+        """Reset the slots where ``mask`` with ``seeds`` (one per masked slot); all observations."""
+        slots = np.flatnonzero(mask)
+        if self.vec is not None:
+            seed_list: list[int | None] = [None] * self.num_envs
+            for slot, seed in zip(slots, seeds, strict=True):
+                seed_list[slot] = int(seed)
+            obs, _ = self.vec.reset(seed=seed_list, options={"reset_mask": np.asarray(mask)})
+            obs = np.asarray(obs)
+            self.obs[slots] = (obs if self.keep is None else obs[:, self.keep])[slots]
+            return self.obs
+        for slot, seed in zip(slots, seeds, strict=True):
+            self.obs[slot], _ = self.envs[slot].reset(seed=int(seed))
+            self._log[slot] = (int(seed), [])
+        return self.obs
+
+    def step(
+        self, actions: np.ndarray, active: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Step the active slots (native envs step all; finished ones stay frozen).
+
+        Returns:
+            ``obs`` (B, obs), ``reward``, ``terminated``, ``truncated`` (B,) for every slot;
+            inactive slots report reward 0 and no flags.
+        """
+        n = self.num_envs
+        if self.vec is not None:
+            obs, reward, term, trunc, _ = self.vec.step(actions)
+            obs = np.asarray(obs)
+            self.obs[:] = obs if self.keep is None else obs[:, self.keep]
+            reward, term, trunc = (
+                np.asarray(reward, np.float64),
+                np.asarray(term),
+                np.asarray(trunc),
+            )
+            if active is not None:
+                reward, term, trunc = reward * active, term & active, trunc & active
+            return self.obs, reward, term, trunc
+        reward, term, trunc = np.zeros(n), np.zeros(n, bool), np.zeros(n, bool)
+        for i in range(n) if active is None else np.flatnonzero(active):
+            action = actions[i].item() if actions[i].ndim == 0 else actions[i]
+            self.obs[i], reward[i], term[i], trunc[i], _ = self.envs[i].step(action)
+            self._log[i][1].append(actions[i].copy())
+        return self.obs, reward, term, trunc
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue every slot's episode exactly."""
+        if self.vec is not None:
+            return {"pickle": pickle.dumps(self.vec), "obs": self.obs.copy()}
+        log = [None if e is None else (e[0], np.array(e[1])) for e in self._log]
+        return {"replay": log, "obs": self.obs.copy()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`: unpickle, or reset and replay each slot's actions."""
+        if "pickle" in state:
+            self.vec.close()
+            self.vec = pickle.loads(state["pickle"])
+        else:
+            for i, entry in enumerate(state["replay"]):
+                if entry is None:
+                    continue
+                seed, actions = entry
+                slot = np.arange(self.num_envs) == i
+                self.reset(slot, np.array([seed]))
+                for a in actions:
+                    self.step(np.array([a] * self.num_envs), slot)
+            if not np.array_equal(self.obs, state["obs"]):
+                raise RuntimeError("replaying the environments did not reproduce their state")
+        self.obs = state["obs"].copy()
+
+    def close(self) -> None:
+        if self.vec is not None:
+            self.vec.close()
+        for env in self.envs or ():
+            env.close()
+
+
+def _native(cfg: EnvConfig, num_envs: int) -> gym.vector.VectorEnv | None:
+    from evorl.envs import native_vector_env
+
+    kwargs = dict(cfg.kwargs)
+    if cfg.max_episode_steps is not None:
+        kwargs["max_episode_steps"] = cfg.max_episode_steps
+    return native_vector_env(cfg.id, num_envs, **kwargs)
+
+
+class RewardScaler:
+    """Rewards divided by the running std of the discounted return (SB3's VecNormalize)."""
+
+    def __init__(self, num_envs: int, gamma: float, clip: float = 10.0) -> None:
+        self.gamma, self.clip = gamma, clip
+        self.ret = np.zeros(num_envs)
+        self.count, self.mean, self.var = 1e-4, 0.0, 1.0
+
+    def __call__(self, reward: np.ndarray, done: np.ndarray) -> np.ndarray:
+        self.ret = self.ret * self.gamma + reward
+        n, m, v = len(self.ret), float(self.ret.mean()), float(self.ret.var())
+        total = self.count + n
+        delta = m - self.mean
+        self.mean += delta * n / total
+        self.var = (self.var * self.count + v * n + delta**2 * self.count * n / total) / total
+        self.count = total
+        self.ret[done] = 0.0
+        return np.clip(reward / np.sqrt(self.var + 1e-8), -self.clip, self.clip)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"ret": self.ret.copy(), "count": self.count, "mean": self.mean, "var": self.var}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.ret = state["ret"].copy()
+        self.count, self.mean, self.var = state["count"], state["mean"], state["var"]
+
+
+@dataclass
+class Experience:
+    """What one update reports: its finished episodes, env steps and observation sums."""
+
+    returns: np.ndarray
+    lengths: np.ndarray
+    env_steps: int
+    obs_sums: ObsSums
+
+
+def obs_sums(raw: list[np.ndarray]) -> ObsSums:
+    """One rollout's raw observations summed as one row, for ``RunningObsStats.merge``."""
+    x = np.concatenate(raw)
+    return ObsSums(np.array([len(x)], float), x.sum(0)[None], (x * x).sum(0)[None])
+
+
+def _as_input(obs: np.ndarray, normalizer: ObsNormalizer | None, dtype: torch.dtype):
+    x = normalizer(obs) if normalizer is not None else obs
+    return torch.as_tensor(np.asarray(x), dtype=dtype)
+
+
+# --------------------------------------------------------------------------- RPG: whole episodes
+
+
+@dataclass
+class EpisodeBatch:
+    """B whole episodes, time-major and padded: tensors (T, B[, ...]); ``mask`` marks real steps."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    mask: torch.Tensor
+    returns: np.ndarray
+    lengths: np.ndarray
+    raw_obs: list[np.ndarray]
+
+
+@torch.no_grad()
+def collect_episodes(
+    policy: RecurrentPolicy,
+    envs: EnvBatch,
+    seeds: np.ndarray,
+    generator: torch.Generator,
+    normalizer: ObsNormalizer | None = None,
+    scaler: RewardScaler | None = None,
+) -> EpisodeBatch:
+    """One episode per slot (reset with ``seeds``), sampled from the policy until all end."""
+    n, dtype = envs.num_envs, policy.value_head.weight.dtype
+    obs = envs.reset(np.ones(n, bool), seeds).copy()
+    state = policy.initial_state(n)
+    active = np.ones(n, bool)
+    xs, acts, rews, masks, raw = [], [], [], [], []
+    returns, lengths = np.zeros(n), np.zeros(n, np.int64)
+    while active.any():
+        raw.append(obs[active].copy())
+        x = _as_input(obs, normalizer, dtype)
+        outputs, _, state = policy.step(x, state)
+        action = policy.sample(outputs, generator)
+        obs, reward, term, trunc = envs.step(policy.env_action(action), active)
+        obs = obs.copy()
+        done = term | trunc
+        returns += reward
+        lengths += active
+        xs.append(x)
+        acts.append(action)
+        masks.append(torch.as_tensor(active))
+        scaled = scaler(reward, done | ~active) if scaler is not None else reward
+        rews.append(torch.as_tensor(scaled * active, dtype=dtype))
+        active = active & ~done
+    return EpisodeBatch(
+        torch.stack(xs), torch.stack(acts), torch.stack(rews), torch.stack(masks),
+        returns, lengths, raw,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- PPO: fixed-length
+
+
+@dataclass
+class Carry:
+    """What runs on from one rollout to the next: env observations, recurrent state, flags."""
+
+    obs: np.ndarray
+    state: State
+    episode_start: np.ndarray
+    episode_return: np.ndarray
+    episode_length: np.ndarray
+
+
+@dataclass
+class Rollout:
+    """``steps`` × ``num_envs`` transitions, time-major tensors (T, B[, ...]).
+
+    ``states[i][t]`` is the recurrent state the policy saw at step t (after any reset);
+    ``bootstrap[t, b]`` is the value of the final observation where step t was truncated;
+    ``last_value`` is the value of the observation after the last step.
+    """
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    logp: torch.Tensor
+    values: torch.Tensor
+    rewards: torch.Tensor
+    terminated: torch.Tensor
+    done: torch.Tensor
+    episode_start: torch.Tensor
+    states: tuple[torch.Tensor, ...]
+    bootstrap: torch.Tensor
+    last_value: torch.Tensor
+    returns: list[float]
+    lengths: list[int]
+    raw_obs: list[np.ndarray]
+
+
+def start_carry(policy: RecurrentPolicy, envs: EnvBatch, seeds: np.ndarray) -> Carry:
+    """Reset every slot; the first rollout starts here."""
+    n = envs.num_envs
+    obs = envs.reset(np.ones(n, bool), seeds).copy()
+    return Carry(obs, policy.initial_state(n), np.ones(n, bool), np.zeros(n), np.zeros(n, int))
+
+
+@torch.no_grad()
+def collect_steps(
+    policy: RecurrentPolicy,
+    envs: EnvBatch,
+    carry: Carry,
+    steps: int,
+    generator: torch.Generator,
+    reset_seeds: np.random.Generator,
+    normalizer: ObsNormalizer | None = None,
+    scaler: RewardScaler | None = None,
+) -> Rollout:
+    """``steps`` policy steps in every slot, continuing ``carry`` (updated in place)."""
+    n, dtype = envs.num_envs, policy.value_head.weight.dtype
+    keys = ("obs", "actions", "logp", "values", "rewards", "terminated", "done", "start")
+    buf: dict[str, list] = {k: [] for k in keys}
+    states, bootstrap, raw = [], torch.zeros(steps, n, dtype=dtype), []
+    returns, lengths = [], []
+    c = carry
+    for t in range(steps):
+        start = torch.as_tensor(c.episode_start)
+        state = policy.controller.reset_state(c.state, start)
+        raw.append(c.obs.copy())
+        x = _as_input(c.obs, normalizer, dtype)
+        outputs, value, next_state = policy.step(x, state)
+        action = policy.sample(outputs, generator)
+        obs, reward, term, trunc = envs.step(policy.env_action(action))
+        done = term | trunc
+        c.episode_return += reward
+        c.episode_length += 1
+        cut = trunc & ~term
+        if cut.any():
+            rows = torch.as_tensor(np.flatnonzero(cut))
+            final = _as_input(obs[cut], normalizer, dtype)
+            _, v, _ = policy.step(final, tuple(s[rows] for s in next_state))
+            bootstrap[t, rows] = v
+        for key, val in zip(
+            keys, (x, action, policy.log_prob(outputs, action), value), strict=False
+        ):
+            buf[key].append(val)
+        scaled = scaler(reward, done) if scaler is not None else reward
+        buf["rewards"].append(torch.as_tensor(scaled, dtype=dtype))
+        buf["terminated"].append(torch.as_tensor(term))
+        buf["done"].append(torch.as_tensor(done))
+        buf["start"].append(start)
+        states.append(state)
+        if done.any():
+            returns += c.episode_return[done].tolist()
+            lengths += c.episode_length[done].tolist()
+            c.episode_return[done], c.episode_length[done] = 0.0, 0
+            seeds = reset_seeds.integers(0, 2**31 - 1, size=int(done.sum()))
+            obs = envs.reset(done, seeds)
+        c.obs, c.state, c.episode_start = obs.copy(), next_state, done
+    x = _as_input(c.obs, normalizer, dtype)
+    _, last_value, _ = policy.step(
+        x, policy.controller.reset_state(c.state, torch.as_tensor(c.episode_start))
+    )
+    stacked = {k: torch.stack(v) for k, v in buf.items()}
+    return Rollout(
+        stacked["obs"], stacked["actions"], stacked["logp"], stacked["values"],
+        stacked["rewards"], stacked["terminated"], stacked["done"], stacked["start"],
+        tuple(torch.stack(s) for s in zip(*states, strict=True)), bootstrap, last_value,
+        returns, lengths, raw,
+    )  # fmt: skip
