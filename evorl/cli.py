@@ -74,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", default=None, help="run directory (default: <out>/<name>-<time>)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument(
+        "--init-from",
+        default=None,
+        metavar="RUN_DIR",
+        help="start from the controller of an earlier run (evolved or gradient-trained)",
+    )
     _add_ray_flags(p)
 
     p = sub.add_parser(
@@ -243,7 +249,8 @@ def _cmd_evolve(args: argparse.Namespace, overrides: list[str]) -> int:
     from evorl.config import to_dict
     from evorl.experiment import start_run
 
-    config = load_config(args.source, overrides + _ray_overrides(args))
+    extra = [f"init_from={args.init_from}"] if args.init_from else []
+    config = load_config(args.source, overrides + _ray_overrides(args) + extra)
     if args.print_config:
         import yaml
 

@@ -150,6 +150,9 @@ class RunConfig:
     """Folder that holds run directories."""
     notes: str = ""
     """Free text kept with the run (what the preset is for, expected wall time)."""
+    init_from: str | None = None
+    """Start from the controller of this run directory (evolved or gradient-trained) instead
+    of a fresh initialisation; its controller config must match this run's."""
 
     def __post_init__(self) -> None:
         if self.seed < 0:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from evorl.cli import main
@@ -123,3 +124,25 @@ def test_help_lists_every_command():
     for verb in ("evolve", "resume", "eval", "plot", "list"):
         assert verb in proc.stdout
     assert Path(__file__).exists()
+
+
+def test_evolve_init_from_starts_at_the_earlier_runs_controller(run_dir, tmp_path):
+    from evorl.config import load_config
+    from evorl.experiment import build_trainer
+    from evorl.playback import load_policy
+
+    source = load_policy(run_dir)
+    config = load_config("cartpole-novel", [*TINY, f"--init_from={run_dir}"])
+    trainer = build_trainer(config)
+    np.testing.assert_array_equal(trainer.optimizer.center, source.params)
+    second = tmp_path / "second"
+    args = ["evolve", "--run-dir", str(second), "--quiet", "--init-from", str(run_dir), *TINY]
+    assert main(args) == 0
+
+
+def test_evolve_init_from_a_different_controller_is_a_config_error(run_dir, capsys, tmp_path):
+    out = tmp_path / "runs"
+    args = ["evolve", "--quiet", "--init-from", str(run_dir), *TINY, "--controller.hidden=[5]"]
+    assert main([*args, f"--out={out}"]) == 2
+    assert "does not match" in capsys.readouterr().err
+    assert not out.exists()  # no empty run directory left behind
