@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +37,17 @@ EPILOG = """examples:
 # A parser that also sets ``accepts_overrides=True`` receives ``--key=value`` overrides as
 # ``args.overrides`` (a list of "key=value" strings).
 EXTENSIONS: tuple[str, ...] = ("evorl.supervised.cli", "evorl.gradient.cli")
+
+# Packages that evorl itself must not import (``evorl.agents``, third-party plug-ins) add their
+# commands through this entry-point group instead; each entry point names a ``register``.
+ENTRY_POINT_GROUP = "evorl.commands"
+
+
+def _registrars() -> list:
+    """The ``register`` functions of the built-in extensions, then of the installed plug-ins."""
+    found = [importlib.import_module(module).register for module in EXTENSIONS]
+    plugins = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+    return found + [entry.load() for entry in plugins]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -121,8 +133,8 @@ def _parser() -> argparse.ArgumentParser:
         default="all",
         choices=("all", "presets", "envs", "controllers", "optimizers"),
     )
-    for module in EXTENSIONS:
-        importlib.import_module(module).register(sub)
+    for register in _registrars():
+        register(sub)
     return parser
 
 

@@ -18,7 +18,7 @@ from evorl.controllers import Controller, build_controller
 from evorl.env_factory import env_spaces
 from evorl.evaluation import RunningObsStats, make_evaluator
 from evorl.logger import Logger
-from evorl.optimizers import Optimizer, make_optimizer
+from evorl.optimizers import Optimizer, make_optimizer, unit_index
 from evorl.rundir import CHECKPOINT, create_run_dir, load_checkpoint, load_run_config
 from evorl.trainer import Hook, Trainer
 
@@ -37,17 +37,23 @@ def build_controller_for(config: RunConfig) -> Controller:
         raise ConfigError(f"controller: {err}") from None
 
 
-def build_optimizer(config: RunConfig, x0: np.ndarray) -> Optimizer:
-    """The run's optimizer, started at ``x0`` (the controller's initial parameters)."""
+def build_optimizer(config: RunConfig, x0: np.ndarray, controller: Controller) -> Optimizer:
+    """The run's optimizer, started at ``x0`` (the controller's initial parameters).
+
+    ESP's partition into hidden units comes from ``controller`` unless the config sets one.
+    """
     opt = config.optimizer
+    settings = dict(opt.settings)
     try:
+        if opt.name == "esp" and settings.get("unit_index") is None and not settings.get("units"):
+            settings["unit_index"] = tuple(unit_index(controller).tolist())
         return make_optimizer(
             opt.name,
             x0,
             sigma=opt.sigma,
             popsize=opt.popsize,
             seed=seeding.int_seed(config.seed, seeding.STREAM_OPTIMIZER),
-            **opt.settings,
+            **settings,
         )
     except (ValueError, TypeError) as err:
         raise ConfigError(f"optimizer: {err}") from None
@@ -92,7 +98,7 @@ def build_trainer(
         x0, obs_stats = initial_point(config, controller)
     else:
         x0, obs_stats = controller.get_flat().detach().numpy().astype(np.float64), None
-    optimizer = build_optimizer(config, x0)
+    optimizer = build_optimizer(config, x0, controller)
     evaluator = make_evaluator(config, controller)
     return Trainer(
         config=config,

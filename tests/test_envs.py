@@ -6,14 +6,15 @@ import subprocess
 import sys
 import warnings
 
-import evorl.envs
 import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import check_env
+
+import evorl.envs
 from evorl.envs import ENV_IDS, register_envs
 from evorl.envs.catch import CatchEnv
 from evorl.envs.tmaze import EAST, NORTH, SOUTH, WEST, TMazeEnv
-from gymnasium.utils.env_checker import check_env
 
 STOCHASTIC = {"evorl/CartPoleNoVel-v0", "evorl/TMaze-v0", "evorl/Catch-v0"}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+
 from evorl.envs import native_vector_env
 from evorl.envs.cartpole_vector import CartPoleVectorEnv, trig_is_elementwise_exact
 from evorl.envs.vector import env_seeds

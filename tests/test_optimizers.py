@@ -44,6 +44,7 @@ TUNING: dict[str, tuple[float, int, dict]] = {
     "xnes": (1.0, 16, {}),
     "openai-es": (0.5, 20, {"learning_rate": 0.05}),
     "cosyne": (0.3, 24, {"mutation_probability": 0.2}),
+    "esp": (0.3, 40, {"subpop_size": 10, "units": 5, "credit": "max"}),
 }
 
 SHIFT = np.array([1.3, -0.7, 2.1, -1.6, 0.4])
@@ -79,7 +80,16 @@ def same_rng_state(a: tuple, b: tuple) -> bool:
 
 def test_tuning_covers_the_registry():
     assert set(TUNING) == set(OPTIMIZERS)
-    assert set(NAMES) == {"cmaes", "sep-cmaes", "pgpe", "snes", "xnes", "openai-es", "cosyne"}
+    assert set(NAMES) == {
+        "cmaes",
+        "sep-cmaes",
+        "pgpe",
+        "snes",
+        "xnes",
+        "openai-es",
+        "cosyne",
+        "esp",
+    }
 
 
 # --------------------------------------------------------------------------- optimisation

@@ -8,6 +8,8 @@ import json
 import numpy as np
 import pytest
 import torch
+
+import evorl.cli
 from evorl.envs.sequences import (
     EMBEDDED_REBER_REGEX,
     REBER_SYMBOLS,
@@ -18,8 +20,6 @@ from evorl.envs.sequences import (
     make_task,
     run_parentheses_machine,
 )
-
-import evorl.cli
 
 
 @pytest.fixture(autouse=True)

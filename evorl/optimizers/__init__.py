@@ -10,6 +10,7 @@ name           method                                                       memo
 ``xnes``       exponential NES (Glasmachers et al. 2010)                    O(d^2)
 ``openai-es``  OpenAI-ES (Salimans et al. 2017) with Adam                   O(popsize d)
 ``cosyne``     CoSyNE (Gomez, Schmidhuber & Miikkulainen 2008)              O(popsize d)
+``esp``        ESP, one subpopulation per hidden unit (Gomez 1997, 2003)    O(popsize d)
 =============  ===========================================================  ==============
 
 Example:
@@ -26,6 +27,7 @@ Example:
 from evorl.optimizers.base import Optimizer, SeedLike, SettingInfo
 from evorl.optimizers.cmaes import CMAES, CMAESSettings, SepCMAES
 from evorl.optimizers.cosyne import CoSyNE, CoSyNESettings
+from evorl.optimizers.esp import ESP, ESPSettings, unit_index
 from evorl.optimizers.openai_es import OpenAIES, OpenAIESSettings
 from evorl.optimizers.pgpe import PGPE, PGPESettings
 from evorl.optimizers.registry import OPTIMIZERS, make_optimizer, optimizer_settings
@@ -43,6 +45,7 @@ from evorl.optimizers.xnes import XNES, XNESSettings
 
 __all__ = [
     "CMAES",
+    "ESP",
     "OPTIMIZERS",
     "PGPE",
     "SHAPINGS",
@@ -53,6 +56,7 @@ __all__ = [
     "ClipUp",
     "CoSyNE",
     "CoSyNESettings",
+    "ESPSettings",
     "OpenAIES",
     "OpenAIESSettings",
     "Optimizer",
@@ -69,4 +73,5 @@ __all__ = [
     "normalize",
     "optimizer_settings",
     "rank_weights",
+    "unit_index",
 ]

@@ -10,13 +10,14 @@ from evorl.optimizers import base
 from evorl.optimizers.base import Optimizer, SettingInfo
 from evorl.optimizers.cmaes import CMAES, SepCMAES
 from evorl.optimizers.cosyne import CoSyNE
+from evorl.optimizers.esp import ESP
 from evorl.optimizers.openai_es import OpenAIES
 from evorl.optimizers.pgpe import PGPE
 from evorl.optimizers.snes import SNES
 from evorl.optimizers.xnes import XNES
 
 OPTIMIZERS: dict[str, type] = {
-    cls.name: cls for cls in (CMAES, SepCMAES, PGPE, SNES, XNES, OpenAIES, CoSyNE)
+    cls.name: cls for cls in (CMAES, SepCMAES, PGPE, SNES, XNES, OpenAIES, CoSyNE, ESP)
 }
 """Optimizer classes by registered name. Each is called as
 ``cls(x0, sigma=..., popsize=..., seed=..., settings=cls.Settings(...))``."""

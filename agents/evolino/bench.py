@@ -1,0 +1,259 @@
+"""The time-series benchmark: tasks × methods → training NRMSE, test error, wall time.
+
+Methods: ``evolino`` (ESP-evolved LSTM + least-squares readout), ``esn`` (random reservoir + the
+same readout, Evolino without evolution) and ``glstm`` (the same LSTM trained by BPTT + Adam).
+Tasks and their protocols: :mod:`evorl.envs.timeseries`. Budgets per (task, method) are in
+:data:`SETTINGS`; ``quick=True`` shrinks them to a seconds-long smoke run. Results go to
+``<out>/timeseries.json`` and one PNG per task (prediction vs truth, free-running part shaded).
+``evorl bench timeseries`` and ``scripts/bench_timeseries.py`` both call :func:`main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from evorl.agents.evolino import language
+from evorl.agents.evolino.cli import DEFAULT_TASKS, METHODS, add_arguments
+from evorl.agents.evolino.esn import ESN, ESNConfig
+from evorl.agents.evolino.glstm import GradientLSTM, GradientLSTMConfig
+from evorl.agents.evolino.model import Evolino, EvolinoConfig
+from evorl.agents.evolino.progress import BenchProgress
+from evorl.envs.timeseries import TASKS, AnBnCn, ForecastTask, make_task
+
+_E, _G, _N = EvolinoConfig, GradientLSTMConfig, ESNConfig
+_ESP = {"credit": "max", "burst_scale": 0.01, "generations": 10**9, "readout_cells": True}
+_SINES = {"sigma": 0.2, "input_std": 0.1, **_ESP}
+_MG = {"valid": 840, "valid_horizon": 84, "train_steps": 1600, "input_std": 0.1, "forget_bias": 1.0}
+SETTINGS: dict[str, dict[str, Any]] = {
+    "sines2": {
+        "evolino": _E(hidden=10, time_limit=120, **_ESP),
+        "glstm": _G(hidden=10, time_limit=60),
+    },
+    "sines3": {
+        "evolino": _E(hidden=15, time_limit=240, **_SINES),
+        "glstm": _G(hidden=15, time_limit=60),
+    },
+    "sines4": {
+        "evolino": _E(hidden=20, time_limit=400, **_SINES),
+        "glstm": _G(hidden=20, time_limit=60),
+    },
+    "sines5": {
+        "evolino": _E(hidden=20, time_limit=400, **_SINES),
+        "glstm": _G(hidden=20, time_limit=60),
+    },
+    "mackey-glass": {
+        "evolino": _E(hidden=40, time_limit=420, **_ESP, **_MG),
+        "glstm": _G(hidden=40, time_limit=90, valid=336),
+        "esn": _N(spectral_radii=(0.6, 0.7, 0.79, 0.9), valid=336, valid_horizon=84),
+    },
+    "lorenz": {
+        "evolino": _E(hidden=20, time_limit=150, valid=200, valid_horizon=50, **_SINES),
+        "glstm": _G(hidden=20, time_limit=60, valid=200),
+        "esn": _N(spectral_radii=(0.6, 0.79, 0.9), valid=200, valid_horizon=50),
+    },
+    "anbncn": {
+        "evolino": _E(hidden=4, time_limit=90, **_ESP),
+        "glstm": _G(hidden=4, time_limit=60, lr=3e-3),
+    },
+}
+"""Per task and method: the config (missing: the method's defaults)."""
+DEFAULTS = {
+    "evolino": _E(generations=200),
+    "esn": _N(spectral_radii=(0.5, 0.8, 0.95, 1.1)),
+    "glstm": _G(time_limit=60),
+}
+MODELS = {"evolino": Evolino, "esn": ESN, "glstm": GradientLSTM}
+
+
+@dataclasses.dataclass
+class Row:
+    """One (task, method) result."""
+
+    task: str
+    method: str
+    train_nrmse: float | None
+    metric: str
+    test: float
+    published: float | None
+    seconds: float
+    info: dict[str, Any]
+
+
+def config_for(task: str, method: str, quick: bool, seed: int) -> Any:
+    """The method's config for ``task``; ``quick`` caps the budget to a few seconds."""
+    cfg = SETTINGS.get(task, {}).get(method, DEFAULTS[method])
+    changes: dict[str, Any] = {"seed": seed}
+    if quick and method == "evolino":
+        changes |= {"generations": 3, "time_limit": 5.0, "subpop_size": 8, "trials": 2}
+    if quick and method == "glstm":
+        changes |= {"updates": 5, "time_limit": 5.0, "check_every": 5}
+    if quick and method == "esn":
+        changes |= {"units": 50, "spectral_radii": cfg.spectral_radii[:1]}
+    return dataclasses.replace(cfg, **changes)
+
+
+def run_forecast(
+    task: ForecastTask, method: str, cfg: Any, progress: BenchProgress
+) -> tuple[Row, np.ndarray]:
+    """Fit one method on a forecasting task and score it; returns the row and predictions."""
+    model = MODELS[method](cfg, task.dim)
+    start = time.perf_counter()
+    with progress.track(task.name, method, _budget(cfg)) as update:
+        info = model.fit(task.train, task.washout, update)
+    info = dataclasses.asdict(info) if dataclasses.is_dataclass(info) else dict(info)
+    info.pop("history", None)
+    train = task.train_nrmse(model.one_step(task.train, task.washout))
+    test, pred = task.score(model.forecast)
+    row = Row(
+        task.name,
+        method,
+        train,
+        task.metric,
+        test,
+        task.published.get(method),
+        time.perf_counter() - start,
+        info,
+    )
+    return row, pred
+
+
+def run_language(method: str, cfg: Any, progress: BenchProgress, n_max: int = 100) -> Row:
+    """Fit one method on aⁿbⁿcⁿ; test = largest N with every n ≤ N right."""
+    task = AnBnCn()
+    model = MODELS[method](cfg, 4)
+    fit = {"evolino": language.fit_evolino, "esn": language.fit_esn, "glstm": language.fit_glstm}[
+        method
+    ]
+    classifier = {
+        "evolino": language.evolino_classifier,
+        "esn": language.esn_classifier,
+        "glstm": language.glstm_classifier,
+    }[method]
+    start = time.perf_counter()
+    with progress.track(task.name, method, _budget(cfg)) as update:
+        info = fit(model, task, update) if method == "evolino" else fit(model, task)
+    info = dataclasses.asdict(info) if dataclasses.is_dataclass(info) else dict(info)
+    info.pop("history", None)
+    n = task.generalization(classifier(model), n_max)
+    return Row(task.name, method, None, "max n", float(n), None, time.perf_counter() - start, info)
+
+
+def _budget(cfg: Any) -> int | None:
+    for name in ("generations", "updates"):
+        if hasattr(cfg, name):
+            return getattr(cfg, name) if getattr(cfg, "time_limit", None) is None else None
+    return 1
+
+
+def run_benchmark(
+    tasks: Sequence[str],
+    methods: Sequence[str],
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    out: Path | None = None,
+    plots: bool = True,
+    live: bool | None = None,
+) -> list[Row]:
+    """Every (task, method) pair; writes JSON and PNGs under ``out`` when given."""
+    rows: list[Row] = []
+    with BenchProgress(live) as progress:
+        for name in tasks:
+            predictions: dict[str, np.ndarray] = {}
+            task = None if name == "anbncn" else make_task(name)
+            for method in methods:
+                cfg = config_for(name, method, quick, seed)
+                if task is None:
+                    rows.append(run_language(method, cfg, progress))
+                else:
+                    row, predictions[method] = run_forecast(task, method, cfg, progress)
+                    rows.append(row)
+                progress.done(rows[-1])
+            if out is not None and plots and task is not None:
+                from evorl.agents.evolino.plots import plot_task
+
+                plot_task(task, predictions, out / f"timeseries_{name}.png")
+    if out is not None:
+        write_json(rows, out / "timeseries.json", quick=quick, seed=seed)
+    return rows
+
+
+def write_json(rows: list[Row], path: Path, **meta: Any) -> None:
+    """Rows plus the environment they were measured in."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "rows": [dataclasses.asdict(r) for r in rows],
+        "meta": {
+            **meta,
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "threads": torch.get_num_threads(),
+            "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+        },
+    }
+    path.write_text(json.dumps(doc, indent=1, default=float))
+
+
+def format_table(rows: list[Row]) -> str:
+    """The results as a fixed-width table, published figures beside the measured ones."""
+    head = (
+        f"{'task':<13}{'method':<9}{'train NRMSE':>12}  {'test':<8}{'measured':>10}"
+        f"{'published':>11}{'wall s':>9}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        train = "—" if r.train_nrmse is None else f"{r.train_nrmse:.3g}"
+        test = f"{r.test:.0f}" if r.metric == "max n" else f"{r.test:.3g}"
+        pub = "—" if r.published is None else f"{r.published:.3g}"
+        lines.append(
+            f"{r.task:<13}{r.method:<9}{train:>12}  {r.metric:<8}{test:>10}{pub:>11}"
+            f"{r.seconds:>9.1f}"
+        )
+    return "\n".join(lines)
+
+
+def parser(prog: str = "bench_timeseries") -> argparse.ArgumentParser:
+    """Command-line options, shared with ``evorl bench timeseries``."""
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    add_arguments(p)
+    return p
+
+
+def run_from_args(args: argparse.Namespace) -> list[Row]:
+    """Run the benchmark an argparse namespace describes and print the table."""
+    torch.set_num_threads(1)  # small batched ops: extra threads only add overhead on 2 cores
+    tasks = args.task or list(DEFAULT_TASKS)
+    start = time.perf_counter()
+    rows = run_benchmark(
+        tasks,
+        args.method or list(METHODS),
+        quick=args.quick,
+        seed=args.seed,
+        out=Path(args.out),
+        plots=not args.no_plots,
+    )
+    print(format_table(rows))
+    print(f"total wall time {time.perf_counter() - start:.1f} s; results in {args.out}/")
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``scripts/bench_timeseries.py``."""
+    args = parser().parse_args(argv)
+    unknown = [t for t in args.task or () if t not in TASKS]
+    if unknown:
+        parser().error(f"unknown task {unknown[0]!r}; known: {', '.join(TASKS)}")
+    run_from_args(args)
+    return 0

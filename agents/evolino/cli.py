@@ -1,0 +1,82 @@
+"""``evorl bench timeseries``: the time-series prediction benchmark from the command line.
+
+A plug-in of the ``evorl`` command line (entry-point group ``evorl.commands``, see
+:mod:`evorl.cli`): :func:`register` adds the ``bench`` command with the benchmark ``timeseries``.
+The benchmark itself (:mod:`evorl.agents.evolino.bench`) is imported only when the command runs,
+so ``evorl --help`` stays fast.
+
+Example:
+    evorl bench timeseries --task sines2 --task mackey-glass --method evolino --method esn
+    evorl bench timeseries --quick            # every task and method, seconds each
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from typing import Any
+
+from evorl.config import ConfigError
+
+BENCH_MODULE = "evorl.agents.evolino.bench"
+METHODS = ("evolino", "esn", "glstm")
+"""Methods of the benchmark: ESP-evolved LSTM + least-squares readout, echo state network,
+gradient-trained LSTM."""
+DEFAULT_TASKS = ("sines2", "sines3", "sines4", "sines5", "mackey-glass", "anbncn", "lorenz")
+"""Tasks run when none is named (see :data:`evorl.envs.timeseries.TASKS` for all)."""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The benchmark's options (shared with ``scripts/bench_timeseries.py``)."""
+    p.add_argument(
+        "--task",
+        action="append",
+        default=None,
+        metavar="TASK",
+        help=f"task, repeatable (default: {', '.join(DEFAULT_TASKS)}; also mso2-mso8)",
+    )
+    p.add_argument(
+        "--method",
+        action="append",
+        default=None,
+        choices=METHODS,
+        help=f"method, repeatable (default: all of {', '.join(METHODS)})",
+    )
+    p.add_argument("--quick", action="store_true", help="seconds-long smoke run")
+    p.add_argument("--seed", type=int, default=0, help="seed of every method (default 0)")
+    p.add_argument(
+        "--out", default="bench_results", help="folder for JSON and PNGs (default bench_results)"
+    )
+    p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
+
+
+def register(subparsers: Any) -> None:
+    """Add ``bench timeseries`` to the ``evorl`` command line.
+
+    ``bench`` takes the benchmark's name as a positional argument (today only ``timeseries``)
+    rather than nested subcommands: the CLI tells a command's own options from config overrides
+    by the options of the first-level parser.
+    """
+    if "bench" in subparsers.choices:
+        raise RuntimeError("evorl.agents.evolino.cli: another extension already defines 'bench'")
+    p = subparsers.add_parser(
+        "bench",
+        help="run a benchmark and print its table",
+        description="timeseries: Evolino, an echo state network and a gradient-trained LSTM on "
+        "time-series prediction tasks; prints tasks × methods → training NRMSE, test error and "
+        "wall time beside the published figures; writes JSON and one PNG per task under --out.",
+    )
+    p.add_argument("benchmark", choices=("timeseries",), help="which benchmark")
+    add_arguments(p)
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handler of ``evorl bench timeseries``."""
+    from evorl.envs.timeseries import TASKS
+
+    for task in args.task or ():
+        if task not in TASKS:
+            raise ConfigError(f"unknown time-series task {task!r}; known: {', '.join(TASKS)}")
+    importlib.import_module(BENCH_MODULE).run_from_args(args)
+    return 0

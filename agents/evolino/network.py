@@ -1,0 +1,276 @@
+"""Populations of recurrent networks run in lockstep: teacher forcing and free-running generation.
+
+:class:`Runner` holds the two loops shared by every network kind; a subclass supplies
+``step(u, state, params)``, ``phi(state, u)`` (the readout features) and ``initial_state``.
+:class:`LSTMPopulation` wraps an evorl :class:`~evorl.controllers.LSTMController` in population
+mode: a (B, D) float64 parameter matrix is viewed per individual (``population_params``) and one
+forward pass per time step advances all B networks. Evolino's readout is kept outside the
+controller, on features φ(t) = [h(t), u(t)] (hidden state of the last layer, optionally the
+input), so the controller's own ``w_out``/``b_out`` rows stay zero here. :func:`fit_and_validate`
+is Evolino's fitness computation, shared with the echo state network baseline.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from evorl.agents.evolino.readout import add_bias, apply_readout, solve_readout
+from evorl.controllers import ControllerConfig, State, build_controller
+
+DTYPE = torch.float64
+Params = dict[str, torch.Tensor]
+
+
+class Runner:
+    """Teacher forcing and free running for a batch of networks (see the module docstring)."""
+
+    features: int
+    """Width F of the readout features (without the bias)."""
+    dtype: torch.dtype = DTYPE
+    """Floating-point type of states and features (readouts are always solved in float64)."""
+
+    def initial_state(self, batch: int) -> State:
+        """Start state for ``batch`` networks."""
+        raise NotImplementedError
+
+    def step(self, u: torch.Tensor, state: State, params: Params) -> State:
+        """Advance all networks by one input u (B, in)."""
+        raise NotImplementedError
+
+    def phi(self, state: State, u: torch.Tensor) -> torch.Tensor:
+        """Readout features (B, F) from the state after input ``u`` (B, in)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def teacher_force(
+        self,
+        params: Params,
+        inputs: torch.Tensor,
+        state: State,
+        *,
+        resets: np.ndarray | None = None,
+        collect_from: int = 0,
+        snapshots: tuple[int, ...] = (),
+    ) -> tuple[torch.Tensor, State, list[State]]:
+        """Drive the networks with given inputs.
+
+        Args:
+            params: From :meth:`params`, batch B.
+            inputs: (T, B, in), or (T, 1, in) broadcast to all B.
+            state: Start state.
+            resets: (T,) bool; the state is reset before step t where True.
+            collect_from: First step whose features are returned.
+            snapshots: Steps t after which the state is also returned (a copy).
+
+        Returns:
+            Features (T - collect_from, B, F), the final state, and the snapshot states.
+        """
+        batch = state[0].shape[0]
+        feats, snaps, wanted = [], [], set(snapshots)
+        for t in range(inputs.shape[0]):
+            if resets is not None and resets[t]:
+                state = self.initial_state(batch)
+            u = inputs[t].expand(batch, -1)
+            state = self.step(u, state, params)
+            if t >= collect_from:
+                feats.append(self.phi(state, u))
+            if t in wanted:
+                snaps.append(tuple(s.clone() for s in state))
+        empty = torch.empty(0, batch, self.features, dtype=self.dtype)
+        return (torch.stack(feats) if feats else empty), state, snaps
+
+    @torch.no_grad()
+    def free_run(
+        self,
+        params: Params,
+        readout: torch.Tensor,
+        state: State,
+        last_input: torch.Tensor,
+        steps: int,
+        clip: float = 1e3,
+    ) -> torch.Tensor:
+        """Generate ``steps`` outputs, each fed back as the next input (in_dim == out_dim).
+
+        The first output is the readout of the state after ``last_input`` (the prediction of
+        the value following the context). Outputs are clipped to ±``clip`` so that a diverging
+        network yields a large but finite error.
+
+        Returns:
+            (steps, B, out_dim).
+        """
+        u, outputs = last_input, []
+        for k in range(steps):
+            y = apply_readout(self.phi(state, u), readout).clamp(-clip, clip)
+            outputs.append(y)
+            if k + 1 < steps:
+                state = self.step(y, state, params)
+                u = y
+        return torch.stack(outputs)
+
+
+class LSTMPopulation(Runner):
+    """B LSTM networks sharing one architecture, run together.
+
+    Args:
+        hidden: Memory cells per layer.
+        in_dim: Input width (for generative prediction: the series dimension).
+        out_dim: Output width.
+        peepholes: Peephole connections (Gers & Schmidhuber 2000), as in Evolino's LSTM.
+        forget_gate: Forget gates (Gers et al. 2000).
+        readout_input: Include the input u(t) in the readout features.
+        readout_cells: Include the cell states c(t) too (not in Evolino's paper).
+        dtype: float32 runs about twice as fast; float64 for final evaluation.
+    """
+
+    def __init__(
+        self,
+        hidden: tuple[int, ...],
+        in_dim: int,
+        out_dim: int,
+        *,
+        peepholes: bool = True,
+        forget_gate: bool = True,
+        readout_input: bool = True,
+        readout_cells: bool = False,
+        dtype: torch.dtype = DTYPE,
+    ) -> None:
+        config = ControllerConfig(
+            kind="lstm",
+            hidden=hidden,
+            peepholes=peepholes,
+            forget_gate=forget_gate,
+            init="uniform",
+            continuous_action="clip",
+        )
+        space = gym.spaces.Box(-np.inf, np.inf, (out_dim,), dtype=np.float64)
+        self.controller = build_controller(config, in_dim, space, seed=0)
+        self.in_dim, self.out_dim = in_dim, out_dim
+        self.readout_input, self.readout_cells = readout_input, readout_cells
+        self.dtype = dtype
+        self.features = hidden[-1] * (2 if readout_cells else 1) + (in_dim if readout_input else 0)
+
+    def params(self, flat: torch.Tensor | np.ndarray) -> Params:
+        """Per-individual parameter views of a (B, D) matrix (converted to ``dtype``)."""
+        return self.controller.population_params(torch.as_tensor(flat, dtype=self.dtype))
+
+    def initial_state(self, batch: int) -> State:
+        """Zero state for ``batch`` networks."""
+        return self.controller.initial_state(batch, dtype=self.dtype)
+
+    def step(self, u: torch.Tensor, state: State, params: Params) -> State:
+        return self.controller(u, state, params)[1]
+
+    def phi(self, state: State, u: torch.Tensor) -> torch.Tensor:
+        parts = [state[-2]]
+        if self.readout_cells:
+            parts.append(state[-1])
+        if self.readout_input:
+            parts.append(u)
+        return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+
+
+def fit_and_validate(
+    net: Runner,
+    params: Params,
+    batch: int,
+    train: torch.Tensor,
+    washout: int,
+    valid: int,
+    horizon: int | None = None,
+    ridge: float = 0.0,
+    clip: float = 1e3,
+    fit_region_runs: bool = False,
+    last_only: bool = False,
+) -> tuple[np.ndarray, torch.Tensor]:
+    """Evolino's evaluation of B networks on a training series (T, d).
+
+    Teacher-forced through the series; readouts solved on the features of steps washout …
+    T-2-valid (targets x(t+1)); then, from the teacher-forced states, free runs of ``horizon``
+    steps (default: all ``valid``) tile the last ``valid`` targets (a remainder shorter than
+    ``horizon`` is dropped). ``fit_region_runs`` adds runs tiling the readout's own segment
+    from the washout on (with ``valid`` = 0 only those: a free-running check of the fit, as in
+    PyBrain's Evolino). ``last_only`` scores only the last step of each run (like NRMSE84).
+    All runs of all networks go in one batch.
+
+    Returns:
+        Validation NRMSE (B,) (normalised by the training series' variance; NaN → inf) and the
+        readouts (B, F + 1, d).
+    """
+    train = torch.as_tensor(train, dtype=net.dtype)
+    length = train.shape[0]
+    fit_end = length - 1 - valid  # inputs washout..fit_end-1 predict x(washout+1..fit_end)
+    horizon = horizon or valid
+    if horizon < 1:
+        raise ValueError("valid_horizon is needed when valid = 0")
+    starts = list(range(fit_end, length - horizon, horizon))
+    if fit_region_runs:
+        starts = [s for s in range(washout, fit_end, horizon) if s + horizon < length] + starts
+    if not starts or fit_end <= washout:
+        raise ValueError(
+            f"series of {length} steps too short for washout {washout}, "
+            f"valid {valid}, horizon {horizon}"
+        )
+    feats, _, snaps = net.teacher_force(
+        params,
+        train[: max(starts[-1], fit_end - 1) + 1, None],
+        net.initial_state(batch),
+        collect_from=washout,
+        snapshots=tuple(starts),
+    )
+    phi = add_bias(feats[: fit_end - washout].transpose(0, 1)).to(DTYPE)
+    readout = solve_readout(
+        phi, train[washout + 1 : fit_end + 1].to(DTYPE).expand(batch, -1, -1), ridge
+    )
+    sq = _free_run_errors(net, params, readout, snaps, train, starts, horizon, clip)
+    if last_only:
+        sq = sq[-1:]
+    nrmse = torch.sqrt(sq.mean(dim=(0, 1, 3)) / train.to(DTYPE).var(0).mean()).numpy()
+    return np.nan_to_num(nrmse, nan=np.inf), readout
+
+
+def _free_run_errors(
+    net: Runner,
+    params: Params,
+    readout: torch.Tensor,
+    snaps: list[State],
+    train: torch.Tensor,
+    starts: list[int],
+    horizon: int,
+    clip: float,
+) -> torch.Tensor:
+    """Squared errors (horizon, runs, B, d) of free runs from the snapshot states, one batch."""
+    n, batch = len(starts), snaps[0][0].shape[0]  # rows: start-major, network-minor
+    state = tuple(torch.cat([snap[i] for snap in snaps]) for i in range(len(snaps[0])))
+    rep = {k: v.repeat(n, *([1] * (v.dim() - 1))) for k, v in params.items()}
+    first = torch.cat([train[s].expand(batch, -1) for s in starts])
+    out = net.free_run(rep, readout.to(net.dtype).repeat(n, 1, 1), state, first, horizon, clip)
+    truth = torch.stack([train[s + 1 : s + 1 + horizon] for s in starts], dim=1)  # (h, n, d)
+    return ((out.view(horizon, n, batch, -1) - truth[:, :, None]) ** 2).to(DTYPE)
+
+
+def forecast(
+    net: Runner,
+    params: Params,
+    readout: torch.Tensor,
+    context: np.ndarray,
+    steps: int,
+    clip: float = 1e3,
+) -> np.ndarray:
+    """Teacher-force K contexts (K, W, d) with K networks, then run free: (K, steps, d)."""
+    ctx = torch.as_tensor(context, dtype=net.dtype).transpose(0, 1)  # (W, K, d)
+    k = ctx.shape[1]
+    _, state, _ = net.teacher_force(params, ctx, net.initial_state(k))
+    readout = readout.to(net.dtype).expand(k, -1, -1)
+    out = net.free_run(params, readout, state, ctx[-1], steps, clip)
+    return out.transpose(0, 1).to(DTYPE).numpy()
+
+
+def one_step(
+    net: Runner, params: Params, readout: torch.Tensor, series: np.ndarray, washout: int
+) -> np.ndarray:
+    """Teacher-forced one-step predictions of ``series[washout + 1:]`` by one network."""
+    data = torch.as_tensor(series, dtype=net.dtype)[:-1, None]
+    feats, _, _ = net.teacher_force(params, data, net.initial_state(1), collect_from=washout)
+    return (add_bias(feats[:, 0]).to(DTYPE) @ readout.to(DTYPE)).numpy()

@@ -1,0 +1,44 @@
+"""Benchmark figures: each method's prediction against the truth, free-running part shaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from evorl.envs.timeseries import ForecastTask
+
+
+def plot_task(
+    task: ForecastTask, predictions: dict[str, np.ndarray], path: Path, context: int = 200
+) -> Path:
+    """PNG of the first test run: the last ``context`` teacher-forced steps, then free running.
+
+    Args:
+        task: The task (its first test run is drawn, component 0).
+        predictions: Method → predictions (K, steps, d) in original coordinates.
+        path: Output file.
+        context: Teacher-forced steps shown before the free-running part.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ctx = task.inverse(task.test_context[0, -context:])[:, 0]
+    steps = task.steps
+    t_ctx, t_free = np.arange(-len(ctx), 0), np.arange(steps)
+    fig, ax = plt.subplots(figsize=(11, 3.8), constrained_layout=True)
+    ax.axvspan(-0.5, steps - 0.5, color="0.92", label="free running")
+    ax.plot(t_ctx, ctx, color="0.35", lw=2.5, label="truth (teacher-forced input)")
+    ax.plot(t_free, task.test_target[0, :, 0], color="0.35", lw=2.5, label="truth")
+    for method, pred in predictions.items():
+        ax.plot(t_free, pred[0, :, 0], lw=1.1, label=method)
+    ax.set_xlabel("time step (0 = first free-running prediction)")
+    ax.set_title(f"{task.name}: {task.metric} protocol ({task.source})", fontsize=10)
+    ax.legend(loc="upper left", fontsize=8, ncol=3)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

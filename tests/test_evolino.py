@@ -1,0 +1,300 @@
+"""ESP, Evolino's readout and search, the baselines, the benchmark driver and its command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import evorl.cli
+from evorl.agents.evolino import Evolino, EvolinoConfig, add_bias, solve_readout
+from evorl.agents.evolino.bench import format_table, run_benchmark
+from evorl.agents.evolino.esn import ESN, ESNConfig
+from evorl.agents.evolino.glstm import GradientLSTM, GradientLSTMConfig
+from evorl.controllers import ControllerConfig, build_controller
+from evorl.envs.timeseries import make_task
+from evorl.optimizers.base import Optimizer
+from evorl.optimizers.esp import ESP, ESPSettings, unit_index
+
+F64 = torch.float64
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Small batched ops run several times faster on one thread than on two busy cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# ------------------------------------------------------------------------------ readout
+
+
+def test_pseudo_inverse_readout_equals_numpy_least_squares():
+    rng = np.random.default_rng(0)
+    phi = np.concatenate([rng.standard_normal((3, 80, 6)), np.ones((3, 80, 1))], axis=2)
+    target = rng.standard_normal((3, 80, 2))
+    w = solve_readout(torch.as_tensor(phi), torch.as_tensor(target)).numpy()
+    for b in range(3):
+        np.testing.assert_allclose(
+            w[b], np.linalg.lstsq(phi[b], target[b], rcond=None)[0], rtol=1e-9, atol=1e-12
+        )
+
+
+def test_rank_deficient_readout_is_the_minimum_norm_solution():
+    rng = np.random.default_rng(1)
+    base = rng.standard_normal((50, 3))
+    phi = np.hstack([base, base[:, :1]])  # a repeated column
+    target = rng.standard_normal((50, 1))
+    w = solve_readout(torch.as_tensor(phi), torch.as_tensor(target)).numpy()
+    np.testing.assert_allclose(w, np.linalg.pinv(phi) @ target, atol=1e-10)
+
+
+def test_ridge_readout_solves_the_regularised_normal_equations():
+    rng = np.random.default_rng(2)
+    phi, target = rng.standard_normal((40, 5)), rng.standard_normal((40, 1))
+    w = solve_readout(torch.as_tensor(phi), torch.as_tensor(target), ridge=0.3).numpy()
+    np.testing.assert_allclose(w, np.linalg.solve(phi.T @ phi + 0.3 * np.eye(5), phi.T @ target))
+    assert add_bias(torch.zeros(2, 3)).shape == (2, 4)
+
+
+# ------------------------------------------------------------------------------ ESP
+
+
+def _esp(seed: int = 0, **settings) -> ESP:
+    return ESP(
+        np.zeros(24),
+        sigma=0.5,
+        seed=seed,
+        settings=ESPSettings(units=4, subpop_size=8, trials=3, mutation_scale=0.1, **settings),
+    )
+
+
+def test_esp_improves_fitness_on_a_toy_problem():
+    target = np.linspace(-1, 1, 24)
+    opt = _esp()
+    assert isinstance(opt, Optimizer)
+    first = None
+    for _ in range(60):
+        x = opt.ask()
+        fitness = -np.sum((x - target) ** 2, axis=1)
+        first = fitness.max() if first is None else first
+        opt.tell(x, fitness)
+    assert opt.best_fitness > first + 5 and opt.best_fitness > -0.5
+    np.testing.assert_allclose(-np.sum((opt.center - target) ** 2), opt.best_fitness)
+
+
+def test_esp_every_member_takes_part_in_trials_networks():
+    opt = _esp()
+    x = opt.ask()
+    assert x.shape == (24, 24)
+    for g, idx in enumerate(opt.groups):
+        units = {tuple(row) for row in x[:, idx]}
+        assert len(units) == 8  # each of the 8 members ...
+        counts = np.bincount(opt._members[:, g], minlength=8)
+        assert counts.tolist() == [3] * 8  # ... in exactly 3 networks
+
+
+def test_esp_state_dict_round_trip_reproduces_the_next_ask():
+    target = np.linspace(-1, 1, 24)
+    opt = _esp(seed=3, stagnation=2, burst_decay=0.5)
+    for _ in range(5):
+        x = opt.ask()
+        opt.tell(x, -np.sum((x - target) ** 2, axis=1))
+    state = opt.state_dict()
+    twin = _esp(seed=99, stagnation=2, burst_decay=0.5)
+    twin.load_state_dict(state)
+    x = opt.ask()
+    np.testing.assert_array_equal(x, twin.ask())
+    twin2 = _esp(seed=7, stagnation=2, burst_decay=0.5)
+    twin2.load_state_dict(opt.state_dict())  # saved with an ask pending
+    f = np.arange(24.0)
+    opt.tell(x, f)
+    twin2.tell(x, f)
+    np.testing.assert_array_equal(opt.ask(), twin2.ask())
+    with pytest.raises(ValueError, match="state_dict is for"):
+        ESP(np.zeros(5), sigma=1.0, seed=0, settings=ESPSettings(units=1)).load_state_dict(state)
+
+
+def test_burst_mutation_restarts_around_the_best_network():
+    opt = _esp(stagnation=1)
+    x = opt.ask()
+    opt.tell(x, np.arange(24.0))  # improvement
+    x = opt.ask()
+    metrics = opt.tell(x, np.full(24, -1.0))  # no improvement: burst
+    assert metrics["opt/burst"] == 1.0
+    for g, idx in enumerate(opt.groups):
+        np.testing.assert_array_equal(opt._pops[g][0], opt.center[idx])
+
+
+def test_unit_index_gives_each_cell_its_own_weights():
+    ctrl = build_controller(
+        ControllerConfig(kind="lstm", hidden=(3,), peepholes=True),
+        2,
+        gym.spaces.Box(-1, 1, (2,)),
+        seed=0,
+    )
+    index = unit_index(ctrl)
+    assert index.shape == (ctrl.num_params,) and (index == -1).sum() == 2  # b_out is shared
+    per_unit = np.bincount(index[index >= 0])
+    assert per_unit.tolist() == [2 * 4 + 3 * 4 + 4 + 3 + 2] * 3
+    flat = ctrl.get_flat().to(F64)
+    state = tuple(s.to(F64) for s in ctrl.initial_state(1))
+    obs = torch.ones(1, 2, dtype=F64)
+    base = ctrl.double()(obs, state, ctrl.population_params(flat[None]))[1][0][0]
+    bumped = flat.clone()
+    bumped[torch.as_tensor(index == 1)] += 0.5  # only cell 1's genes
+    h = ctrl(obs, state, ctrl.population_params(bumped[None]))[1][0][0]
+    changed = (h - base).abs() > 1e-12
+    assert changed.tolist() == [False, True, False]
+    readout_free = unit_index(ctrl, readout=False)
+    assert (readout_free == -2).sum() == 3 * 2 + 2
+
+
+@pytest.mark.parametrize("kind", ["elman", "fully_recurrent", "gru", "lstm"])
+def test_unit_index_splits_every_recurrent_controller_by_hidden_unit(kind):
+    """Perturbing unit u's genes moves hidden unit u alone, at the first step and after."""
+    ctrl = build_controller(
+        ControllerConfig(kind=kind, hidden=(3,)), 2, gym.spaces.Box(-1, 1, (2,)), seed=1
+    ).double()
+    index = unit_index(ctrl)
+    shared = [] if kind == "fully_recurrent" else [-1]  # b_out; the fully recurrent net has none
+    assert sorted(set(index.tolist())) == [*shared, 0, 1, 2]
+    flat = ctrl.get_flat().to(F64)
+    obs = torch.ones(1, 2, dtype=F64)
+
+    def first_hidden(params: torch.Tensor) -> torch.Tensor:
+        state = tuple(s.to(F64) for s in ctrl.initial_state(1))
+        return ctrl(obs, state, ctrl.population_params(params[None]))[1][0][0]
+
+    base = first_hidden(flat)
+    for unit in range(3):
+        bumped = flat.clone()
+        bumped[torch.as_tensor(index == unit)] += 0.5
+        changed = ((first_hidden(bumped) - base).abs() > 1e-12).tolist()
+        assert changed == [u == unit for u in range(3)]
+
+
+def test_evolino_control_option_evolves_an_lstm_on_cartpole():
+    from evorl.agents.evolino.control import evolino_control_optimizer
+    from evorl.config import EnvConfig
+    from evorl.evaluation import VectorEvaluator
+
+    ctrl = build_controller(
+        ControllerConfig(kind="lstm", hidden=(4,)), 4, gym.spaces.Discrete(2), seed=0
+    )
+    opt = evolino_control_optimizer(ctrl, sigma=0.5, seed=1, subpop_size=8, trials=4)
+    assert len(opt.groups) == 5  # 4 cells (readout rows included) + the output biases
+    evaluator = VectorEvaluator(EnvConfig(id="CartPole-v1"), ctrl)
+    means = []
+    for gen in range(8):
+        x = opt.ask()
+        returns = evaluator.evaluate(x, np.array([gen])).returns.mean(axis=1)
+        opt.tell(x, returns)
+        means.append(returns.mean())
+    evaluator.close()
+    assert means[-1] > 2 * means[0] and opt.best_fitness >= 400
+
+
+# ------------------------------------------------------------------------------ Evolino
+
+
+def test_population_evaluation_is_batch_invariant():
+    task = make_task("sines2")
+    model = Evolino(EvolinoConfig(hidden=4, dtype="float64", valid=50), 1)
+    model.clip = 10.0
+    genomes = model.make_optimizer().ask()[:5]
+    batched, _ = model.evaluate(genomes, task.train, task.washout)
+    single = [model.evaluate(g, task.train, task.washout)[0][0] for g in genomes]
+    np.testing.assert_allclose(batched, single, rtol=1e-10)
+
+
+def test_evolino_learns_two_superimposed_sines_with_a_tiny_budget():
+    task = make_task("sines2")
+    model = Evolino(
+        EvolinoConfig(
+            hidden=10, generations=60, credit="max", burst_scale=0.01, readout_cells=True, seed=0
+        ),
+        1,
+    )
+    result = model.fit(task.train, task.washout)
+    test, pred = task.score(model.forecast)
+    assert pred.shape == (1, 300, 1)
+    assert result.evaluations == 60 * 60
+    assert test < 0.02, test  # free-running over 300 steps (Evolino's paper: 4.15e-3)
+    assert task.train_nrmse(model.one_step(task.train, task.washout)) < 1e-3
+
+
+def test_baselines_fit_and_forecast():
+    task = make_task("sines2")
+    esn = ESN(ESNConfig(units=60, spectral_radii=(0.5, 0.9)), 1)
+    info = esn.fit(task.train, task.washout)
+    assert info["spectral_radius"] in (0.5, 0.9)
+    assert task.score(esn.forecast)[0] < 0.5
+    glstm = GradientLSTM(GradientLSTMConfig(hidden=4, updates=3, check_every=3, window=60), 1)
+    glstm.fit(task.train, task.washout)
+    assert glstm.forecast(task.test_context, 7).shape == (1, 7, 1)
+    assert glstm.one_step(task.train, task.washout).shape == (299, 1)
+
+
+# ------------------------------------------------------------------------------ benchmark
+
+
+def test_quick_benchmark_writes_table_json_and_plots(tmp_path):
+    rows = run_benchmark(
+        ["sines2", "anbncn"], ["evolino", "esn", "glstm"], quick=True, out=tmp_path, live=False
+    )
+    table = format_table(rows)
+    assert "sines2" in table and "0.00415" in table and "max n" in table
+    doc = json.loads((tmp_path / "timeseries.json").read_text())
+    assert len(doc["rows"]) == 6 and doc["meta"]["quick"] is True
+    assert (tmp_path / "timeseries_sines2.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_bench_timeseries(tmp_path, capsys):
+    """``bench`` reaches ``evorl`` through the installed ``evorl.commands`` entry point."""
+    args = [
+        "bench",
+        "timeseries",
+        "--quick",
+        "--task",
+        "sines2",
+        "--method",
+        "esn",
+        "--out",
+        str(tmp_path),
+        "--no-plots",
+    ]
+    assert evorl.cli.main(args) == 0
+    assert "sines2" in capsys.readouterr().out
+    assert evorl.cli.main(["bench", "timeseries", "--task", "nope"]) == 2
+    assert "unknown time-series task 'nope'" in capsys.readouterr().err
+
+
+def test_bench_script_runs(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "bench_timeseries.py"),
+            "--quick",
+            "--task",
+            "mso3",
+            "--method",
+            "esn",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "mso3" in proc.stdout and (tmp_path / "timeseries_mso3.png").exists()
