@@ -172,6 +172,77 @@ def advance(y: Sequence, force: Any, num_poles: int, ops: Ops) -> list:
     return y
 
 
+# --------------------------------------------------------------------------- fast paths
+# The generic code above is the readable reference. The functions below compute exactly the same
+# floating-point operations in exactly the same order, unrolled for Python floats
+# (:func:`advance_float`, used by the single env) and fused over whole (state_dim, num_envs)
+# arrays (:func:`advance_array`, used by the vector env), so both stay bit-identical to
+# :func:`advance` (tested) at a fraction of its interpreter overhead.
+
+_M1, _H1 = POLES[0]
+_M2, _H2 = POLES[1]
+_ML1, _ML2 = _ML
+_K1, _K2 = 0.75 * _M1, 0.75 * _M2
+"""``0.75·mass``: the first product of ``0.75 * mass * cos_t`` in :func:`derivatives`."""
+
+
+def _deriv_float(y: Sequence[float], force: float, num_poles: int) -> tuple[float, ...]:
+    """:func:`derivatives` for Python floats, unrolled."""
+    cos, sin, sign = FLOAT_OPS
+    mup = MUP
+    x_dot, t1, w1 = y[1], y[2], y[3]
+    total_force = force - MUC * sign(x_dot)
+    c1 = cos(t1)
+    s1 = sin(t1)
+    g1 = GRAVITY * s1
+    tmp1 = mup * w1 / _ML1
+    total_force = total_force + ((_ML1 * w1 * w1 * s1) + (_K1 * c1 * (tmp1 + g1)))
+    total_mass = _M1 * (1 - (0.75 * c1 * c1))
+    if num_poles == 1:
+        x_acc = total_force / (total_mass + MASSCART)
+        return (x_dot, x_acc, w1, -0.75 * (x_acc * c1 + g1 + tmp1) / _H1)
+    t2, w2 = y[4], y[5]
+    c2 = cos(t2)
+    s2 = sin(t2)
+    g2 = GRAVITY * s2
+    tmp2 = mup * w2 / _ML2
+    total_force = total_force + ((_ML2 * w2 * w2 * s2) + (_K2 * c2 * (tmp2 + g2)))
+    total_mass = total_mass + _M2 * (1 - (0.75 * c2 * c2))
+    x_acc = total_force / (total_mass + MASSCART)
+    return (
+        x_dot,
+        x_acc,
+        w1,
+        -0.75 * (x_acc * c1 + g1 + tmp1) / _H1,
+        w2,
+        -0.75 * (x_acc * c2 + g2 + tmp2) / _H2,
+    )
+
+
+def advance_float(y: Sequence[float], force: float, num_poles: int) -> list[float]:
+    """:func:`advance` with :data:`FLOAT_OPS`, bit for bit, about five times faster.
+
+    Args:
+        y: State ``[x, ẋ, θ1, θ̇1(, θ2, θ̇2)]`` as Python floats.
+        force: Applied force (N).
+        num_poles: 1 or 2.
+
+    Returns:
+        The state after one 0.02 s control step.
+    """
+    hh, h6, tau = _HH, _H6, TAU
+    for _ in range(SUBSTEPS):
+        d1 = _deriv_float(y, force, num_poles)
+        d2 = _deriv_float([a + hh * b for a, b in zip(y, d1, strict=True)], force, num_poles)
+        d3 = _deriv_float([a + hh * b for a, b in zip(y, d2, strict=True)], force, num_poles)
+        d4 = _deriv_float([a + tau * b for a, b in zip(y, d3, strict=True)], force, num_poles)
+        y = [
+            a + h6 * (b + c + 2.0 * (d + e))
+            for a, b, c, d, e in zip(y, d1, d4, d3, d2, strict=True)
+        ]
+    return y
+
+
 def default_state(num_poles: int) -> np.ndarray:
     """``[0, 0, 4°, 0(, 0, 0)]``: the standard start of the benchmark."""
     state = np.zeros(2 + 2 * num_poles)
@@ -323,7 +394,7 @@ class PoleBalancingEnv(gym.Env):
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Applies ``10 N · clip(action, -1, 1)`` for 0.02 s (two RK4 sub-steps)."""
         a = float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], -1.0, 1.0))
-        self._y = advance(self._y, a * FORCE_MAG, self.num_poles, FLOAT_OPS)
+        self._y = advance_float(self._y, a * FORCE_MAG, self.num_poles)
         self._steps += 1
         terminated = self._failed()
         truncated = self.max_steps is not None and self._steps >= self.max_steps

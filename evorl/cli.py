@@ -121,6 +121,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--video", default=None, metavar="FILE", help="render one episode to FILE (.gif/.mp4)"
     )
+    p.add_argument(
+        "--pole-tests",
+        action="store_true",
+        help="pole-balancing runs: also the 100,000-step balance test from the standard start "
+        "and Gruau et al.'s generalisation test (625 start states, 1,000 steps each)",
+    )
 
     p = sub.add_parser("plot", help="learning curves of a run as PNG")
     p.add_argument("run_dir")
@@ -305,10 +311,27 @@ def _cmd_eval(args: argparse.Namespace, _: list[str]) -> int:
         f"{policy.config.env.id}: mean return {returns.mean():.2f} ± {returns.std():.2f} "
         f"over {args.episodes} episodes (min {returns.min():.2f}, max {returns.max():.2f})"
     )
+    if args.pole_tests:
+        _print_pole_tests(policy)
     if args.video:
         score = record_video(policy, args.video, args.seed)
         print(f"video: {args.video} (return {score:.2f})")
     return 0
+
+
+def _print_pole_tests(policy) -> None:
+    from evorl import pole_protocol
+    from evorl.pole_protocol import balance_steps, generalization
+
+    steps = pole_protocol.TEST_STEPS
+    env_cfg, normalizer = policy.config.env, policy.normalizer()
+    balanced = int(balance_steps(policy.controller, policy.params, env_cfg, steps, normalizer)[0])
+    score = generalization(policy.controller, policy.params, env_cfg, normalizer)
+    verdict = "passed" if balanced >= steps else "failed"
+    print(
+        f"balance test: {balanced:,} of {steps:,} steps ({verdict}); "
+        f"generalisation: {score} of 625 start states balanced for 1,000 steps"
+    )
 
 
 def _cmd_plot(args: argparse.Namespace, _: list[str]) -> int:

@@ -100,9 +100,16 @@ class EvalConfig:
     threads: int = 1
     """Torch threads of the `evorl` command (1 is fastest for small controllers: each batched
     operation is too small to split, and extra threads contend with the environments)."""
+    pole_protocol: str | None = None
+    """Pole-balancing envs only: follow the benchmark's solve protocol (:mod:`evorl.pole_protocol`)
+    instead of test episodes (needs ``test_every: 0``). ``balanced``: every individual that
+    balanced its whole training episode gets the 100,000-step test; ``champion``: only the
+    generation's fittest. The run stops solved when a candidate passes."""
 
     def __post_init__(self) -> None:
         _check_choice("eval.evaluator", self.evaluator, ("vector", "serial", "ray"))
+        if self.pole_protocol is not None:
+            _check_choice("eval.pole_protocol", self.pole_protocol, ("balanced", "champion"))
         for name in ("episodes", "max_envs", "test_episodes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"eval.{name} must be >= 1")

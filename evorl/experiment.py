@@ -100,7 +100,7 @@ def build_trainer(
         x0, obs_stats = controller.get_flat().detach().numpy().astype(np.float64), None
     optimizer = build_optimizer(config, x0, controller)
     evaluator = make_evaluator(config, controller)
-    return Trainer(
+    trainer = Trainer(
         config=config,
         controller=controller,
         evaluator=evaluator,
@@ -110,6 +110,11 @@ def build_trainer(
         hooks=list(hooks or []),
         obs_stats=obs_stats,
     )
+    if config.eval.pole_protocol is not None:
+        from evorl.pole_protocol import PoleProtocol, attach
+
+        attach(trainer, PoleProtocol(candidates=config.eval.pole_protocol))
+    return trainer
 
 
 def start_run(

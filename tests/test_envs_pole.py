@@ -7,6 +7,7 @@ import math
 import gymnasium as gym
 import numpy as np
 import pytest
+
 from evorl.envs import native_vector_env, pole
 from evorl.envs.pole import PoleBalancingEnv
 from evorl.envs.pole_vector import (

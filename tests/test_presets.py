@@ -10,17 +10,17 @@ from evorl.experiment import build_trainer
 
 @pytest.mark.parametrize("name", preset_names())
 def test_preset_runs_one_tiny_generation(name):
-    config = load_config(
-        name,
-        [
-            "--optimizer.popsize=4",
-            "--eval.episodes=1",
-            "--eval.test_every=1",
-            "--eval.test_episodes=1",
-            "--env.max_episode_steps=20",
-            "--stop.generations=1",
-        ],
-    )
+    overrides = [
+        "--optimizer.popsize=4",
+        "--eval.episodes=1",
+        "--eval.test_every=1",
+        "--eval.test_episodes=1",
+        "--env.max_episode_steps=20",
+        "--stop.generations=1",
+    ]
+    if load_config(name).eval.pole_protocol:  # its 100,000-step tests: test_pole_benchmark.py
+        overrides.append("--eval.pole_protocol=null")
+    config = load_config(name, overrides)
     trainer = build_trainer(config)
     try:
         state = trainer.run()
