@@ -11,6 +11,7 @@ points, so nothing heavy loads until an env is made):
 ``evorl/CartPoleNoVel-v0``        Gymnasium's CartPole-v1 observing x, θ only
 ``evorl/TMaze-v0``                Bakker's T-maze (kwarg ``corridor_length``)
 ``evorl/Catch-v0``                Mnih et al.'s 24 × 24 Catch
+``evorl/TakeCover-v0``            dodge aimed fireballs, 64 × 64 × 3 pixels (World Models)
 ================================  =====================================================
 
 The pole envs and CartPoleNoVel have natively vectorised versions (``vector_entry_point``, used by
@@ -71,6 +72,11 @@ _SPECS: dict[str, dict[str, Any]] = {
         "kwargs": {"corridor_length": 10},
     },
     "evorl/Catch-v0": {"entry_point": "evorl.envs.catch:CatchEnv", "kwargs": {}},
+    "evorl/TakeCover-v0": {
+        "entry_point": "evorl.envs.takecover:TakeCoverEnv",
+        "max_episode_steps": 1000,
+        "kwargs": {},
+    },
 }
 
 ENV_IDS: list[str] = list(_SPECS)
@@ -140,6 +146,7 @@ _LAZY = {
     "PoleBalancingEnv": "pole",
     "PoleBalancingVectorEnv": "pole_vector",
     "TMazeEnv": "tmaze",
+    "TakeCoverEnv": "takecover",
     "generalization_score": "pole_vector",
 }
 
@@ -165,6 +172,7 @@ __all__ = [
     "PoleBalancingEnv",
     "PoleBalancingVectorEnv",
     "TMazeEnv",
+    "TakeCoverEnv",
     "generalization_score",
     "native_vector_env",
     "register_envs",

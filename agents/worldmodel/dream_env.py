@@ -1,0 +1,219 @@
+"""The dream: M wrapped as a Gymnasium environment, so any evorl optimizer can train inside it.
+
+Observations are ``[z_t, h_t]`` (the controller's inputs in Ha & Schmidhuber 2018); an episode
+starts from the V-encoding of a collected episode's first frame (z drawn from N(μ, σ²)) and a zero
+LSTM state. A step feeds ``[z_t, a_t]`` to M, samples z_{t+1} from its mixture at temperature τ,
+takes the reward from the reward head, and ends the episode with the done head's probability
+(or truncates it after ``max_steps``). No real environment runs.
+
+Two forms, registered under Gymnasium ids (the module prefix makes ``gymnasium.make`` import it,
+also on Ray workers)::
+
+    gym.make("evorl.agents.worldmodel.dream_env:worldmodel/Dream-v0", directory=DIR, temperature=1)
+
+* :class:`DreamVectorEnv` steps many dreams as one batch through M (autoreset disabled, per-env
+  seeds and ``reset_mask``, evorl's vector conventions) — what the local evaluator uses.
+* :class:`DreamEnv` is one dream (``check_env``, Ray's per-env pools, videos).
+
+Each dream draws its randomness from a generator seeded by its reset seed alone, so an episode is
+the same whichever batch it runs in (up to float rounding of the batched LSTM).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from .mdnrnn import sample_mixture
+from .models import advance, load_memory, load_vision
+from .preprocess import encode_actions
+from .vae import to_frames
+
+DREAM_ID = "worldmodel/Dream-v0"
+DREAM_MAKE_ID = f"evorl.agents.worldmodel.dream_env:{DREAM_ID}"
+"""The id for ``gymnasium.make`` and evorl configs (imports this module, which registers it)."""
+NOISE_CHUNK = 64
+"""Steps of noise a dream draws from its generator at once (drawing per step is slow)."""
+
+
+class DreamVectorEnv(VectorEnv):
+    """``num_envs`` dreams stepped as one batch; see the module docstring.
+
+    Args:
+        num_envs: Dreams stepped together.
+        directory: A pipeline directory with a trained ``rnn.pt`` (and ``vae.pt`` to render).
+        temperature: τ of M's sampling.
+        max_steps: Time limit of a dream episode (truncation).
+        render_mode: ``None`` or ``"rgb_array"`` (z decoded through V, first dream).
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {
+        "autoreset_mode": AutoresetMode.DISABLED,
+        "render_modes": ["rgb_array"],
+    }
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        directory: str = "",
+        temperature: float = 1.0,
+        max_steps: int = 1000,
+        render_mode: str | None = None,
+    ) -> None:
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        memory = load_memory(directory)
+        self.directory = directory
+        self.memory = memory
+        self.rnn = memory.rnn
+        self.temperature = float(temperature)
+        self.max_steps = int(max_steps)
+        self.render_mode = render_mode
+        self.num_envs = num_envs
+        z_dim, hidden = self.rnn.z_dim, self.rnn.hidden
+        self.single_observation_space = gym.spaces.Box(
+            -np.inf, np.inf, (z_dim + hidden,), np.float32
+        )
+        self.single_action_space = memory.action_space
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self._z = torch.zeros(num_envs, z_dim)
+        self._h = torch.zeros(num_envs, hidden)
+        self._state = self.rnn.initial_state(num_envs)
+        self._t = np.zeros(num_envs, np.int64)
+        self._rngs = [np.random.default_rng(0) for _ in range(num_envs)]
+        self._noise = np.zeros((num_envs, NOISE_CHUNK, 2 * z_dim + 1), np.float32)
+        self._cursor = np.full(num_envs, NOISE_CHUNK)
+        self._live = np.zeros(num_envs, bool)
+
+    def reset(
+        self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        mask = np.ones(self.num_envs, bool)
+        if options and options.get("reset_mask") is not None:
+            mask = np.asarray(options["reset_mask"], bool)
+        seeds = per_env_seeds(seed, self.num_envs)
+        rows = np.flatnonzero(mask)
+        z0 = np.zeros((len(rows), self.rnn.z_dim), np.float32)
+        for i, row in enumerate(rows):
+            rng = np.random.default_rng(seeds[row])
+            self._rngs[row] = rng
+            start = rng.integers(len(self.memory.initial_mu))
+            std = np.exp(0.5 * self.memory.initial_logvar[start])
+            z0[i] = self.memory.initial_mu[start] + std * rng.standard_normal(self.rnn.z_dim)
+        index = torch.as_tensor(rows)
+        self._z[index] = torch.from_numpy(z0)
+        self._h[index] = 0.0
+        for s in self._state:
+            s[:, index] = 0.0
+        self._t[rows] = 0
+        self._cursor[rows] = NOISE_CHUNK
+        self._live[rows] = True
+        return self._observation(), {}
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Step every live dream; finished ones wait (unchanged, reward 0) for their reset."""
+        rows = np.flatnonzero(self._live)
+        reward = np.zeros(self.num_envs)
+        terminated = np.zeros(self.num_envs, bool)
+        truncated = np.zeros(self.num_envs, bool)
+        if len(rows):
+            index = torch.as_tensor(rows)
+            encoded = encode_actions(self.single_action_space, np.asarray(actions)[rows])
+            state = tuple(s[:, index] for s in self._state)
+            h, state, pred = advance(self.rnn, self._z[index], torch.from_numpy(encoded), state)
+            noise = torch.from_numpy(self._draw(rows))
+            z_dim = self.rnn.z_dim
+            self._z[index] = sample_mixture(
+                pred.logits, pred.mu, pred.log_sigma, self.temperature,
+                noise[:, :z_dim], noise[:, z_dim:-1],
+            )  # fmt: skip
+            self._h[index] = h
+            for full, part in zip(self._state, state, strict=True):
+                full[:, index] = part
+            terminated[rows] = (noise[:, -1] < torch.sigmoid(pred.done_logit)).numpy()
+            reward[rows] = pred.reward.numpy()
+            self._t[rows] += 1
+            truncated[rows] = (self._t[rows] >= self.max_steps) & ~terminated[rows]
+        self._live &= ~(terminated | truncated)
+        return self._observation(), reward, terminated, truncated, {}
+
+    def render(self) -> np.ndarray | None:
+        """The first dream's z decoded through V (``render_mode="rgb_array"``)."""
+        if self.render_mode != "rgb_array":
+            return None
+        with torch.no_grad():
+            return to_frames(load_vision(self.directory).decode(self._z[:1]))[0]
+
+    def _observation(self) -> np.ndarray:
+        return torch.cat([self._z, self._h], dim=1).numpy().copy()
+
+    def _draw(self, rows: np.ndarray) -> np.ndarray:
+        """This step's noise of dreams ``rows``: U[0,1) (z_dim), N(0,1) (z_dim), U[0,1) (done)."""
+        z_dim = self.rnn.z_dim
+        for row in rows[self._cursor[rows] >= NOISE_CHUNK]:
+            rng = self._rngs[row]
+            self._noise[row, :, :z_dim] = rng.random((NOISE_CHUNK, z_dim))
+            self._noise[row, :, z_dim:-1] = rng.standard_normal((NOISE_CHUNK, z_dim))
+            self._noise[row, :, -1] = rng.random(NOISE_CHUNK)
+            self._cursor[row] = 0
+        out = self._noise[rows, self._cursor[rows]]
+        self._cursor[rows] += 1
+        return out
+
+
+class DreamEnv(gym.Env):
+    """One dream (a :class:`DreamVectorEnv` of one); arguments as there."""
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 30}
+
+    def __init__(
+        self,
+        directory: str = "",
+        temperature: float = 1.0,
+        max_steps: int = 1000,
+        render_mode: str | None = None,
+    ) -> None:
+        self.dream = DreamVectorEnv(1, directory, temperature, max_steps, render_mode)
+        self.observation_space = self.dream.single_observation_space
+        self.action_space = self.dream.single_action_space
+        self.render_mode = render_mode
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        dream_seed = seed if seed is not None else int(self.np_random.integers(2**31 - 1))
+        obs, info = self.dream.reset(seed=[dream_seed])
+        return obs[0], info
+
+    def step(self, action) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.dream.step(np.asarray([action]))
+        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
+
+    def render(self) -> np.ndarray | None:
+        return self.dream.render()
+
+
+def per_env_seeds(seed: int | list[int | None] | None, num_envs: int) -> list[int | None]:
+    """Gymnasium's convention: an int seeds env i with seed + i; a list seeds env by env."""
+    if seed is None:
+        return [None] * num_envs
+    if isinstance(seed, int | np.integer):
+        return [int(seed) + i for i in range(num_envs)]
+    if len(seed) != num_envs:
+        raise ValueError(f"need {num_envs} seeds, got {len(seed)}")
+    return list(seed)
+
+
+if DREAM_ID not in gym.registry:
+    gym.register(
+        id=DREAM_ID,
+        entry_point="evorl.agents.worldmodel.dream_env:DreamEnv",
+        vector_entry_point="evorl.agents.worldmodel.dream_env:DreamVectorEnv",
+    )

@@ -1,0 +1,214 @@
+"""The world-model pipeline: collect → train V → train M → evolve C → evaluate → pictures.
+
+Everything lives in one pipeline directory::
+
+    config.yaml          the resolved WorldModelConfig (later commands start from it)
+    data/ep_*.npz        collected episodes, one compressed shard each
+    vae.pt, rnn.pt       V and M: weights, optimizer state, epochs done, metrics per epoch
+    latents/ep_*.npz     every episode encoded by V (what M trains on)
+    evolve-*/            evorl run directories of C (dream at a temperature, or real)
+    pictures/            reconstructions.png, dream-t*.gif
+
+Every stage resumes: collection fills in missing shards, V and M continue from their last epoch,
+evolution from its last checkpoint; a stage whose budget is already met does nothing. Raising a
+budget (``--vae.epochs=20``) and re-running a stage continues training.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from evorl.errors import ConfigError
+from evorl.experiment import build_controller_for
+from evorl.progress import ProgressHook
+from evorl.rundir import CHECKPOINT, atomic_write_text
+
+from .collect import collect, missing_episodes
+from .config import WorldModelConfig, dump_config, load_wm_config
+from .evolve import build_evolution, evaluate_real, final_params, run_config, run_name
+from .pictures import dream_gif, reconstructions
+from .train import DATA, train_rnn, train_vae
+
+CONFIG = "config.yaml"
+
+
+def open_pipeline(directory: Path, source: str | None, overrides: list[str]) -> WorldModelConfig:
+    """The config of a pipeline directory (its saved one, or ``source``'s), with overrides.
+
+    The resolved config is written back, so the next stage sees the same settings.
+    """
+    saved = directory / CONFIG
+    if saved.exists():
+        if source is not None:
+            raise ConfigError(
+                f"{directory} already has a config; drop '{source}' and use --key=value overrides"
+            )
+        config = load_wm_config(str(saved), overrides)
+    else:
+        config = load_wm_config(source, overrides)
+    directory.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(saved, dump_config(config))
+    torch.set_num_threads(config.threads)
+    return config
+
+
+class StageProgress:
+    """A rich progress bar on a terminal, plain lines elsewhere (``quiet``: nothing)."""
+
+    def __init__(self, description: str, total: int, quiet: bool = False) -> None:
+        self.console = Console(stderr=True)
+        self.quiet = quiet
+        self.live = self.console.is_terminal and not quiet
+        self.description = description
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            disable=not self.live,
+        )
+        self._task = self._bar.add_task(description, total=total, status="")
+
+    def __enter__(self) -> StageProgress:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+    def advance(self, count: int = 1, status: str = "") -> None:
+        """Count ``count`` more units done; show ``status``."""
+        self._bar.update(self._task, advance=count, status=status)
+        if not self.live and not self.quiet and status:
+            print(f"{self.description}: {status}", file=sys.stderr, flush=True)
+
+
+def stage_collect(config: WorldModelConfig, directory: Path, quiet: bool = False) -> str:
+    """Collect the missing episodes."""
+    todo = len(missing_episodes(directory / DATA, config.collect.episodes))
+    with StageProgress("collect", todo, quiet) as bar:
+        written = collect(config, directory / DATA, lambda n: bar.advance(n))
+    return f"collect: {written} episodes written, {config.collect.episodes} in {directory / DATA}"
+
+
+def _epoch_status(epoch: int, row: dict[str, float], keys: tuple[str, ...]) -> str:
+    parts = [f"epoch {epoch}"] + [f"{k} {row[k]:.4g}" for k in keys] + [f"{row['seconds']:.1f} s"]
+    return "  ".join(parts)
+
+
+def stage_train_vae(config: WorldModelConfig, directory: Path, quiet: bool = False) -> str:
+    """Train V to ``vae.epochs``."""
+    keys = ("loss", "reconstruction", "kl")
+    with StageProgress("train-vae", config.vae.epochs, quiet) as bar:
+        history = train_vae(
+            config, directory, lambda e, row: bar.advance(1, _epoch_status(e, row, keys))
+        )
+    last = history[-1]
+    return (
+        f"train-vae: {last['epoch']} epochs; loss {last['loss']:.4g} (reconstruction "
+        f"{last['reconstruction']:.4g}, KL {last['kl']:.4g})"
+    )
+
+
+def stage_train_rnn(config: WorldModelConfig, directory: Path, quiet: bool = False) -> str:
+    """Encode the episodes through V and train M to ``rnn.epochs``."""
+    keys = ("z_nll", "reward_mse", "done_bce")
+    with StageProgress("train-rnn", config.rnn.epochs, quiet) as bar:
+        history = train_rnn(
+            config, directory, lambda e, row: bar.advance(1, _epoch_status(e, row, keys))
+        )
+    last = history[-1]
+    return (
+        f"train-rnn: {last['epoch']} epochs; z NLL {last['z_nll']:.4g}, reward MSE "
+        f"{last['reward_mse']:.4g}, done BCE {last['done_bce']:.4g}"
+    )
+
+
+def stage_evolve(
+    config: WorldModelConfig, directory: Path, dream: bool, temperature: float, quiet: bool = False
+) -> str:
+    """Evolve C (in the dream at ``temperature`` or in the real env) to ``evolve.generations``."""
+    run = run_config(config, directory, dream, temperature)
+    hooks = [] if quiet else [ProgressHook(run.stop.generations, run.name)]
+    trainer = build_evolution(run, directory / run.name, hooks)
+    try:
+        if hooks:
+            with hooks[0]:
+                state = trainer.run()
+        else:
+            state = trainer.run()
+    finally:
+        trainer.evaluator.close()
+    return (
+        f"evolve: {run.name} after {state.generation} generations, best fitness "
+        f"{state.best_fitness:.4g}, {state.env_steps} steps, {state.elapsed:.0f} s"
+    )
+
+
+@dataclass(frozen=True)
+class Score:
+    """Real-env returns of one controller."""
+
+    name: str
+    returns: np.ndarray
+
+    def __str__(self) -> str:
+        r = self.returns
+        return f"{self.name}: {r.mean():.1f} ± {r.std():.1f} over {len(r)} real episodes"
+
+
+def stage_eval(
+    config: WorldModelConfig,
+    directory: Path,
+    dream: bool,
+    temperature: float,
+    episodes: int | None = None,
+) -> Score:
+    """Real-env returns of an evolution's final controller."""
+    run_dir = directory / run_name(dream, temperature)
+    if not (run_dir / CHECKPOINT).exists():
+        raise ConfigError(f"no evolution in {run_dir}: run `evorl wm evolve` first")
+    run, params = final_params(run_dir)
+    returns = evaluate_real(directory, run, params, episodes or config.eval_episodes)
+    return Score(run.name, returns)
+
+
+def stage_dream(config: WorldModelConfig, directory: Path, dream: bool, temperature: float) -> str:
+    """Reconstructions PNG, and a real | V | dream GIF at ``temperature``, driven by the
+    controller evolved in the dream (``dream``) or the real env — or a fresh one if none is."""
+    out = directory / "pictures"
+    png = reconstructions(directory, out / "reconstructions.png")
+    run_dir = directory / run_name(dream, temperature)
+    if (run_dir / CHECKPOINT).exists():
+        run, params = final_params(run_dir)
+        controller = build_controller_for(run)
+    else:
+        controller = build_controller_for(run_config(config, directory, True, temperature))
+        params = controller.get_flat().numpy().astype(np.float64)
+    gif, real, dreamt = dream_gif(
+        directory, controller, params, out / f"dream-t{temperature:g}.gif", temperature
+    )
+    return f"dream: {png}, {gif} (real return {real:.0f}, dream return {dreamt:.0f})"
+
+
+def run_all(config: WorldModelConfig, directory: Path, quiet: bool = False) -> list[str]:
+    """Every stage in order (each resuming); returns the summary lines."""
+    e = config.evolve
+    lines = [
+        stage_collect(config, directory, quiet),
+        stage_train_vae(config, directory, quiet),
+        stage_train_rnn(config, directory, quiet),
+        stage_evolve(config, directory, e.dream, e.temperature, quiet),
+        str(stage_eval(config, directory, e.dream, e.temperature)),
+        stage_dream(config, directory, e.dream, e.temperature),
+    ]
+    return lines

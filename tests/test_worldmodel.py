@@ -1,0 +1,498 @@
+"""The world model (Ha & Schmidhuber 2018): V, M, the dream, every stage, resume, the CLI.
+
+Numerics are checked against direct computations (torch.distributions for the mixture loss, the
+closed-form VAE loss on known inputs); the pipeline runs end to end on a tiny budget in one
+module-scoped directory; resume tests compare a stopped-and-resumed stage with an uninterrupted
+one. One test starts a real local Ray instance (collection and evolution on 2 workers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+from evorl.agents.worldmodel import cli as wm_cli
+from evorl.agents.worldmodel import pipeline
+from evorl.agents.worldmodel.dream_env import DREAM_MAKE_ID, DreamEnv, DreamVectorEnv
+from evorl.agents.worldmodel.evolve import (
+    BatchedEvaluator,
+    evaluate_real,
+    evolve,
+    final_params,
+    run_config,
+    run_name,
+)
+from evorl.agents.worldmodel.mdnrnn import MDNRNN, mixture_nll, sample_mixture
+from evorl.agents.worldmodel.real_env import RealEnv
+from evorl.agents.worldmodel.shards import (
+    pad_batch,
+    sequence_pieces,
+    shard_paths,
+    stream_frames,
+    write_shard,
+)
+from evorl.agents.worldmodel.train import load_rnn, load_vae
+from evorl.agents.worldmodel.vae import ConvVAE, vae_loss
+from evorl.config import to_dict
+from evorl.envs.takecover import TakeCoverEnv
+from evorl.errors import ConfigError
+from evorl.evaluation.ray_actors import EvalWorker
+from evorl.experiment import build_controller_for
+from evorl.rundir import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = [
+    # [z, h] observations are unbounded by design; TakeCoverEnv is checked without a spec.
+    pytest.mark.filterwarnings("ignore:.*Box observation space (max|min)imum value"),
+    pytest.mark.filterwarnings("ignore:.*alternative render modes"),
+]
+
+TINY = [
+    "collect.episodes=4",
+    "collect.max_steps=30",
+    "vae.z_dim=4",
+    "vae.channels=[4,8,8,8]",
+    "vae.epochs=1",
+    "vae.batch_size=16",
+    "rnn.hidden=8",
+    "rnn.epochs=1",
+    "rnn.seq_len=10",
+    "rnn.batch_size=4",
+    "evolve.popsize=6",
+    "evolve.episodes=2",
+    "evolve.generations=2",
+    "evolve.max_steps=40",
+    "evolve.test_every=1",
+    "evolve.test_episodes=2",
+    "eval_episodes=3",
+]
+
+
+# ----------------------------------------------------------------------------- the take-cover task
+
+
+def test_take_cover_passes_check_env_and_is_deterministic():
+    check_env(TakeCoverEnv(render_mode="rgb_array"), skip_render_check=False)
+    runs = []
+    for _ in range(2):
+        env = TakeCoverEnv()
+        obs, _ = env.reset(seed=3)
+        frames, rng = [obs], np.random.default_rng(0)
+        for _ in range(200):
+            obs, reward, terminated, _, _ = env.step(int(rng.integers(3)))
+            frames.append(obs)
+            assert reward == 1.0
+            if terminated:
+                break
+        runs.append(np.stack(frames))
+    assert runs[0].shape[1:] == (64, 64, 3) and runs[0].dtype == np.uint8
+    assert np.array_equal(runs[0], runs[1])
+
+
+def test_take_cover_is_fast_and_standing_still_loses():
+    env = TakeCoverEnv()
+    env.reset(seed=0)
+    steps, clock = 0, time.perf_counter()
+    for seed in range(20):
+        env.reset(seed=seed)
+        terminated = False
+        while not terminated:
+            terminated = env.step(1)[2]  # stay: every fireball is aimed at the agent
+            steps += 1
+    assert steps / (time.perf_counter() - clock) > 2000
+    assert steps / 20 < 300
+
+
+# ----------------------------------------------------------------------------- V
+
+
+def test_vae_shapes_and_paper_size():
+    assert sum(p.numel() for p in ConvVAE(32).parameters()) == 4_348_547  # the paper's V
+    vae = ConvVAE(z_dim=6, channels=(4, 8, 8, 8))
+    x = torch.rand(5, 3, 64, 64)
+    mu, logvar = vae.encode(x)
+    assert mu.shape == logvar.shape == (5, 6)
+    recon, _, _ = vae(x, torch.Generator().manual_seed(0))
+    assert recon.shape == x.shape and recon.min() >= 0 and recon.max() <= 1
+
+
+def test_vae_loss_on_known_inputs():
+    images = torch.full((2, 3, 64, 64), 0.5)
+    recon = torch.zeros_like(images)
+    mu, logvar = torch.zeros(2, 4), torch.zeros(2, 4)
+    out = vae_loss(images, recon, mu, logvar, kl_tolerance=0.5)
+    assert out["reconstruction"].item() == pytest.approx(0.25 * 3 * 64 * 64)
+    assert out["kl"].item() == 0.0
+    assert out["loss"].item() == pytest.approx(3072 + 0.5 * 4)  # KL floored at 0.5 nats × 4
+    mu = torch.ones(2, 4) * 3.0  # KL of N(3, 1) to N(0, 1) is 4.5 per dimension
+    out = vae_loss(images, recon, mu, logvar, kl_tolerance=0.5)
+    assert out["kl"].item() == pytest.approx(18.0)
+    assert out["loss"].item() == pytest.approx(3072 + 18.0)
+
+
+# ----------------------------------------------------------------------------- M
+
+
+def test_mdnrnn_shapes():
+    m = MDNRNN(z_dim=3, action_dim=2, hidden=7, gaussians=5)
+    out, (h, c) = m(torch.zeros(4, 6, 3), torch.zeros(4, 6, 2))
+    assert out.logits.shape == out.mu.shape == out.log_sigma.shape == (4, 6, 3, 5)
+    assert out.reward.shape == out.done_logit.shape == (4, 6)
+    assert h.shape == c.shape == (1, 6, 7)
+
+
+def test_mixture_loss_is_normal_log_prob_for_one_component():
+    gen = torch.Generator().manual_seed(0)
+    target, mu = torch.randn(10, 3, generator=gen), torch.randn(10, 3, 1, generator=gen)
+    log_sigma = 0.3 * torch.randn(10, 3, 1, generator=gen)
+    logits = torch.randn(10, 3, 1, generator=gen)  # any logit: one component has weight 1
+    expected = -torch.distributions.Normal(mu[..., 0], log_sigma[..., 0].exp()).log_prob(target)
+    torch.testing.assert_close(mixture_nll(target, logits, mu, log_sigma), expected)
+
+
+def test_mixture_loss_matches_torch_mixture_for_five_components():
+    gen = torch.Generator().manual_seed(1)
+    target = torch.randn(8, 4, generator=gen)
+    logits, mu = torch.randn(8, 4, 5, generator=gen), torch.randn(8, 4, 5, generator=gen)
+    log_sigma = 0.5 * torch.randn(8, 4, 5, generator=gen)
+    mixture = torch.distributions.MixtureSameFamily(
+        torch.distributions.Categorical(logits=logits),
+        torch.distributions.Normal(mu, log_sigma.exp()),
+    )
+    torch.testing.assert_close(
+        mixture_nll(target, logits, mu, log_sigma), -mixture.log_prob(target)
+    )
+
+
+def test_mixture_loss_is_finite_for_extreme_inputs():
+    target = torch.tensor([[1e4, -1e4, 0.0]])
+    logits = torch.tensor([[[1e4, -1e4], [-1e4, 1e4], [0.0, 0.0]]])
+    mu = torch.tensor([[[-1e4, 0.0], [1e4, 0.0], [0.0, 1e-30]]])
+    for log_sigma in (torch.full((1, 3, 2), -1e3), torch.full((1, 3, 2), 1e3)):
+        nll = mixture_nll(target, logits, mu, log_sigma)
+        assert torch.isfinite(nll).all()
+    m = MDNRNN(3, 1, hidden=4)
+    losses = m.loss(
+        torch.full((5, 2, 3), 1e3),
+        torch.zeros(5, 2, 1),
+        torch.full((5, 2, 3), -1e3),
+        torch.full((5, 2), 1e3),
+        torch.ones(5, 2, dtype=torch.bool),
+        torch.ones(5, 2, dtype=torch.bool),
+    )
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_mdnrnn_loss_ignores_padded_steps():
+    m = MDNRNN(2, 1, hidden=4)
+    gen = torch.Generator().manual_seed(0)
+    z, z_next = torch.randn(6, 1, 2, generator=gen), torch.randn(6, 1, 2, generator=gen)
+    mask = torch.tensor([True] * 4 + [False] * 2)[:, None]
+    args = (torch.zeros(6, 1, 1), z_next, torch.ones(6, 1), torch.zeros(6, 1), mask)
+    full = m.loss(z, *args)
+    garbage = z_next.clone()
+    garbage[4:] = 1e3
+    padded = m.loss(z, args[0], garbage, *args[2:])
+    torch.testing.assert_close(full["loss"], padded["loss"])
+
+
+def test_temperature_changes_the_sampling_spread():
+    gen = torch.Generator().manual_seed(0)
+    n = 20_000
+    logits = torch.tensor([2.0, 0.0]).expand(n, 1, 2)
+    mu = torch.tensor([-1.0, 3.0]).expand(n, 1, 2)
+    log_sigma = torch.full((n, 1, 2), math.log(0.5))
+    uniform, normal = torch.rand(n, 1, generator=gen), torch.randn(n, 1, generator=gen)
+    stds, far = [], []
+    for tau in (0.1, 1.0, 1.3):
+        z = sample_mixture(logits, mu, log_sigma, tau, uniform, normal)
+        stds.append(z.std().item())
+        far.append((z > 1.0).float().mean().item())  # draws from the unlikely component
+    assert stds[0] < stds[1] < stds[2]
+    assert far[0] < 1e-3  # τ → 0: always the most likely component
+    weight = 1 / (1 + math.exp(2.0))  # π of the second component at τ = 1
+    assert far[1] == pytest.approx(weight, abs=0.01)
+    z = sample_mixture(logits, mu, log_sigma, 0.1, uniform, normal)
+    assert z.std().item() == pytest.approx(0.5 * math.sqrt(0.1), rel=0.05)  # σ·√τ
+
+
+# ----------------------------------------------------------------------------- shards
+
+
+def test_streaming_loaders_visit_every_frame_once(tmp_path):
+    for i, length in enumerate((5, 9, 3)):
+        obs = np.zeros((length, 64, 64, 3), np.uint8)
+        obs[:, 0, 0, 0] = np.arange(length) + 10 * i
+        write_shard(tmp_path / f"ep_{i:06d}.npz", obs=obs)
+    paths = shard_paths(tmp_path)
+    batches = list(stream_frames(paths, 4, np.random.default_rng(0), group=2))
+    seen = np.concatenate([b[:, 0, 0, 0] for b in batches])
+    assert sorted(seen) == sorted([*range(5), *range(10, 19), *range(20, 23)])
+    assert all(len(b) == 4 for b in batches[:-1])
+    episode = {
+        "mu": np.arange(8.0)[:, None],
+        "logvar": np.zeros((8, 1)),
+        "action": np.zeros((7, 2), np.float32),
+        "reward": np.ones(7, np.float32),
+        "done": np.zeros(7, bool),
+    }
+    pieces = sequence_pieces(episode, 3)
+    assert [len(p["reward"]) for p in pieces] == [3, 3, 1]
+    assert pieces[2]["mu"][:, 0].tolist() == [6.0, 7.0]
+    batch = pad_batch(pieces, 3)
+    assert batch["mu"].shape == (4, 3, 1) and batch["mask"].sum() == 7
+
+
+# ----------------------------------------------------------------------------- the pipeline
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A pipeline directory with data, V and M trained on a tiny budget."""
+    torch.set_num_threads(1)
+    directory = tmp_path_factory.mktemp("wm") / "tc"
+    config = pipeline.open_pipeline(directory, "take-cover", TINY)
+    pipeline.stage_collect(config, directory, quiet=True)
+    pipeline.stage_train_vae(config, directory, quiet=True)
+    pipeline.stage_train_rnn(config, directory, quiet=True)
+    return config, directory
+
+
+def test_dream_and_real_envs_pass_check_env(trained):
+    _, directory = trained
+    check_env(DreamEnv(str(directory), temperature=1.15), skip_render_check=True)
+    check_env(RealEnv(str(directory)), skip_render_check=True)
+    env = gym.make(DREAM_MAKE_ID, directory=str(directory), temperature=1.0)
+    assert env.observation_space.shape == (4 + 8,)
+
+
+def test_a_dream_is_the_same_in_any_batch(trained):
+    _, directory = trained
+    single = DreamEnv(str(directory), temperature=1.0, max_steps=15)
+    batch = DreamVectorEnv(3, str(directory), temperature=1.0, max_steps=15)
+    obs, _ = batch.reset(seed=[4, 5, 6])
+    first, _ = single.reset(seed=5)
+    np.testing.assert_allclose(obs[1], first, atol=1e-5)
+    for t in range(15):
+        action = t % 3
+        obs, _reward, term, trunc, _ = batch.step(np.array([0, action, 2]))
+        o, _r, te, tr, _ = single.step(action)
+        np.testing.assert_allclose(obs[1], o, atol=1e-4)
+        assert (term[1], trunc[1]) == (te, tr)
+        if te or tr:
+            break
+
+
+def test_every_stage_runs_end_to_end(trained):
+    config, directory = trained
+    evolve(config, directory, dream=True, temperature=1.15)
+    run, params = final_params(directory / run_name(True, 1.15))
+    score = pipeline.stage_eval(config, directory, True, 1.15)
+    assert len(score.returns) == 3 and (score.returns >= 1).all()
+    np.testing.assert_array_equal(score.returns, evaluate_real(directory, run, params, 3))
+    line = pipeline.stage_dream(config, directory, True, 1.15)
+    assert (directory / "pictures" / "reconstructions.png").stat().st_size > 0
+    assert (directory / "pictures" / "dream-t1.15.gif").stat().st_size > 0
+    assert "real return" in line
+
+
+def _copy_data(directory: Path, target: Path) -> None:
+    target.mkdir(parents=True)
+    shutil.copy(directory / "config.yaml", target / "config.yaml")
+    shutil.copytree(directory / "data", target / "data")
+
+
+def test_training_stopped_and_resumed_equals_uninterrupted(trained, tmp_path):
+    _config, directory = trained
+    two = ["vae.epochs=2", "rnn.epochs=2"]
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    for folder in (straight, stopped):
+        _copy_data(directory, folder)
+    cfg = pipeline.open_pipeline(straight, None, two)
+    pipeline.stage_train_vae(cfg, straight, quiet=True)
+    pipeline.stage_train_rnn(cfg, straight, quiet=True)
+    pipeline.stage_train_vae(pipeline.open_pipeline(stopped, None, []), stopped, quiet=True)
+    assert load_checkpoint(stopped / "vae.pt")["epoch"] == 1
+    cfg = pipeline.open_pipeline(stopped, None, two)
+    pipeline.stage_train_vae(cfg, stopped, quiet=True)  # resumes at epoch 2
+    one_epoch = dataclasses.replace(cfg, rnn=dataclasses.replace(cfg.rnn, epochs=1))
+    pipeline.stage_train_rnn(one_epoch, stopped, quiet=True)
+    assert load_checkpoint(stopped / "rnn.pt")["epoch"] == 1
+    pipeline.stage_train_rnn(cfg, stopped, quiet=True)  # resumes at epoch 2
+    for load in (load_vae, load_rnn):
+        a, b = load(straight)[0].state_dict(), load(stopped)[0].state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert load_checkpoint(stopped / "rnn.pt")["epoch"] == 2
+
+
+def test_evolution_stopped_and_resumed_equals_uninterrupted(trained, tmp_path):
+    _config, directory = trained
+    shutil.copytree(directory, tmp_path / "a", ignore=shutil.ignore_patterns("evolve-*"))
+    shutil.copytree(directory, tmp_path / "b", ignore=shutil.ignore_patterns("evolve-*"))
+    four = pipeline.open_pipeline(tmp_path / "a", None, ["evolve.generations=4"])
+    evolve(four, tmp_path / "a", dream=True, temperature=1.0)
+    evolve(pipeline.open_pipeline(tmp_path / "b", None, []), tmp_path / "b", True, 1.0)
+    evolve(
+        pipeline.open_pipeline(tmp_path / "b", None, ["evolve.generations=4"]),
+        tmp_path / "b",
+        True,
+        1.0,
+    )
+    name = run_name(True, 1.0)
+    a, b = final_params(tmp_path / "a" / name)[1], final_params(tmp_path / "b" / name)[1]
+    np.testing.assert_array_equal(a, b)
+    rows = [(tmp_path / d / name / "metrics.jsonl").read_text() for d in ("a", "b")]
+    strip = [[line.split('"time/')[0] for line in r.splitlines()] for r in rows]
+    assert strip[0] == strip[1]
+
+
+def test_collection_resumes_by_filling_in_missing_shards(trained, tmp_path):
+    config, directory = trained
+    target = tmp_path / "data"
+    shutil.copytree(directory / "data", target)
+    (target / "ep_000002.npz").unlink()
+    assert pipeline.collect(config, target) == 1
+    for path in shard_paths(directory / "data"):
+        a, b = np.load(path), np.load(target / path.name)
+        assert all(np.array_equal(a[k], b[k]) for k in a.files)
+
+
+# ----------------------------------------------------------------------------- the CLI
+
+
+def run_cli(monkeypatch, *argv: str) -> int:
+    import evorl.cli
+
+    monkeypatch.setattr(evorl.cli, "_registrars", lambda: [wm_cli.register])
+    return evorl.cli.main(list(argv))
+
+
+def test_cli_stages_and_flags(trained, monkeypatch, capsys, tmp_path):
+    _, directory = trained
+    folder = tmp_path / "cli"
+    shutil.copytree(directory, folder, ignore=shutil.ignore_patterns("evolve-*", "pictures"))
+    assert run_cli(monkeypatch, "wm", "collect", str(folder), "--quiet") == 0
+    assert run_cli(monkeypatch, "wm", "evolve", str(folder), "--dream", "--temperature", "1.3",
+                   "--quiet", "--evolve.generations=1") == 0  # fmt: skip
+    assert (folder / "evolve-dream-t1.3" / "checkpoint.pt").exists()
+    assert run_cli(monkeypatch, "wm", "eval", str(folder), "--temperature", "1.3",
+                   "--episodes", "2") == 0  # fmt: skip
+    assert "over 2 real episodes" in capsys.readouterr().out
+    parser = argparse.ArgumentParser()
+    wm_cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["wm", "evolve", "d", "--real"])
+    assert args.dream is False and args.handler is wm_cli.handle
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["wm", "train-vae", "{new}"], "no world-model pipeline"),
+        (["wm", "eval", "{new}", "--real"], "no world-model pipeline"),
+        (["wm", "collect", "{new}", "--preset", "nope"], "unknown world-model preset"),
+        (["wm", "collect", "{new}", "--vae.z_dim=abc"], "vae.z_dim"),
+        (["wm", "collect", "{new}", "--collect.policy=smart"], "collect.policy"),
+        (["wm", "evolve", "{new}", "--temperature", "-1"], "temperature"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(argv, message, monkeypatch, capsys, tmp_path):
+    argv = [a.replace("{new}", str(tmp_path / "new")) for a in argv]
+    assert run_cli(monkeypatch, *argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_stage_without_its_inputs_is_one_line_exit_2(monkeypatch, capsys, tmp_path):
+    folder = str(tmp_path / "p")
+    assert run_cli(monkeypatch, "wm", "collect", folder, "--quiet", "--collect.episodes=1",
+                   "--collect.max_steps=5") == 0  # fmt: skip
+    capsys.readouterr()
+    for stage, message in (("train-vae", "no episodes"), ("eval", "no evolution")):
+        (tmp_path / "p" / "data" / "ep_000000.npz").unlink(missing_ok=stage == "eval")
+        assert run_cli(monkeypatch, "wm", stage, folder) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1
+
+
+def test_changed_architecture_is_refused(trained, tmp_path):
+    _, directory = trained
+    shutil.copytree(directory, tmp_path / "d")
+    config = pipeline.open_pipeline(tmp_path / "d", None, ["vae.z_dim=5"])
+    with pytest.raises(ConfigError, match="another architecture"):
+        pipeline.stage_train_vae(config, tmp_path / "d", quiet=True)
+
+
+# ----------------------------------------------------------------------------- Ray, bench
+
+
+def test_a_ray_worker_builds_the_dream_from_the_plain_config(trained):
+    """What each Ray worker of ``evolve.workers`` runs (evorl's EvalWorker, here in-process):
+    the dream env comes from its Gymnasium id alone, and fitness matches the local batch."""
+    config, directory = trained
+    run = run_config(config, directory, dream=True, temperature=1.0)
+    worker = EvalWorker(to_dict(run))
+    controller = build_controller_for(run)
+    params = controller.get_flat().numpy()[None] + 0.3 * np.random.default_rng(0).standard_normal(
+        (3, controller.num_params)
+    )
+    seeds = np.array([1, 2])
+    remote = worker.evaluate(params, seeds, None, False)
+    local = BatchedEvaluator(lambda n: DreamVectorEnv(n, **run.env.kwargs), controller)
+    reference = local.evaluate(params, seeds)
+    np.testing.assert_array_equal(remote.lengths, reference.lengths)
+    np.testing.assert_allclose(remote.returns, reference.returns, rtol=1e-4)
+
+
+@pytest.mark.ray
+def test_collection_on_ray_workers_gives_the_local_shards(trained, tmp_path):
+    import ray
+
+    config, directory = trained
+    target = tmp_path / "data"
+    shutil.copytree(directory / "data", target)
+    for path in shard_paths(target)[:3]:
+        path.unlink()
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20)
+    try:
+        on_ray = dataclasses.replace(config, collect=dataclasses.replace(config.collect, workers=2))
+        assert pipeline.collect(on_ray, target) == 3
+    finally:
+        ray.shutdown()
+    for path in shard_paths(directory / "data"):
+        a, b = np.load(path), np.load(target / path.name)
+        assert all(np.array_equal(a[k], b[k]) for k in a.files)
+
+
+@pytest.mark.slow
+def test_bench_quick_mode(tmp_path):
+    out = tmp_path / "wm.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "bench_world_model.py"),
+            "--quick",
+            "--dir",
+            str(tmp_path / "bench"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "evolved in dream, τ=1.15" in proc.stdout and out.exists()
