@@ -203,14 +203,12 @@ def _split_overrides(
 ) -> tuple[list[str], list[str]]:
     """Separate ``--key=value`` / ``--key value`` config overrides from the command's own options.
 
-    Any ``--option`` the chosen command does not define is a config override; without ``=`` the
-    next token is its value.
+    Any ``--option`` that neither the chosen command nor its chosen sub-command (``evorl wm
+    evolve ...``) defines is a config override; without ``=`` the next token is its value.
     """
-    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
-    command = sub.choices.get(argv[0]) if sub is not None and argv else None
-    if command is None:
+    known = _command_options(parser, argv)
+    if known is None:
         return argv, []
-    known = set(command._option_string_actions)
     kept, overrides, i = argv[:1], [], 1
     while i < len(argv):
         item = argv[i]
@@ -226,6 +224,28 @@ def _split_overrides(
             raise ConfigError(f"override '{item}' needs a value: {item}=VALUE")
         i += 1
     return kept, overrides
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction | None:
+    return next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+
+
+def _command_options(parser: argparse.ArgumentParser, argv: list[str]) -> set[str] | None:
+    """Option strings of the command named by ``argv[0]`` and of its nested sub-commands named
+    by the next positional tokens; None when ``argv[0]`` is no command."""
+    sub = _subparsers(parser)
+    command = sub.choices.get(argv[0]) if sub is not None and argv else None
+    if command is None:
+        return None
+    known = set(command._option_string_actions)
+    for token in argv[1:]:
+        sub = _subparsers(command)
+        if sub is None:
+            break
+        if token in sub.choices:
+            command = sub.choices[token]
+            known |= set(command._option_string_actions)
+    return known
 
 
 def _train(trainer, quiet: bool) -> int:

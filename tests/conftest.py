@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from evorl.config import load_config
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One torch thread per test: the nets here are tiny, and on a 2-core machine shared with
+    other work torch's default thread pool makes them many times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

