@@ -27,7 +27,7 @@ from evorl.agents.worldmodel import cli as wm_cli
 from evorl.agents.worldmodel import pipeline
 from evorl.agents.worldmodel.dream_env import DREAM_MAKE_ID, DreamEnv, DreamVectorEnv
 from evorl.agents.worldmodel.evolve import (
-    BatchedEvaluator,
+    batched_evaluator,
     evaluate_real,
     evolve,
     final_params,
@@ -450,7 +450,7 @@ def test_a_ray_worker_builds_the_dream_from_the_plain_config(trained):
     )
     seeds = np.array([1, 2])
     remote = worker.evaluate(params, seeds, None, False)
-    local = BatchedEvaluator(lambda n: DreamVectorEnv(n, **run.env.kwargs), controller)
+    local = batched_evaluator(lambda n: DreamVectorEnv(n, **run.env.kwargs), controller)
     reference = local.evaluate(params, seeds)
     np.testing.assert_array_equal(remote.lengths, reference.lengths)
     np.testing.assert_allclose(remote.returns, reference.returns, rtol=1e-4)

@@ -167,10 +167,34 @@ class DreamVectorEnv(VectorEnv):
         return out
 
 
-class DreamEnv(gym.Env):
-    """One dream (a :class:`DreamVectorEnv` of one); arguments as there."""
+class OneEnv(gym.Env):
+    """A Gymnasium env made of a vector env of one (``self.vec``): the dream's and the real
+    view's single-env forms."""
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 30}
+    vec: VectorEnv
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        inner_seed = seed if seed is not None else int(self.np_random.integers(2**31 - 1))
+        obs, info = self.vec.reset(seed=[inner_seed])
+        return obs[0], info
+
+    def step(self, action) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.vec.step(np.asarray([action]))
+        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
+
+    def render(self) -> np.ndarray | None:
+        return self.vec.render()
+
+    def close(self) -> None:
+        self.vec.close()
+
+
+class DreamEnv(OneEnv):
+    """One dream (a :class:`DreamVectorEnv` of one); arguments as there."""
 
     def __init__(
         self,
@@ -179,25 +203,10 @@ class DreamEnv(gym.Env):
         max_steps: int = 1000,
         render_mode: str | None = None,
     ) -> None:
-        self.dream = DreamVectorEnv(1, directory, temperature, max_steps, render_mode)
-        self.observation_space = self.dream.single_observation_space
-        self.action_space = self.dream.single_action_space
+        self.vec = DreamVectorEnv(1, directory, temperature, max_steps, render_mode)
+        self.observation_space = self.vec.single_observation_space
+        self.action_space = self.vec.single_action_space
         self.render_mode = render_mode
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        super().reset(seed=seed)
-        dream_seed = seed if seed is not None else int(self.np_random.integers(2**31 - 1))
-        obs, info = self.dream.reset(seed=[dream_seed])
-        return obs[0], info
-
-    def step(self, action) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        obs, reward, terminated, truncated, info = self.dream.step(np.asarray([action]))
-        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
-
-    def render(self) -> np.ndarray | None:
-        return self.dream.render()
 
 
 def per_env_seeds(seed: int | list[int | None] | None, num_envs: int) -> list[int | None]:

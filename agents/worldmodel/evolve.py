@@ -6,7 +6,7 @@ env seen through V and M (:mod:`.real_env`), its controller evorl's ``linear`` (
 ``mlp``, its optimizer any evorl optimizer (CMA-ES by default, population 64 × 16 rollouts as in
 the paper). evorl's :class:`~evorl.trainer.Trainer` runs it, checkpoints it atomically and resumes
 it exactly. Locally, all of a generation's episodes are stepped as one batch through M (and V)
-by :class:`BatchedEvaluator`; with ``evolve.workers`` the population is spread over Ray workers by
+by :func:`batched_evaluator`; with ``evolve.workers`` the population is spread over Ray workers by
 evorl's :class:`~evorl.evaluation.ray_evaluator.RayEvaluator`, whose workers build the same env
 from its Gymnasium id.
 
@@ -17,12 +17,10 @@ Example:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
 from gymnasium.vector import VectorEnv
 
 from evorl.config import (
@@ -36,8 +34,7 @@ from evorl.config import (
 from evorl.controllers import Controller, build_controller
 from evorl.env_factory import VectorPool
 from evorl.errors import ConfigError
-from evorl.evaluation import EvalResult, ObsNormalizer, episode_tasks, make_evaluator
-from evorl.evaluation.rollout import run_episodes
+from evorl.evaluation import VectorEvaluator, make_evaluator
 from evorl.experiment import build_controller_for, build_optimizer
 from evorl.logger import Logger
 from evorl.rundir import CHECKPOINT, create_run_dir, load_checkpoint
@@ -48,56 +45,14 @@ from .dream_env import DREAM_MAKE_ID, DreamVectorEnv
 from .real_env import REAL_MAKE_ID, RealVectorEnv
 
 
-class BatchedEvaluator:
-    """evorl's vectorised evaluation on a world-model vector env: one batch through M per step.
-
-    The same interface and episode semantics as :class:`evorl.evaluation.VectorEvaluator`
-    (every individual on every seed, via :func:`evorl.evaluation.rollout.run_episodes`); only the
-    pool differs: one :class:`DreamVectorEnv` or :class:`RealVectorEnv` per batch size.
-    """
-
-    def __init__(
-        self, make_env: Callable[[int], VectorEnv], controller: Controller, max_envs: int = 1024
-    ) -> None:
-        self.make_env = make_env
-        self.controller = controller
-        self.max_envs = max_envs
-        self._pools: dict[int, VectorPool] = {}
-
-    def evaluate(
-        self,
-        params: np.ndarray,
-        seeds: np.ndarray,
-        normalizer: ObsNormalizer | None = None,
-        collect_obs: bool = False,
-    ) -> EvalResult:
-        start = time.perf_counter()
-        individual, task_seeds = episode_tasks(len(params), seeds)
-        size = min(len(individual), self.max_envs)
-        if size not in self._pools:
-            self._pools[size] = VectorPool(self.make_env(size))
-        flat = torch.as_tensor(np.asarray(params), dtype=torch.float32)
-        out = run_episodes(
-            self.controller,
-            self._pools[size],
-            flat,
-            individual,
-            task_seeds,
-            normalizer,
-            collect_obs,
-        )
-        shape = (len(params), len(seeds))
-        return EvalResult(
-            out.returns.reshape(shape),
-            out.lengths.reshape(shape),
-            out.obs_sums,
-            {"time/eval": time.perf_counter() - start, "time/env": out.env_time},
-        )
-
-    def close(self) -> None:
-        for pool in self._pools.values():
-            pool.close()
-        self._pools.clear()
+def batched_evaluator(
+    make_env: Callable[[int], VectorEnv], controller: Controller, max_envs: int = 1024
+) -> VectorEvaluator:
+    """evorl's vectorised evaluator on a world-model vector env: one batch through M per step
+    (every individual on every seed, as for any evorl env); ``make_env(n)`` builds n envs."""
+    return VectorEvaluator(
+        None, controller, max_envs, pool_factory=lambda n: VectorPool(make_env(n))
+    )
 
 
 def run_name(dream: bool, temperature: float) -> str:
@@ -142,7 +97,7 @@ def build_evolution(run: RunConfig, run_dir: Path, hooks: list[Hook] | None = No
     if run.eval.evaluator == "ray":
         evaluator = make_evaluator(run, controller)
     else:
-        evaluator = BatchedEvaluator(_vector_env_factory(run.env), controller, run.eval.max_envs)
+        evaluator = batched_evaluator(_vector_env_factory(run.env), controller, run.eval.max_envs)
     trainer = Trainer(
         config=run,
         controller=controller,
@@ -208,7 +163,7 @@ def evaluate_dream(
     run: RunConfig, params: np.ndarray, episodes: int, seed: int = 20_000
 ) -> np.ndarray:
     """Returns of controller ``params`` in the dream ``run`` evolved in (its "virtual score")."""
-    evaluator = BatchedEvaluator(_vector_env_factory(run.env), build_controller_for(run))
+    evaluator = batched_evaluator(_vector_env_factory(run.env), build_controller_for(run))
     try:
         return evaluator.evaluate(params[None], np.arange(seed, seed + episodes)).returns[0]
     finally:
@@ -223,7 +178,7 @@ def evaluate_real(
     obs_dim = env.single_observation_space.shape[0]
     controller = build_controller(run.controller, obs_dim, env.single_action_space, seed=1)
     env.close()
-    evaluator = BatchedEvaluator(lambda n: RealVectorEnv(n, str(directory.resolve())), controller)
+    evaluator = batched_evaluator(lambda n: RealVectorEnv(n, str(directory.resolve())), controller)
     try:
         return evaluator.evaluate(params[None], np.arange(seed, seed + episodes)).returns[0]
     finally:

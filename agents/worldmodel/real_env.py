@@ -24,7 +24,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from .config import load_wm_config
-from .dream_env import per_env_seeds
+from .dream_env import OneEnv, per_env_seeds
 from .models import advance, load_memory, load_vision
 from .preprocess import encode_actions, make_real_env, to_frame
 from .vae import to_tensor
@@ -129,34 +129,14 @@ class RealVectorEnv(VectorEnv):
         return torch.cat([self._z, self._h], dim=1).numpy().copy()
 
 
-class RealEnv(gym.Env):
+class RealEnv(OneEnv):
     """One real env seen through V and M (a :class:`RealVectorEnv` of one)."""
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 30}
-
     def __init__(self, directory: str = "", render_mode: str | None = None) -> None:
-        self.real = RealVectorEnv(1, directory, render_mode)
-        self.observation_space = self.real.single_observation_space
-        self.action_space = self.real.single_action_space
+        self.vec = RealVectorEnv(1, directory, render_mode)
+        self.observation_space = self.vec.single_observation_space
+        self.action_space = self.vec.single_action_space
         self.render_mode = render_mode
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        super().reset(seed=seed)
-        env_seed = seed if seed is not None else int(self.np_random.integers(2**31 - 1))
-        obs, info = self.real.reset(seed=[env_seed])
-        return obs[0], info
-
-    def step(self, action) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        obs, reward, terminated, truncated, info = self.real.step(np.asarray([action]))
-        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
-
-    def render(self) -> np.ndarray | None:
-        return self.real.render()
-
-    def close(self) -> None:
-        self.real.close()
 
 
 if REAL_ID not in gym.registry:

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -70,15 +71,26 @@ def episode_tasks(popsize: int, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarr
 class VectorEvaluator:
     """All episodes of a population stepped as one batch (see :mod:`evorl.evaluation.rollout`)."""
 
-    def __init__(self, env: EnvConfig, controller: Controller, max_envs: int = 256) -> None:
+    def __init__(
+        self,
+        env: EnvConfig | None,
+        controller: Controller,
+        max_envs: int = 256,
+        pool_factory: Callable[[int], EnvPool] | None = None,
+    ) -> None:
+        """``pool_factory(n)`` builds a pool of n envs instead of ``make_pool(env, n)`` (e.g. a
+        :class:`~evorl.env_factory.VectorPool` of a vector env made outside the registry)."""
+        if env is None and pool_factory is None:
+            raise ValueError("VectorEvaluator needs an env config or a pool factory")
         self.env_config = env
         self.controller = controller
         self.max_envs = max_envs
+        self.pool_factory = pool_factory or (lambda size: make_pool(env, size))
         self._pools: dict[int, EnvPool] = {}
 
     def _pool(self, size: int) -> EnvPool:
         if size not in self._pools:
-            self._pools[size] = make_pool(self.env_config, size)
+            self._pools[size] = self.pool_factory(size)
         return self._pools[size]
 
     def evaluate(

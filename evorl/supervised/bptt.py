@@ -9,9 +9,10 @@ so memory is bounded and no gradient flows further back than one window.
 
 Also here: the loss shared by every algorithm (:func:`sequence_loss`), teacher forcing for the
 fully recurrent net (:func:`run_sequence`, as Williams & Zipser section 2.2), gradient clipping
-by global norm (Pascanu, Mikolov & Bengio 2013) and the LSTM forget-gate bias (Gers, Schmidhuber
-& Cummins 2000; Jozefowicz et al. 2015). Orthogonal recurrent initialisation (Saxe et al. 2014)
-is the controllers' own ``ControllerConfig(init="orthogonal")``.
+by global norm (Pascanu, Mikolov & Bengio 2013) and the LSTM gate biases: forget gate open
+(Gers, Schmidhuber & Cummins 2000; Jozefowicz et al. 2015), input gate closed (Hochreiter &
+Schmidhuber 1997). Orthogonal recurrent initialisation (Saxe et al. 2014) is the controllers'
+own ``ControllerConfig(init="orthogonal")``.
 
 Example:
     >>> opt = make_torch_optimizer("adam", net.parameters(), lr=1e-2)
@@ -175,14 +176,36 @@ def bptt_step(
     return total
 
 
+GATES = ("input", "forget")
+"""The LSTM gates whose bias :func:`set_gate_bias` sets."""
+
+
 @torch.no_grad()
+def set_gate_bias(controller: Controller, gate: str, value: float) -> None:
+    """Set every LSTM layer's ``input`` or ``forget`` gate bias to ``value``.
+
+    Hochreiter & Schmidhuber (1997) started the input gates closed (negative biases), so that
+    distractors do not fill the cells before the net has learned what to store; Gers et al.
+    (2000) start the forget gate open (positive bias: remember first).
+
+    Raises:
+        ValueError: Not an LSTM, an unknown gate, or the forget gate switched off.
+    """
+    if gate not in GATES:
+        raise ValueError(f"gate must be one of {', '.join(GATES)}, got {gate!r}")
+    if not isinstance(controller, LSTMController):
+        raise ValueError(f"{gate}_bias needs the lstm controller (set {gate}_bias=null for others)")
+    if gate == "forget" and not controller.config.forget_gate:
+        raise ValueError("forget_bias needs the lstm controller with forget_gate=True")
+    block = GATES.index(gate)  # gate blocks: i, f, g, o (i, g, o without a forget gate)
+    for layer, width in enumerate(controller.config.hidden):
+        getattr(controller, f"b{layer}")[block * width : (block + 1) * width] = value
+
+
 def set_forget_bias(controller: Controller, value: float) -> None:
     """Set every LSTM layer's forget-gate bias to ``value`` (Gers et al. 2000: remember first).
 
     Raises:
         ValueError: The controller is not an LSTM with a forget gate.
     """
-    if not isinstance(controller, LSTMController) or not controller.config.forget_gate:
-        raise ValueError("forget_bias needs the lstm controller with forget_gate=True")
-    for layer, width in enumerate(controller.config.hidden):
-        getattr(controller, f"b{layer}")[width : 2 * width] = value
+    set_gate_bias(controller, "forget", value)

@@ -32,8 +32,8 @@ examples:
 
 overrides (--key=value, YAML values): any field of evorl.supervised.FitConfig, e.g.
   --seed, --lr, --optimizer (adam|sgd), --momentum, --batch_size, --window, --clip,
-  --teacher_forcing, --rtrl_mode (realtime|epochwise), --forget_bias, --es, --popsize,
-  --sigma, --max_sequences, --wall_time, --eval_every, --test_size, --stop_on_solve,
+  --teacher_forcing, --rtrl_mode (realtime|epochwise), --forget_bias, --input_bias, --es,
+  --popsize, --sigma, --max_sequences, --wall_time, --eval_every, --test_size, --stop_on_solve,
   --controller.FIELD (kind, hidden, activation, init, init_scale, forget_gate, peepholes),
   --task.OPTION (e.g. --task.delay=3, --task.length=500; see evorl.envs.sequences)
 """

@@ -38,7 +38,7 @@ from evorl.supervised.bptt import (
     predictions,
     run_sequence,
     sequence_loss,
-    set_forget_bias,
+    set_gate_bias,
 )
 from evorl.supervised.config import FitConfig
 from evorl.supervised.rtrl import RealTimeRTRL, rtrl_gradient
@@ -220,8 +220,10 @@ def build_for(config: FitConfig) -> tuple[SequenceTask, Controller, str]:
         space = gym.spaces.Box(-1.0, 1.0, (task.output_dim,))
         init_seed = seeding.int_seed(config.seed, seeding.STREAM_INIT)
         net = build_controller(config.controller, task.input_dim, space, seed=init_seed)
-        if config.forget_bias is not None:
-            set_forget_bias(net, config.forget_bias)
+        for gate in ("input", "forget"):
+            value = getattr(config, f"{gate}_bias")
+            if value is not None:
+                set_gate_bias(net, gate, value)
     except (KeyError, ValueError, TypeError) as err:
         raise ConfigError(str(err).strip("'\"")) from None
     return task, net, loss_kind(task, net)
