@@ -103,7 +103,7 @@ class RayEvaluator:
         failures: workers lost since the evaluator started.
     """
 
-    def __init__(self, config: RunConfig, controller: Controller, timeout_s: float = 60.0) -> None:
+    def __init__(self, config: RunConfig, controller: Controller, timeout_s: float = 180.0) -> None:
         self.config = config
         self.controller = controller
         self.timeout_s = timeout_s
