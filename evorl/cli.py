@@ -29,6 +29,11 @@ EPILOG = """examples:
   evorl list presets
   evorl fit reber --plot reber.png              # supervised: LSTM by BPTT on embedded Reber
   evorl train cartpole-novel --algo=ppo         # gradient: recurrent PPO / RPG (evorl train --list)
+  evorl evolve dpnv                             # non-Markov double pole, solve protocol
+  evorl eval runs/dpnv-... --pole-tests         # 100,000-step test + generalisation
+  evorl bench timeseries --task sines2          # Evolino vs ESN vs gradient LSTM
+  evorl glimpse train cluttered --glimpses 8    # recurrent visual attention
+  evorl wm run                                  # world model: collect, V, M, evolve in the dream
 """
 
 
