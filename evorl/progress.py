@@ -9,6 +9,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 
+def progress_bar(console: Console, live: bool) -> Progress:
+    """The bar every evorl progress display uses: description, bar, n/total, status, time."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not live,
+    )
+
+
 class ProgressHook:
     """A trainer hook that shows generation, fitness, test score and speed as the run goes.
 
@@ -20,15 +33,7 @@ class ProgressHook:
         self.live = self.console.is_terminal
         self.every = every
         self.description = description
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(),
-            console=self.console,
-            disable=not self.live,
-        )
+        self._progress = progress_bar(self.console, self.live)
         self._task = self._progress.add_task(description, total=total, status="")
 
     def __enter__(self) -> ProgressHook:

@@ -23,11 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from evorl.errors import ConfigError
 from evorl.experiment import build_controller_for
-from evorl.progress import ProgressHook
+from evorl.progress import ProgressHook, progress_bar
 from evorl.rundir import CHECKPOINT, atomic_write_text
 
 from .collect import collect, missing_episodes
@@ -67,15 +66,7 @@ class StageProgress:
         self.quiet = quiet
         self.live = self.console.is_terminal and not quiet
         self.description = description
-        self._bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(),
-            console=self.console,
-            disable=not self.live,
-        )
+        self._bar = progress_bar(self.console, self.live)
         self._task = self._bar.add_task(description, total=total, status="")
 
     def __enter__(self) -> StageProgress:
