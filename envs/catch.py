@@ -110,6 +110,15 @@ class CatchEnv(gym.Env):
             info["caught"] = caught
         return self._obs(), reward, terminated, False, info
 
+    def landing_column(self) -> int:
+        """The column in which the ball will reach the bottom row (wall bounces included)."""
+        col, vx = self.ball_col, self.ball_vx
+        for _ in range(self.ball_row, self.size - 1):
+            if not 0 <= col + vx < self.size:
+                vx = -vx
+            col += vx
+        return col
+
     def render(self) -> np.ndarray | None:
         """The screen upscaled 10×: ball red, paddle white on black."""
         if self.render_mode is None:

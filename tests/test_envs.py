@@ -182,3 +182,31 @@ def test_catch_tracking_beats_standing_still():
     )
     stand = play(lambda e: 1)
     assert track == 50.0 and stand < 0
+
+
+def test_catch_landing_column_is_where_the_ball_lands():
+    env, rng, bounced = CatchEnv(drift=True), np.random.default_rng(0), 0
+    for seed in range(60):
+        env.reset(seed=seed)
+        predictions, term = [env.landing_column()], False
+        while not term:
+            vx = env.ball_vx
+            _, _, term, _, _ = env.step(int(rng.integers(3)))
+            bounced += env.ball_vx != vx
+            predictions.append(env.landing_column())
+        assert set(predictions) == {env.ball_col}, seed
+    assert bounced > 5  # the seeds include wall bounces
+
+
+def test_catch_predicting_the_landing_column_catches_every_ball():
+    env, caught = CatchEnv(drift=True), 0
+    for seed in range(100):
+        env.reset(seed=seed)
+        term = False
+        while not term:
+            target = env.landing_column()
+            inside = env.paddle <= target < env.paddle + env.paddle_width
+            action = 1 if inside else (2 if target > env.paddle else 0)
+            _, _, term, _, info = env.step(action)
+        caught += info["caught"]
+    assert caught == 100

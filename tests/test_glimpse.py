@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from evorl.agents.glimpse import cli as glimpse_cli
 from evorl.agents.glimpse.agent import GlimpseAgent, GlimpseConfig, classify
-from evorl.agents.glimpse.baselines import ConvNet, FCNet
+from evorl.agents.glimpse.baselines import ConvNet, FCNet, PaperConvNet
 from evorl.agents.glimpse.catch import (
     CatchConfig,
     catch_config,
@@ -244,8 +244,12 @@ def test_smoke_training_hybrid_loss_and_baselines():
     assert [r["epoch"] for r in history] == [1, 2]
     assert all(0.0 <= r["test_error"] <= 1.0 and np.isfinite(r["loss"]) for r in history)
     assert not torch.equal(before, agent.get_flat())
-    for model in (FCNet(60, seed=0), ConvNet(60, seed=0)):
+    for model in (FCNet(60, seed=0), PaperConvNet(60, seed=0), ConvNet(60, seed=0)):
         assert model(torch.rand(2, 60, 60)).shape == (2, 10)
+    # the paper's baseline: one layer of 8 filters of 10×10 with stride 5, then 256 units
+    convs = [m for m in PaperConvNet(60).modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size, c.stride) for c in convs] == [(8, (10, 10), (5, 5))]
+    assert PaperConvNet(60).net[-3].in_features == 8 * 11 * 11
 
 
 def test_hybrid_loss_learns_a_separable_toy_task():
@@ -275,12 +279,20 @@ def test_catch_episode_and_reinforce_smoke():
     eps = play(agent, make_envs(4), np.arange(4), torch.Generator().manual_seed(0))
     assert eps.log_probs.shape == (23, 4) and eps.frames.shape == (23, 4, 24, 24)
     assert eps.locations.shape == (23, 4, 2)
-    assert eps.rewards.shape == (23, 4) and eps.gaps.shape == (24, 4)
+    assert eps.rewards.shape == (23, 4) and eps.gaps.shape == eps.landing_gaps.shape == (24, 4)
     assert (eps.rewards[:-1] == 0).all() and set(eps.rewards[-1].tolist()) <= {1.0, -1.0}
     assert torch.equal(caught(eps), eps.gaps[-1] == 0)
+    assert torch.equal(eps.gaps[-1], eps.landing_gaps[-1])  # the ball has landed
+    torch.testing.assert_close(shaped_rewards(eps, "none"), eps.rewards)
     # shaping telescopes: the undiscounted sum is the game's return plus (gap_0 - gap_T) / size
-    total = shaped_rewards(eps, True).sum(0)
-    torch.testing.assert_close(total, eps.rewards[-1] + (eps.gaps[0] - eps.gaps[-1]) / 24.0)
+    for shaping, gaps in (("ball", eps.gaps), ("landing", eps.landing_gaps)):
+        total = shaped_rewards(eps, shaping).sum(0)
+        torch.testing.assert_close(total, eps.rewards[-1] + (gaps[0] - gaps[-1]) / 24.0)
+    # landing shaping pays for each move that brings the paddle nearer to where the ball lands
+    step = shaped_rewards(eps, "landing")[:-1]
+    torch.testing.assert_close(step, (eps.landing_gaps[:-2] - eps.landing_gaps[1:-1]) / 24.0)
+    with pytest.raises(ValueError, match="shaping"):
+        CatchConfig(shaping="yes")
     history = train_catch(agent, CatchConfig(updates=2, batch=4, test_every=2, test_episodes=4))
     assert len(history) == 1 and 0.0 <= history[0]["test_caught"] <= 1.0
 

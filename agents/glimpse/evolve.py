@@ -27,7 +27,13 @@ import torch.nn.functional as F
 
 from evorl import seeding
 from evorl.agents.glimpse.agent import GlimpseAgent, classify
-from evorl.agents.glimpse.catch import STREAM_TRAIN_EPISODES, make_envs, play, shaped_rewards
+from evorl.agents.glimpse.catch import (
+    SHAPINGS,
+    STREAM_TRAIN_EPISODES,
+    make_envs,
+    play,
+    shaped_rewards,
+)
 from evorl.optimizers import make_optimizer
 
 Fitness = Callable[[GlimpseAgent, int], float]
@@ -71,9 +77,16 @@ def classification_fitness(
     return fitness
 
 
-def catch_fitness(episodes: int, seed: int, shaping: bool = True, drift: bool = True) -> Fitness:
-    """Mean undiscounted return of ``episodes`` greedy Catch episodes, with or without the
-    shaping reward of :mod:`.catch`; new reset seeds every generation."""
+def catch_fitness(
+    episodes: int, seed: int, shaping: str = "landing", drift: bool = True
+) -> Fitness:
+    """Mean undiscounted return of ``episodes`` greedy Catch episodes, with the ``shaping``
+    reward of :mod:`.catch` ("landing", "ball" or "none"); new reset seeds every generation.
+
+    Undiscounted, the shaping adds only ``(gap_0 − gap_T) / size``: with "landing" the fitness is
+    the game's return plus how close the paddle ended to the ball, less the start's distance."""
+    if shaping not in SHAPINGS:
+        raise ValueError(f"shaping={shaping!r} is not one of {SHAPINGS}")
     envs = make_envs(episodes, drift)
 
     @torch.no_grad()
