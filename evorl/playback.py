@@ -29,7 +29,10 @@ class Policy:
 
 
 def load_policy(run_dir: str | Path, which: str = "best") -> Policy:
-    """The champion (``best``) or latest centre (``latest``) of a run directory."""
+    """The champion (``best``) or the optimizer's latest centre (``latest``) of a run directory.
+
+    Checkpoints written before the centre was saved give their champion for ``latest``.
+    """
     from evorl.experiment import build_controller_for
 
     path = Path(run_dir) / (BEST if which == "best" else CHECKPOINT)
@@ -38,10 +41,11 @@ def load_policy(run_dir: str | Path, which: str = "best") -> Policy:
     payload = load_checkpoint(path)
     config = from_dict(RunConfig, payload["config"])
     stats = payload.get("obs_stats")
+    params = payload.get("center", payload["params"]) if which == "latest" else payload["params"]
     return Policy(
         config,
         build_controller_for(config),
-        np.asarray(payload["params"]),
+        np.asarray(params),
         RunningObsStats.from_state_dict(stats) if stats is not None else None,
     )
 

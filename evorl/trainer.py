@@ -227,6 +227,7 @@ class Trainer:
                 "state": asdict(self.state),
                 "optimizer": self.optimizer.state_dict(),
                 "optimizer_name": self.optimizer.name,
+                "center": np.asarray(self.optimizer.center, dtype=np.float64).copy(),
             }
         )
         save_checkpoint(self.run_dir / CHECKPOINT, payload)

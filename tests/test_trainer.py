@@ -115,3 +115,17 @@ def test_trainer_solves_cartpole_with_a_linear_controller():
     state = build_trainer(config).run()
     assert state.solved, state
     assert state.champion_score >= 475
+
+
+def test_eval_latest_loads_the_optimizer_centre_and_best_the_champion(tiny_config, tmp_path):
+    from evorl.playback import load_policy
+
+    trainer = start_run(tiny_config(), tmp_path / "run")
+    trainer.run()
+    x = trainer.optimizer.ask()  # one more, untested generation moves the centre off the champion
+    trainer.optimizer.tell(x, -np.arange(len(x), dtype=np.float64))
+    trainer.checkpoint()
+    assert not np.array_equal(trainer.optimizer.center, trainer.champion)
+    latest, best = load_policy(tmp_path / "run", "latest"), load_policy(tmp_path / "run", "best")
+    np.testing.assert_array_equal(latest.params, trainer.optimizer.center)
+    np.testing.assert_array_equal(best.params, trainer.champion)
