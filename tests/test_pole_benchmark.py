@@ -190,7 +190,7 @@ def test_cli_eval_pole_tests(tmp_path, capsys, monkeypatch, params, verdict):
     trainer = start_run(load_config("single-pole", [f"--out={tmp_path}", "--stop.generations=1"]))
     trainer.run()
     path = trainer.run_dir / CHECKPOINT
-    save_checkpoint(path, {**load_checkpoint(path), "params": params})
+    save_checkpoint(path, {**load_checkpoint(path), "params": params, "center": params})
     args = ["eval", str(trainer.run_dir), "--checkpoint=latest", "--episodes=1", "--pole-tests"]
     assert evorl.cli.main(args) == 0
     out = capsys.readouterr().out
