@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import platform
 import sys
@@ -120,6 +121,20 @@ def summarize(results: list[RunResult]) -> dict[str, Any]:
     }
 
 
+def _status_printer(name: str, every: float):
+    """A progress callback printing the lockstep status line at most every ``every`` seconds."""
+    last = -math.inf
+
+    def show(line: str) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        if now - last >= every:
+            last = now
+            print(f"  {name}: {line}", file=sys.stderr, flush=True)
+
+    return show
+
+
 def run_task(
     name: str,
     seeds: list[int],
@@ -136,7 +151,7 @@ def run_task(
     if candidates is not None:
         protocol = dataclasses.replace(protocol, candidates=candidates)
     configs = task_configs(task, seeds, overrides)
-    progress = (lambda line: print(f"  {name}: {line}", file=sys.stderr)) if verbose else None
+    progress = _status_printer(name, 0.0 if verbose else 30.0)
     start = time.perf_counter()
     results = run_lockstep(configs, protocol, progress=progress)
     wall = time.perf_counter() - start
@@ -224,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         "only the generation's champion (default: the preset's)",
     )
     parser.add_argument("--quick", action="store_true", help="seconds: tiny budget, short tests")
-    parser.add_argument("--verbose", action="store_true", help="progress after every generation")
+    parser.add_argument(
+        "--verbose", action="store_true", help="status after every generation (default: every 30 s)"
+    )
     args = parser.parse_args(argv)
     # Batches of a few hundred rows: torch's intra-op threads only add contention here.
     torch.set_num_threads(1)
