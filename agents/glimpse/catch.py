@@ -130,9 +130,12 @@ def _gap(env: CatchEnv, col: int) -> int:
     return max(env.paddle - col, col - env.paddle - env.paddle_width + 1, 0)
 
 
-def _gaps(envs: list[CatchEnv]) -> tuple[list[int], list[int]]:
-    """Gaps of every env's paddle to its ball and to the ball's landing column."""
-    return [_gap(e, e.ball_col) for e in envs], [_gap(e, e.landing_column()) for e in envs]
+def _gaps(envs: list[CatchEnv], landing: list[int]) -> tuple[list[int], list[int]]:
+    """Gaps of every env's paddle to its ball and to the ball's landing column ``landing``."""
+    return (
+        [_gap(e, e.ball_col) for e in envs],
+        [_gap(e, col) for e, col in zip(envs, landing, strict=True)],
+    )
 
 
 def play(
@@ -153,7 +156,8 @@ def play(
     loc = torch.zeros(batch, 2)
     state = agent.initial_state(batch)
     log_probs, baselines, entropies, locations = [], [], [], []
-    gap, landing = _gaps(envs)
+    landing_cols = [env.landing_column() for env in envs]  # fixed for the whole episode
+    gap, landing = _gaps(envs, landing_cols)
     rewards, gaps, landing_gaps, done = [], [gap], [landing], False
     while not done:
         out = agent(torch.from_numpy(frames[-1]), loc, state)
@@ -174,7 +178,7 @@ def play(
         step = [env.step(int(a)) for env, a in zip(envs, action, strict=True)]
         frames.append(np.stack([s[0] for s in step]))
         rewards.append([s[1] for s in step])
-        gap, landing = _gaps(envs)
+        gap, landing = _gaps(envs, landing_cols)
         gaps.append(gap)
         landing_gaps.append(landing)
         done = all(s[2] or s[3] for s in step)
