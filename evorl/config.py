@@ -105,11 +105,17 @@ class EvalConfig:
     instead of test episodes (needs ``test_every: 0``). ``balanced``: every individual that
     balanced its whole training episode gets the 100,000-step test; ``champion``: only the
     generation's fittest. The run stops solved when a candidate passes."""
+    pole_min_generalization: int = 0
+    """With ``pole_protocol`` (ignored without): a candidate that passes the long test is a
+    solution only if it also balances 1,000 steps from this many of the 625 generalisation start
+    states (0: the literature's protocol, score measured but not required)."""
 
     def __post_init__(self) -> None:
         _check_choice("eval.evaluator", self.evaluator, ("vector", "serial", "ray"))
         if self.pole_protocol is not None:
             _check_choice("eval.pole_protocol", self.pole_protocol, ("balanced", "champion"))
+        if not 0 <= self.pole_min_generalization <= 625:
+            raise ConfigError("eval.pole_min_generalization must be in [0, 625]")
         for name in ("episodes", "max_envs", "test_episodes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"eval.{name} must be >= 1")

@@ -113,7 +113,11 @@ def build_trainer(
     if config.eval.pole_protocol is not None:
         from evorl.pole_protocol import PoleProtocol, attach
 
-        attach(trainer, PoleProtocol(candidates=config.eval.pole_protocol))
+        protocol = PoleProtocol(
+            candidates=config.eval.pole_protocol,
+            min_generalization=config.eval.pole_min_generalization,
+        )
+        attach(trainer, protocol)
     return trainer
 
 

@@ -28,10 +28,12 @@ Two drivers give the same per-run results bit for bit (tested):
   evolve`` would use): its evaluator is wrapped by a :class:`ProtocolEvaluator`, which tests each
   generation's candidates, and a hook stops the run when one passes.
 * :func:`run_lockstep` runs many seeds at once for a benchmark: each round evolves one
-  generation of every run that is not waiting for a test, all populations in one batch, and
-  advances the long tests of all runs together, ``chunk`` steps per round, as one batch too. A
-  run waits while its candidates are under test, exactly as it would on its own, so each run's
-  results are those of the synchronous driver; only the batching differs.
+  generation of every run, all populations in one batch, and advances the long tests of all
+  runs together, ``chunk`` steps per round, as one batch too. A run goes on evolving while its
+  candidates are under test (up to ``lookahead`` generations with pending tests), and its
+  generations are settled in order once their tests end: the first generation with a solution
+  decides the result, and whatever was evolved after it is dropped. Each run's results are
+  therefore those of the synchronous driver; only the batching and the wall time differ.
 
 Example:
     >>> trainer = build_trainer(load_config("dpnv", ["--seed=3"]))
@@ -455,6 +457,8 @@ class RunResult:
     generations: int
     """Generations evolved (including those run while a test was pending)."""
     tested: int = 0
+    restarts: int = 0
+    """Optimizer restarts up to the solution's generation (or to the end), if it restarts."""
 
     @property
     def solved(self) -> bool:
@@ -496,6 +500,8 @@ def run_lockstep(
     protocol: PoleProtocol | None = None,
     chunk: int = 1000,
     progress: Callable[[str], None] | None = None,
+    lookahead: int = 8,
+    on_result: Callable[[RunResult], None] | None = None,
 ) -> list[RunResult]:
     """Run many configs (typically seeds) of one pole task under the protocol, batched.
 
@@ -506,12 +512,18 @@ def run_lockstep(
         protocol: The settings; default :class:`PoleProtocol`.
         chunk: Long-test steps advanced per round.
         progress: Called with a one-line status after every generation.
+        lookahead: Most generations with candidates still under test that a run may have
+            before it waits (1: evolve only when nothing is pending). Does not change results,
+            only how long a run whose candidates keep failing late holds up the others.
+        on_result: Called with each run's result as soon as it is settled.
 
     Returns:
         One :class:`RunResult` per config, in order; identical to what :func:`attach` gives
         each run on its own.
     """
     protocol = protocol or PoleProtocol()
+    if lookahead < 1:
+        raise ValueError("run_lockstep: lookahead must be >= 1")
     _check_lockstep(configs)
     env_cfg = configs[0].env
     limit = env_cfg.max_episode_steps or TRAINING_STEPS
@@ -524,7 +536,7 @@ def run_lockstep(
     pools: dict[int, Any] = {}
     start = time.perf_counter()
     while any(r.result is None for r in runs):
-        evolving = [(k, r) for k, r in enumerate(runs) if r.evolving and not r.gens]
+        evolving = [(k, r) for k, r in enumerate(runs) if r.evolving and len(r.gens) < lookahead]
         if evolving:
             _generation(evolving, controller, pools, test, protocol, limit)
         for r in runs:
@@ -535,6 +547,8 @@ def run_lockstep(
         for k, r in enumerate(runs):
             if r.result is None:
                 _resolve(k, r, test, protocol, controller, env_cfg)
+                if r.result is not None and on_result is not None:
+                    on_result(r.result)
         if progress is not None:
             solved = sum(r.result is not None and r.result.solved for r in runs)
             waiting = sum(r.result is None and bool(r.gens) for r in runs)
@@ -582,6 +596,7 @@ def _generation(evolving, controller, pools, test, protocol, limit) -> None:
         if rows.size:
             r.gens[r.generation] = {
                 "evaluations": r.evaluations,
+                "restarts": _restarts(r.optimizer),
                 "size": size,
                 "episodes": episodes,
                 "params": {int(i): x[i].copy() for i in rows},
@@ -615,11 +630,22 @@ def _resolve(k, r, test, protocol, controller, env_cfg) -> None:
                 tested=r.tested,
             )
             r.result = RunResult(
-                r.config.seed, solution, solution.evaluations, r.generation, r.tested
+                r.config.seed,
+                solution,
+                solution.evaluations,
+                r.generation,
+                r.tested,
+                info["restarts"],
             )
             r.evolving = False
             test.discard(lambda tag, k=k: tag[0] != k)
             return
         del r.gens[gen]
     if not r.evolving:
-        r.result = RunResult(r.config.seed, None, r.evaluations, r.generation, r.tested)
+        r.result = RunResult(
+            r.config.seed, None, r.evaluations, r.generation, r.tested, _restarts(r.optimizer)
+        )
+
+
+def _restarts(optimizer: Any) -> int:
+    return int(getattr(optimizer, "restarts", 0))

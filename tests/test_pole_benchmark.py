@@ -138,14 +138,66 @@ def test_config_attaches_the_protocol():
     trainer = build_trainer(_config("dpnv", 1))
     assert isinstance(trainer.evaluator, ProtocolEvaluator)
     assert trainer.evaluator.protocol.candidates == "balanced"
+    strict = build_trainer(_config("dpnv", 1, "--eval.pole_min_generalization=150"))
+    assert strict.evaluator.protocol.min_generalization == 150
     plain = build_trainer(_config("dpnv", 1, "--eval.pole_protocol=null"))
     assert not isinstance(plain.evaluator, ProtocolEvaluator)
+    with pytest.raises(ConfigError, match=r"\[0, 625\]"):
+        _config("dpnv", 1, "--eval.pole_min_generalization=626")
     with pytest.raises(ConfigError, match=r"eval\.pole_protocol"):
         _config("dpnv", 1, "--eval.pole_protocol=best")
     with pytest.raises(ConfigError, match="Pole"):
         build_trainer(
             load_config("cartpole", ["--eval.test_every=0", "--eval.pole_protocol=balanced"])
         )
+
+
+def test_required_generalization_turns_down_a_long_test_winner():
+    """With ``min_generalization`` a candidate that balances the long test but generalises to
+    fewer start states is not the solution: the run goes on to a better one, or ends unsolved."""
+    torch.set_num_threads(1)
+    configs = [_config("single-pole", 1, "--stop.evaluations=300")]
+    loose = run_lockstep(configs, PoleProtocol(test_steps=2000))
+    for cfg, first in zip(configs, loose, strict=True):
+        assert first.solved and first.solution.generalization < 625
+        need = first.solution.generalization + 1
+        (strict,) = run_lockstep([cfg], PoleProtocol(test_steps=2000, min_generalization=need))
+        assert strict.tested >= first.tested
+        if strict.solved:
+            assert strict.solution.generalization >= need
+            assert (strict.evaluations, strict.solution.index) != (
+                first.evaluations,
+                first.solution.index,
+            )
+            assert (
+                balance_steps(build_trainer(cfg).controller, strict.solution.params, cfg.env, 2000)[
+                    0
+                ]
+                == 2000
+            )
+        else:
+            assert strict.evaluations >= 300
+
+
+def test_lockstep_records_the_optimizers_restarts():
+    """The dpnv preset restarts CMA-ES every ``maxfevals`` evaluations; the result counts them."""
+    torch.set_num_threads(1)
+    cfg = _config(
+        "dpnv",
+        3,
+        "--stop.evaluations=200",
+        "--optimizer.settings.cma_options.maxfevals=64",
+        "--eval.pole_min_generalization=0",
+    )
+    (result,) = run_lockstep([cfg], PoleProtocol(test_steps=1000, generalization=False))
+    trainer = build_trainer(cfg)
+    wrapped = attach(trainer, PoleProtocol(test_steps=1000, generalization=False))
+    trainer.run()
+    assert trainer.optimizer.restarts >= 2
+    if wrapped.solution is None:
+        assert not result.solved and result.restarts == trainer.optimizer.restarts
+    else:
+        assert result.solved and result.evaluations == wrapped.solution.evaluations
 
 
 def test_champion_protocol_runs_on_the_damping_task():
