@@ -551,11 +551,10 @@ def run_lockstep(
                     on_result(r.result)
         if progress is not None:
             solved = sum(r.result is not None and r.result.solved for r in runs)
-            waiting = sum(r.result is None and bool(r.gens) for r in runs)
+            pending = sum(r.result is None and bool(r.gens) for r in runs)
             progress(
-                f"{solved}/{len(runs)} solved, {len(evolving)} evolved, {waiting} waiting, "
-                f"{len(test.entries)} under "
-                f"test, {time.perf_counter() - start:.0f} s"
+                f"{solved}/{len(runs)} solved, {len(evolving)} evolved, {pending} with tests "
+                f"pending, {len(test.entries)} under test, {time.perf_counter() - start:.0f} s"
             )
     return [r.result for r in runs]
 
