@@ -251,6 +251,14 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _score(text: str) -> int:
+    """argparse type: a generalisation score, 0..625."""
+    value = int(text)
+    if not 0 <= value <= 625:
+        raise argparse.ArgumentTypeError(f"{value} is not in 0..625")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=20, help="runs per task (default 20)")
@@ -270,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--min-generalization",
-        type=int,
+        type=_score,
         default=None,
         metavar="N",
         help="a solution must also balance 1,000 steps from N of the 625 generalisation starts "

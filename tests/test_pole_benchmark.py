@@ -216,11 +216,23 @@ def test_attach_refuses_trainer_tests_and_other_envs():
         attach(build_trainer(load_config("cartpole", ["--eval.test_every=0"])))
 
 
-def test_bench_quick_mode_writes_the_table(tmp_path, capsys, monkeypatch):
+def _bench_module(monkeypatch):
     spec = importlib.util.spec_from_file_location("bench_pole", ROOT / "scripts/bench_pole.py")
     bench = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "bench_pole", bench)  # dataclasses look their module up
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_bench_refuses_an_impossible_generalisation_score(capsys, monkeypatch):
+    with pytest.raises(SystemExit) as exit_info:
+        _bench_module(monkeypatch).main(["--min-generalization", "700"])
+    assert exit_info.value.code == 2
+    assert "700 is not in 0..625" in capsys.readouterr().err
+
+
+def test_bench_quick_mode_writes_the_table(tmp_path, capsys, monkeypatch):
+    bench = _bench_module(monkeypatch)
     out = tmp_path / "pole.json"
     assert bench.main(["--quick", "--out", str(out)]) == 0
     record = json.loads(out.read_text())

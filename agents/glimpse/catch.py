@@ -57,6 +57,12 @@ STREAM_NOISE = 12  # ... of action and location sampling
 SHAPINGS = ("landing", "ball", "none")
 
 
+def check_shaping(shaping: str) -> None:
+    """Raise ValueError unless ``shaping`` is one of :data:`SHAPINGS`."""
+    if shaping not in SHAPINGS:
+        raise ValueError(f"shaping={shaping!r} is not one of {SHAPINGS}")
+
+
 def catch_config(**changes: object) -> GlimpseConfig:
     """A glimpse agent sized for 24×24 Catch: 6×6 patches at 3 scales, a 128-unit core."""
     base = {"size": 6, "scales": 3, "what": 64, "where": 32, "features": 128, "hidden": 128}
@@ -91,8 +97,7 @@ class CatchConfig:
     """Episodes per test round."""
 
     def __post_init__(self) -> None:
-        if self.shaping not in SHAPINGS:
-            raise ValueError(f"CatchConfig.shaping={self.shaping!r} is not one of {SHAPINGS}")
+        check_shaping(self.shaping)
 
     def to_dict(self) -> dict[str, object]:
         """The fields as a plain dict."""

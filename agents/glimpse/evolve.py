@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from evorl import seeding
 from evorl.agents.glimpse.agent import GlimpseAgent, classify
 from evorl.agents.glimpse.catch import (
-    SHAPINGS,
     STREAM_TRAIN_EPISODES,
+    check_shaping,
     make_envs,
     play,
     shaped_rewards,
@@ -85,8 +85,7 @@ def catch_fitness(
 
     Undiscounted, the shaping adds only ``(gap_0 − gap_T) / size``: with "landing" the fitness is
     the game's return plus how close the paddle ended to the ball, less the start's distance."""
-    if shaping not in SHAPINGS:
-        raise ValueError(f"shaping={shaping!r} is not one of {SHAPINGS}")
+    check_shaping(shaping)
     envs = make_envs(episodes, drift)
 
     @torch.no_grad()
