@@ -76,7 +76,8 @@ def fit_evolino(model: Evolino, task: AnBnCn, callback: Callback | None = None) 
         model.net, model.net.params(model.flat(model.genome)), 1, task, c.ridge
     )
     model.readout = readout[0]
-    return FitResult(float(final[0]), gen, gen * opt.popsize, time.perf_counter() - start, history)
+    seconds, fitness = time.perf_counter() - start, float(final[0])
+    return FitResult(fitness, gen, gen * opt.popsize, seconds, history, fitness)
 
 
 @torch.no_grad()

@@ -21,8 +21,10 @@ is kept (a guard against networks that are stable only on the validation segment
 
 Options beyond the paper, all off by default unless noted: the cell states in the readout
 features (``readout_cells``), a rescaled input (``input_std``), a positive forget-gate bias at
-the start (``forget_bias``), the search on the end of a long series only (``train_steps``), and
-float32 arithmetic during the search (``dtype``, on by default; final model in float64).
+the start (``forget_bias``), the search on the end of a long series only (``train_steps``),
+float32 arithmetic during the search (``dtype``, on by default; final model in float64), and a
+gradient polish of the final network's hidden weights through free runs (``polish_steps``,
+:mod:`~evorl.agents.evolino.polish`).
 
 Example:
     >>> from evorl.envs.timeseries import make_task
@@ -35,13 +37,17 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from evorl.agents.evolino.islands import Workers
 from evorl.agents.evolino.network import (
     DTYPE,
     LSTMPopulation,
@@ -49,6 +55,7 @@ from evorl.agents.evolino.network import (
     forecast,
     one_step,
 )
+from evorl.agents.evolino.polish import polish
 from evorl.optimizers.esp import ESP, ESPSettings, unit_index
 
 Callback = Callable[[int, float], None]
@@ -122,8 +129,35 @@ class EvolinoConfig:
     final_horizon: int | None = None
     """Length of the free runs of that final check (None: ``valid_horizon``); longer than the
     search's runs it prefers networks that stay accurate longer."""
+    polish_steps: int = 0
+    """Adam steps of the gradient polish of the final network after the search (0: none, the
+    paper's Evolino; see :mod:`~evorl.agents.evolino.polish`)."""
+    polish_time: float | None = None
+    """Wall-clock budget of the polish in seconds (whichever of it and ``polish_steps`` ends
+    first); not part of ``time_limit``."""
+    polish_lr: float = 1e-3
+    """Adam's learning rate in the polish."""
+    polish_horizon: int | None = None
+    """Free-run length of the polish loss (None: ``valid_horizon``, else ``valid``)."""
+    polish_check: int = 10
+    """Polish steps between final-check scorings (the best-scoring iterate is kept)."""
+    workers: int = 1
+    """Independent searches run in parallel processes, seeds ``seed``, ``seed + 1``, …; their
+    finalists are pooled, and each one's best network is polished in parallel
+    (:mod:`~evorl.agents.evolino.islands`). ``time_limit`` applies to each search."""
     seed: int = 0
     """Seed of ESP's generator."""
+
+    def __post_init__(self) -> None:
+        for name in ("hidden", "subpop_size", "trials", "workers", "polish_check"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"EvolinoConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.polish_steps < 0 or self.polish_lr <= 0:
+            raise ValueError("EvolinoConfig: polish_steps must be >= 0 and polish_lr > 0")
+        for name in ("time_limit", "polish_time", "polish_horizon"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"EvolinoConfig.{name} must be > 0 or None, got {value}")
 
 
 @dataclass
@@ -133,13 +167,38 @@ class FitResult:
     fitness: float
     """Final network's fitness (-log validation NRMSE, float64, all training data)."""
     generations: int
+    """Generations run (by the longest search, with ``workers`` > 1)."""
+    evaluations: int
+    """Networks evaluated (by all searches)."""
+    seconds: float
+    """Wall time of the whole fit (searches, final check, polish)."""
+    history: list[float]
+    """Best search fitness after each generation (of any search)."""
+    search_fitness: float
+    """Fitness of the search's pick, before any gradient polish."""
+    polish_steps: int = 0
+    """Adam steps of the gradient polish (0: not polished)."""
+
+
+@dataclass
+class Search:
+    """What one ESP search (:meth:`Evolino.search`) found."""
+
+    genomes: np.ndarray
+    """The ``finalists`` best distinct genomes, best first."""
+    generations: int
     """Generations run."""
     evaluations: int
     """Networks evaluated."""
-    seconds: float
-    """Wall time of the search."""
     history: list[float]
-    """Best search fitness after each generation."""
+    """Best fitness after each generation."""
+
+
+def _best_of(histories: Iterable[list[float]]) -> list[float]:
+    """Per generation, the best of several searches' histories (a finished one keeps its last)."""
+    runs = [h for h in histories if h]
+    length = max((len(h) for h in runs), default=0)
+    return [max(h[min(i, len(h) - 1)] for h in runs) for i in range(length)]
 
 
 class _HallOfFame:
@@ -196,6 +255,7 @@ class Evolino:
         self.unit_index = units[self.genes]
         self.genome: np.ndarray | None = None  # best hidden genes
         self.readout: torch.Tensor | None = None  # (F + 1, out_dim)
+        self.unpolished: tuple[np.ndarray, torch.Tensor] | None = None  # search's pick, if polished
         self.clip = 1e3  # free-running outputs are clipped to ±clip (set from the data by fit)
         self.shift, self.scale = np.zeros(in_dim), np.ones(in_dim)  # standardisation
 
@@ -204,8 +264,8 @@ class Evolino:
         """Number of evolved parameters."""
         return self.genes.size
 
-    def make_optimizer(self) -> ESP:
-        """The ESP instance searching the hidden weights."""
+    def make_optimizer(self, seed: int | None = None) -> ESP:
+        """The ESP instance searching the hidden weights (seed: the config's)."""
         c = self.config
         settings = ESPSettings(
             subpop_size=c.subpop_size,
@@ -219,7 +279,8 @@ class Evolino:
             burst_decay=c.burst_decay,
             burst_floor=c.burst_floor,
         )
-        return ESP(self.start_point(), sigma=c.sigma, seed=c.seed, settings=settings)
+        seed = c.seed if seed is None else seed
+        return ESP(self.start_point(), sigma=c.sigma, seed=seed, settings=settings)
 
     def start_point(self) -> np.ndarray:
         """Centre of the initial subpopulations: zeros, forget-gate biases ``forget_bias``."""
@@ -232,11 +293,12 @@ class Evolino:
                 offset += p.numel()
         return full[self.genes]
 
-    def flat(self, genomes: np.ndarray) -> torch.Tensor:
-        """Full controller parameter rows (B, D) from evolved genomes (B, dim); readout zero."""
-        genomes = np.atleast_2d(genomes)
+    def flat(self, genomes: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Full controller parameter rows (B, D) from evolved genomes (B, dim); readout zero.
+        Differentiable in a tensor ``genomes``."""
+        genomes = torch.as_tensor(genomes, dtype=DTYPE).reshape(-1, self.genes.size)
         out = torch.zeros(genomes.shape[0], self.net.controller.num_params, dtype=DTYPE)
-        out[:, self.genes] = torch.as_tensor(genomes, dtype=DTYPE)
+        out[:, self.genes] = genomes
         return out
 
     # ------------------------------------------------------------------ generative prediction
@@ -267,35 +329,107 @@ class Evolino:
         )
         return -np.log(np.minimum(nrmse, 1e6) + 1e-12), readout
 
-    def fit(self, train: np.ndarray, washout: int, callback: Callback | None = None) -> FitResult:
-        """Evolve on a training series (T, d) of network coordinates.
-
-        Keeps the ``finalists`` best networks of the search; the one with the lowest free-running
-        error over the whole training series (float64, readout solved on all of it but the
-        validation segment) becomes the model.
-        """
-        train = self._standardize(np.asarray(train, dtype=np.float64), fit=True)
-        steps = self.config.train_steps
-        search = train if steps is None or steps >= len(train) else train[-steps:]
-        opt, hall = self.make_optimizer(), _HallOfFame(self.config.finalists)
+    def search(
+        self,
+        series: np.ndarray,
+        washout: int,
+        callback: Callback | None = None,
+        seed: int | None = None,
+    ) -> Search:
+        """One ESP search on a series (T, d) in network coordinates (seed: the config's)."""
+        c = self.config
+        opt, hall = self.make_optimizer(seed), _HallOfFame(c.finalists)
         start, gen = time.perf_counter(), 0
-        for gen in range(1, self.config.generations + 1):
+        for gen in range(1, c.generations + 1):
             genomes = opt.ask()
-            fitness, _ = self.evaluate(genomes, search, washout)
+            fitness, _ = self.evaluate(genomes, series, washout)
             opt.tell(genomes, fitness)
             hall.add(genomes, fitness)
             if callback is not None:
                 callback(gen, hall.best)
-            limit = self.config.time_limit
-            if limit is not None and time.perf_counter() - start > limit:
+            if c.time_limit is not None and time.perf_counter() - start > c.time_limit:
                 break
-        finalists = hall.genomes()
+        return Search(hall.genomes(), gen, gen * opt.popsize, hall.history)
+
+    def fit(self, train: np.ndarray, washout: int, callback: Callback | None = None) -> FitResult:
+        """Evolve on a training series (T, d) of network coordinates.
+
+        Keeps the ``finalists`` best networks of the search (of each search, with ``workers``
+        > 1); the one with the lowest free-running error over the whole training series
+        (float64, readout solved on all of it but the validation segment) becomes the model,
+        unless the gradient polish (``polish_steps``) of the best network of each search finds
+        a better one.
+        """
+        c, start = self.config, time.perf_counter()
+        self.unpolished = None
+        train = self._standardize(np.asarray(train, dtype=np.float64), fit=True)
+        steps = c.train_steps
+        series = train if steps is None or steps >= len(train) else train[-steps:]
+        with Workers(c.workers) if c.workers > 1 else contextlib.nullcontext() as workers:
+            if workers is not None:
+                searches = workers.searches(self, series, washout, callback)
+            else:
+                searches = [self.search(series, washout, callback)]
+            result, starts = self._choose(searches, train, washout)
+            if c.polish_steps > 0:
+                self._polish(result, starts, train, washout, callback, workers)
+        result.seconds = time.perf_counter() - start
+        return result
+
+    def _choose(
+        self, searches: list[Search], train: np.ndarray, washout: int
+    ) -> tuple[FitResult, list[tuple[np.ndarray, float]]]:
+        """Final check of the pooled finalists; the best becomes the model. Returns the result
+        so far and each search's best (genome, final fitness), the polish's starts."""
+        finalists = np.vstack([s.genomes for s in searches])
         final_f, readouts = self.evaluate(finalists, train, washout, final=True)
-        pick = int(np.argmax(final_f))
-        self.genome, self.readout = finalists[pick], readouts[pick]
-        return FitResult(
-            float(final_f[pick]), gen, gen * opt.popsize, time.perf_counter() - start, hall.history
+        bounds = np.cumsum([0] + [len(s.genomes) for s in searches])
+        picks = [int(a + np.argmax(final_f[a:b])) for a, b in itertools.pairwise(bounds)]
+        best = max(picks, key=lambda i: final_f[i])
+        self.genome, self.readout = finalists[best], readouts[best]
+        result = FitResult(
+            float(final_f[best]),
+            max(s.generations for s in searches),
+            sum(s.evaluations for s in searches),
+            0.0,
+            _best_of(s.history for s in searches),
+            float(final_f[best]),
         )
+        return result, [(finalists[i], float(final_f[i])) for i in picks]
+
+    def _polish(
+        self,
+        result: FitResult,
+        starts: list[tuple[np.ndarray, float]],
+        train: np.ndarray,
+        washout: int,
+        callback: Callback | None,
+        workers: Workers | None,
+    ) -> None:
+        """Gradient polish of each (genome, fitness) in ``starts``, in parallel with workers;
+        the best result replaces the model if it scores better."""
+        gens = result.generations
+        on_check = None if callback is None else (lambda step, best: callback(gens + step, best))
+        if workers is not None:
+            done = workers.polish(self, starts, train, washout, on_check)
+        else:
+            done = [polish(self, *starts[0], train, washout, on_check)]
+        top = max(done, key=lambda d: d.fitness)
+        result.polish_steps = max(d.steps for d in done)
+        if top.fitness > result.fitness:
+            self.unpolished = (self.genome, self.readout)
+            self.genome, result.fitness = top.genome, top.fitness
+            self.readout = self.evaluate(top.genome, train, washout, final=True)[1][0]
+
+    def without_polish(self) -> Evolino:
+        """This model with the network the search chose, before the gradient polish replaced it
+        (a shallow copy; ``self`` when nothing was polished)."""
+        if self.unpolished is None:
+            return self
+        twin = copy.copy(self)
+        twin.genome, twin.readout = self.unpolished
+        twin.unpolished = None
+        return twin
 
     def _standardize(self, x: np.ndarray, fit: bool = False) -> np.ndarray:
         """Series → network input coordinates (statistics taken from ``x`` when ``fit``)."""

@@ -12,6 +12,9 @@ is Evolino's fitness computation, shared with the echo state network baseline.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import gymnasium as gym
 import numpy as np
 import torch
@@ -43,7 +46,6 @@ class Runner:
         """Readout features (B, F) from the state after input ``u`` (B, in)."""
         raise NotImplementedError
 
-    @torch.no_grad()
     def teacher_force(
         self,
         params: Params,
@@ -81,7 +83,6 @@ class Runner:
         empty = torch.empty(0, batch, self.features, dtype=self.dtype)
         return (torch.stack(feats) if feats else empty), state, snaps
 
-    @torch.no_grad()
     def free_run(
         self,
         params: Params,
@@ -171,6 +172,7 @@ class LSTMPopulation(Runner):
         return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
 
 
+@torch.no_grad()
 def fit_and_validate(
     net: Runner,
     params: Params,
@@ -198,20 +200,61 @@ def fit_and_validate(
         Validation NRMSE (B,) (normalised by the training series' variance; NaN → inf) and the
         readouts (B, F + 1, d).
     """
-    train = torch.as_tensor(train, dtype=net.dtype)
-    length = train.shape[0]
-    fit_end = length - 1 - valid  # inputs washout..fit_end-1 predict x(washout+1..fit_end)
     horizon = horizon or valid
     if horizon < 1:
         raise ValueError("valid_horizon is needed when valid = 0")
+    train = torch.as_tensor(train, dtype=net.dtype)
+    fit_end = train.shape[0] - 1 - valid
+    starts = run_starts(train.shape[0], fit_end, washout, horizon, horizon, fit_region_runs)
+    readout = partial(solve_readout, ridge=ridge)
+    sq, w = free_run_errors(
+        net, params, batch, train, washout, fit_end, starts, horizon, readout, clip
+    )
+    if last_only:
+        sq = sq[-1:]
+    nrmse = torch.sqrt(sq.mean(dim=(0, 1, 3)) / train.to(DTYPE).var(0).mean()).numpy()
+    return np.nan_to_num(nrmse, nan=np.inf), w
+
+
+def run_starts(
+    length: int, fit_end: int, washout: int, horizon: int, stride: int, fit_region: bool
+) -> list[int]:
+    """Steps after which free runs of ``horizon`` steps start: tiling the validation segment
+    (from ``fit_end`` on, every ``horizon`` steps), with ``fit_region`` also runs inside the
+    readout's segment (from ``washout`` on, every ``stride`` steps)."""
     starts = list(range(fit_end, length - horizon, horizon))
-    if fit_region_runs:
-        starts = [s for s in range(washout, fit_end, horizon) if s + horizon < length] + starts
+    if fit_region:
+        starts = [s for s in range(washout, fit_end, stride) if s + horizon < length] + starts
     if not starts or fit_end <= washout:
         raise ValueError(
             f"series of {length} steps too short for washout {washout}, "
-            f"valid {valid}, horizon {horizon}"
+            f"valid {length - 1 - fit_end}, horizon {horizon}"
         )
+    return starts
+
+
+def free_run_errors(
+    net: Runner,
+    params: Params,
+    batch: int,
+    train: torch.Tensor,
+    washout: int,
+    fit_end: int,
+    starts: list[int],
+    horizon: int,
+    solver: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = solve_readout,
+    clip: float = 1e3,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Squared free-running errors of B networks, their readouts solved on the teacher-forced
+    features of steps ``washout`` … ``fit_end - 1`` (targets x(t+1)) by ``solver(Φ, Y)``.
+
+    Differentiable in ``params`` when called with gradients on and a differentiable solver
+    (:func:`~evorl.agents.evolino.readout.solve_readout_qr`): Evolino's gradient polish.
+
+    Returns:
+        Squared errors (horizon, runs, B, d) in float64 and the readouts (B, F + 1, d).
+    """
+    train = train.to(net.dtype)
     feats, _, snaps = net.teacher_force(
         params,
         train[: max(starts[-1], fit_end - 1) + 1, None],
@@ -220,14 +263,8 @@ def fit_and_validate(
         snapshots=tuple(starts),
     )
     phi = add_bias(feats[: fit_end - washout].transpose(0, 1)).to(DTYPE)
-    readout = solve_readout(
-        phi, train[washout + 1 : fit_end + 1].to(DTYPE).expand(batch, -1, -1), ridge
-    )
-    sq = _free_run_errors(net, params, readout, snaps, train, starts, horizon, clip)
-    if last_only:
-        sq = sq[-1:]
-    nrmse = torch.sqrt(sq.mean(dim=(0, 1, 3)) / train.to(DTYPE).var(0).mean()).numpy()
-    return np.nan_to_num(nrmse, nan=np.inf), readout
+    readout = solver(phi, train[washout + 1 : fit_end + 1].to(DTYPE).expand(batch, -1, -1))
+    return _free_run_errors(net, params, readout, snaps, train, starts, horizon, clip), readout
 
 
 def _free_run_errors(
@@ -250,6 +287,7 @@ def _free_run_errors(
     return ((out.view(horizon, n, batch, -1) - truth[:, :, None]) ** 2).to(DTYPE)
 
 
+@torch.no_grad()
 def forecast(
     net: Runner,
     params: Params,
@@ -267,6 +305,7 @@ def forecast(
     return out.transpose(0, 1).to(DTYPE).numpy()
 
 
+@torch.no_grad()
 def one_step(
     net: Runner, params: Params, readout: torch.Tensor, series: np.ndarray, washout: int
 ) -> np.ndarray:

@@ -5,7 +5,8 @@ Computation 19(3), 2007, sec. 3: the output weights are not evolved; for each ne
 computed from the activations Φ collected over the training sequence (after a washout) by the
 Moore-Penrose pseudo-inverse, W = Φ⁺ Y, the minimum-norm least-squares solution. A ridge term
 (Tikhonov; Jaeger's ESN practice) trades a little training error for smaller, more stable
-weights in free-running generation.
+weights in free-running generation. The QR solution gives the same W and is differentiable
+(the gradient polish needs that).
 """
 
 from __future__ import annotations
@@ -44,6 +45,21 @@ def solve_readout(phi: torch.Tensor, target: torch.Tensor, ridge: float = 0.0) -
     gram = phi.transpose(-1, -2) @ phi
     eye = torch.eye(gram.shape[-1], dtype=phi.dtype)
     return torch.linalg.solve(gram + ridge * eye, phi.transpose(-1, -2) @ target)
+
+
+def solve_readout_qr(phi: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The least-squares readout by QR factorisation, W = R⁻¹ Qᵀ Y: differentiable in Φ.
+
+    The same W as :func:`solve_readout` when Φ has full column rank (for a rank-deficient Φ
+    the result is not finite). Autograd through it gives the gradient of a loss that depends
+    on the readout as well as on Φ (:mod:`~evorl.agents.evolino.polish`).
+
+    Args:
+        phi: Features (n, F) or (B, n, F), n ≥ F, bias column included.
+        target: Targets (n, d) or (B, n, d).
+    """
+    q, r = torch.linalg.qr(phi)
+    return torch.linalg.solve_triangular(r, q.transpose(-1, -2) @ target.to(phi.dtype), upper=True)
 
 
 def apply_readout(phi: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

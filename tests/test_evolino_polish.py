@@ -1,0 +1,182 @@
+"""Evolino's extensions: the gradient polish (differentiable readout, loss gradient, the polish
+itself) and parallel workers."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from evorl.agents.evolino import Evolino, EvolinoConfig, solve_readout
+from evorl.agents.evolino.bench import Row, format_table
+from evorl.agents.evolino.polish import free_run_loss
+from evorl.agents.evolino.readout import solve_readout_qr
+from evorl.envs.timeseries import make_task
+
+F64 = torch.float64
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_qr_readout_equals_the_pseudo_inverse_and_has_the_finite_difference_gradient():
+    gen = torch.Generator().manual_seed(0)
+    phi = torch.randn(2, 30, 5, dtype=F64, generator=gen)
+    target = torch.randn(2, 30, 1, dtype=F64, generator=gen)
+    torch.testing.assert_close(solve_readout_qr(phi, target), solve_readout(phi, target))
+    phi.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda p: solve_readout_qr(p, target), (phi,))
+
+
+def test_free_run_loss_has_the_finite_difference_gradient():
+    """Through the teacher-forced pass, the re-solved readout and the free runs."""
+    series = make_task("sines2").train[:160]
+    model = Evolino(EvolinoConfig(hidden=2, valid=30, valid_horizon=10), 1)
+    genome = torch.as_tensor(
+        np.random.default_rng(0).normal(0, 0.5, model.dim), dtype=F64
+    ).requires_grad_(True)
+    train = torch.as_tensor(series, dtype=F64)
+    loss = free_run_loss(model, genome, train, 20, 10)
+    assert loss.item() > 0
+    assert torch.autograd.gradcheck(
+        lambda g: free_run_loss(model, g, train, 20, 10), (genome,), eps=1e-6, atol=1e-7
+    )
+
+
+def _fit(**changes):
+    task = make_task("sines2")
+    config = EvolinoConfig(
+        hidden=6, generations=4, credit="max", burst_scale=0.01, readout_cells=True, **changes
+    )
+    model = Evolino(config, 1)
+    return model, model.fit(task.train, task.washout), task
+
+
+def test_polish_lowers_the_free_running_error_of_the_evolved_network():
+    plain, plain_fit, task = _fit()
+    model, result, _ = _fit(polish_steps=20, polish_check=5)
+    assert result.search_fitness == plain_fit.fitness  # the same search, then the polish
+    assert result.polish_steps == 20
+    assert result.fitness > plain_fit.fitness + np.log(1.5)  # validation NRMSE down by > 1/3
+    assert task.score(model.forecast)[0] < task.score(plain.forecast)[0]
+    before = model.without_polish()  # the search's pick, as the unpolished fit has it
+    np.testing.assert_array_equal(before.genome, plain.genome)
+    assert task.score(before.forecast)[0] == task.score(plain.forecast)[0]
+    row = Row("sines2", "evolino", 0.1, "NRMSE", 0.01, None, 1.0, {"polish_steps": 20})
+    row.info["test_before_polish"] = 0.25
+    assert "20 gradient-polish steps" in format_table([row]).splitlines()[-1]
+    assert "before them: 0.25" in format_table([row])
+
+
+def test_polish_keeps_the_evolved_network_when_no_step_scores_better():
+    plain, plain_fit, _ = _fit()
+    model, result, _ = _fit(polish_steps=5, polish_check=5, polish_lr=50.0)
+    assert result.fitness == plain_fit.fitness
+    np.testing.assert_array_equal(model.genome, plain.genome)
+
+
+def test_polish_stops_at_its_time_budget():
+    _, result, _ = _fit(polish_steps=10**6, polish_time=0.5, polish_check=10**6)
+    assert 1 <= result.polish_steps < 10**6
+    assert dataclasses.asdict(result)["polish_steps"] == result.polish_steps
+
+
+def test_parallel_searches_give_the_best_of_the_same_searches_run_in_turn():
+    """Two worker processes, then two parallel polishes: the same result as seeds 0 and 1 alone."""
+    singles = [_fit(seed=seed, polish_steps=4, polish_check=2) for seed in (0, 1)]
+    task, steps = make_task("sines2"), []
+    config = dataclasses.replace(singles[0][0].config, workers=2)
+    model = Evolino(config, 1)
+    result = model.fit(task.train, task.washout, lambda step, best: steps.append(step))
+    best_model, best = max(((m, r) for m, r, _ in singles), key=lambda mr: mr[1].fitness)
+    assert result.fitness == best.fitness
+    np.testing.assert_array_equal(model.genome, best_model.genome)
+    assert result.evaluations == sum(r.evaluations for _, r, _ in singles)
+    assert max(steps) == 4 + 4  # generations, then polish steps, relayed from the workers
+
+
+@pytest.mark.parametrize(
+    "bad", [{"workers": 0}, {"polish_steps": -1}, {"polish_lr": 0.0}, {"polish_time": 0.0}]
+)
+def test_bad_evolino_settings_are_refused(bad):
+    with pytest.raises(ValueError, match="EvolinoConfig"):
+        EvolinoConfig(**bad)
+
+
+def test_workers_in_an_unguarded_script_fail_with_a_clear_error(tmp_path):
+    """Spawned workers re-run a script's top level; without the main guard the fit must say so."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from evorl.agents.evolino import Evolino, EvolinoConfig\n"
+        "from evorl.envs.timeseries import make_task\n"
+        "task = make_task('sines2')\n"
+        "Evolino(EvolinoConfig(hidden=2, generations=1, workers=2), 1)"
+        ".fit(task.train, task.washout)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode != 0
+    assert "if __name__ == '__main__'" in proc.stderr.splitlines()[-1]
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        if entry.name.isdigit() and int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running, not gone and not a zombie awaiting its reaper."""
+    try:
+        return (Path(f"/proc/{pid}") / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="reads /proc")
+def test_workers_exit_when_their_parent_dies(tmp_path):
+    script = tmp_path / "long_fit.py"
+    script.write_text(
+        "from evorl.agents.evolino import Evolino, EvolinoConfig\n"
+        "from evorl.envs.timeseries import make_task\n"
+        "if __name__ == '__main__':\n"
+        "    task = make_task('sines2')\n"
+        "    config = EvolinoConfig(hidden=2, generations=10**9, time_limit=120, workers=2)\n"
+        "    Evolino(config, 1).fit(task.train, task.washout, lambda s, b: print(s, flush=True))\n"
+    )
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "1"  # a worker has reported its first generation
+        workers = _children(proc.pid)
+        assert len(workers) >= 2
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.2)
+    alive = [w for w in workers if _alive(w)]
+    for w in alive:
+        os.kill(w, signal.SIGKILL)
+    assert not alive, "worker processes outlived their parent"
