@@ -24,14 +24,6 @@ from evorl.envs.timeseries import make_task
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_qr_readout_equals_the_pseudo_inverse_and_has_the_finite_difference_gradient():
     gen = torch.Generator().manual_seed(0)
     phi = torch.randn(2, 30, 5, dtype=F64, generator=gen)
@@ -180,3 +172,11 @@ def test_workers_exit_when_their_parent_dies(tmp_path):
     for w in alive:
         os.kill(w, signal.SIGKILL)
     assert not alive, "worker processes outlived their parent"
+
+
+def test_a_polish_horizon_longer_than_the_readout_segment_is_refused():
+    model = Evolino(EvolinoConfig(hidden=2, valid=30), 1)
+    train = torch.as_tensor(make_task("sines2").train[:160], dtype=F64)
+    genome = torch.zeros(model.dim, dtype=F64)
+    with pytest.raises(ValueError, match="polish horizon 200 does not fit"):
+        free_run_loss(model, genome, train, 20, 200)

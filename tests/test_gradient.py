@@ -24,15 +24,6 @@ from evorl.logger import read_metrics
 from evorl.playback import evaluate_policy, load_policy
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny nets: intra-op threads only slow these tests down (much, on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_policy(kind="lstm", hidden=(3,), obs_dim=3, space=None, fast=True, **policy_kw):
     space = space if space is not None else gym.spaces.Discrete(2)
     cfg = ControllerConfig(kind=kind, hidden=hidden, continuous_action="clip")

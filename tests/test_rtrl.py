@@ -25,15 +25,6 @@ from evorl.supervised.rtrl import RealTimeRTRL, rtrl_gradient
 from evorl.supervised.train import build_for, fit, to_torch
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny nets run fastest (and steadiest) on one torch thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def random_problem(
     seed: int,
     units: int = 5,

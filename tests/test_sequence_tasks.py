@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 import evorl.cli
 from evorl.envs.sequences import (
@@ -20,14 +19,6 @@ from evorl.envs.sequences import (
     make_task,
     run_parentheses_machine,
 )
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def rng(seed: int = 0) -> np.random.Generator:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from evorl.agents.evolino.network import free_run_errors, run_starts
+from evorl.agents.evolino.network import free_run_errors
 from evorl.agents.evolino.readout import solve_readout_qr
 
 if TYPE_CHECKING:
@@ -57,7 +57,12 @@ def free_run_loss(
     """
     net = model.net
     fit_end = train.shape[0] - 1 - model.config.valid
-    starts = run_starts(fit_end, fit_end, washout, horizon, max(1, horizon // 2), True)
+    starts = [s for s in range(washout, fit_end, max(1, horizon // 2)) if s + horizon < fit_end]
+    if not starts:
+        raise ValueError(
+            f"polish horizon {horizon} does not fit in the readout's segment "
+            f"({fit_end - washout} steps after the washout)"
+        )
     params = net.params(model.flat(genome[None]))
     sq, _ = free_run_errors(
         net, params, 1, train, washout, fit_end, starts, horizon, solve_readout_qr, model.clip
