@@ -31,9 +31,7 @@ import torch
 from evorl.agents.evolino.polish import Polished, polish
 
 if TYPE_CHECKING:
-    from evorl.agents.evolino.model import Evolino, Search
-
-Callback = Callable[[int, float], None]
+    from evorl.agents.evolino.model import Callback, Evolino, Search
 _reports: Any = None  # in a worker: the queue to the parent
 _parent = 0  # in a worker: the parent's pid
 

@@ -204,8 +204,16 @@ def fit_and_validate(
     if horizon < 1:
         raise ValueError("valid_horizon is needed when valid = 0")
     train = torch.as_tensor(train, dtype=net.dtype)
-    fit_end = train.shape[0] - 1 - valid
-    starts = run_starts(train.shape[0], fit_end, washout, horizon, horizon, fit_region_runs)
+    length = train.shape[0]
+    fit_end = length - 1 - valid  # inputs washout..fit_end-1 predict x(washout+1..fit_end)
+    starts = list(range(fit_end, length - horizon, horizon))
+    if fit_region_runs:
+        starts = [s for s in range(washout, fit_end, horizon) if s + horizon < length] + starts
+    if not starts or fit_end <= washout:
+        raise ValueError(
+            f"series of {length} steps too short for washout {washout}, "
+            f"valid {valid}, horizon {horizon}"
+        )
     readout = partial(solve_readout, ridge=ridge)
     sq, w = free_run_errors(
         net, params, batch, train, washout, fit_end, starts, horizon, readout, clip
@@ -214,23 +222,6 @@ def fit_and_validate(
         sq = sq[-1:]
     nrmse = torch.sqrt(sq.mean(dim=(0, 1, 3)) / train.to(DTYPE).var(0).mean()).numpy()
     return np.nan_to_num(nrmse, nan=np.inf), w
-
-
-def run_starts(
-    length: int, fit_end: int, washout: int, horizon: int, stride: int, fit_region: bool
-) -> list[int]:
-    """Steps after which free runs of ``horizon`` steps start: tiling the validation segment
-    (from ``fit_end`` on, every ``horizon`` steps), with ``fit_region`` also runs inside the
-    readout's segment (from ``washout`` on, every ``stride`` steps)."""
-    starts = list(range(fit_end, length - horizon, horizon))
-    if fit_region:
-        starts = [s for s in range(washout, fit_end, stride) if s + horizon < length] + starts
-    if not starts or fit_end <= washout:
-        raise ValueError(
-            f"series of {length} steps too short for washout {washout}, "
-            f"valid {length - 1 - fit_end}, horizon {horizon}"
-        )
-    return starts
 
 
 def free_run_errors(
