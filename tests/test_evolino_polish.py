@@ -80,6 +80,15 @@ def test_polish_keeps_the_evolved_network_when_no_step_scores_better():
     np.testing.assert_array_equal(model.genome, plain.genome)
 
 
+def test_a_diverging_polish_returns_to_its_best_iterate_at_a_smaller_step_size():
+    """At this step size the first steps diverge (non-finite gradients: a polish that just
+    stopped there would keep the evolved network); halving it from the best iterate recovers."""
+    _, plain_fit, _ = _fit()
+    _, result, _ = _fit(polish_steps=40, polish_check=5, polish_lr=0.5)
+    assert result.polish_steps == 40
+    assert result.fitness > plain_fit.fitness + np.log(1.5)
+
+
 def test_polish_stops_at_its_time_budget():
     _, result, _ = _fit(polish_steps=10**6, polish_time=0.5, polish_check=10**6)
     assert 1 <= result.polish_steps < 10**6

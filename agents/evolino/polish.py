@@ -11,7 +11,10 @@ runs through the teacher-forced pass and the free runs.
 
 The validation segment takes no part in the loss. Every ``check`` steps the iterate is scored by
 Evolino's final check (float64, free runs over the whole series) and the best-scoring iterate is
-kept, the start included, so the polish cannot make that score worse.
+kept, the start included, so the polish cannot make that score worse. A step whose gradient is
+not finite, or a check whose NRMSE is more than twice the best one's, sends the polish back to the
+best iterate with half the learning rate (at 1/64 of ``polish_lr`` it stops): a step size that
+suits one network can make another diverge.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from evorl.agents.evolino.readout import solve_readout_qr
 
 if TYPE_CHECKING:
     from evorl.agents.evolino.model import Evolino
+
+_SETBACK = float(np.log(2.0))
+"""A check this much below the best fitness (NRMSE more than doubled) counts as divergence."""
 
 
 @dataclass
@@ -85,25 +91,35 @@ def polish(
     horizon = c.polish_horizon or c.valid_horizon or c.valid
     series = torch.as_tensor(train, dtype=torch.float64)
     g = torch.tensor(genome, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.Adam([g], lr=c.polish_lr)
+    lr = c.polish_lr
+    opt = torch.optim.Adam([g], lr=lr)
     best = Polished(np.array(genome, dtype=np.float64), fitness, 0)
     start = time.perf_counter()
     for step in range(1, c.polish_steps + 1):
         loss = free_run_loss(model, g, series, washout, horizon)
         opt.zero_grad()
         loss.backward()
-        if not torch.isfinite(g.grad).all():
-            break  # a rank-deficient readout or a diverging run: keep the best so far
-        opt.step()
+        finite = bool(torch.isfinite(g.grad).all())
+        if finite:
+            opt.step()
         best.steps = step
         out_of_time = c.polish_time is not None and time.perf_counter() - start > c.polish_time
-        if step % c.polish_check == 0 or step == c.polish_steps or out_of_time:
+        diverged = not finite
+        if finite and (step % c.polish_check == 0 or step == c.polish_steps or out_of_time):
             candidate = g.detach().numpy().copy()
             score = float(model.evaluate(candidate, train, washout, final=True)[0][0])
             if score > best.fitness:
                 best.genome, best.fitness = candidate, score
+            diverged = not score > best.fitness - _SETBACK  # NaN included
             if callback is not None:
                 callback(step, best.fitness)
+        if diverged:
+            lr /= 2  # diverging: back to the best iterate at half the step size
+            if lr < c.polish_lr / 64:
+                break
+            with torch.no_grad():
+                g.copy_(torch.as_tensor(best.genome))
+            opt = torch.optim.Adam([g], lr=lr)
         if out_of_time:
             break
     return best
