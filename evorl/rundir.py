@@ -19,8 +19,9 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -58,7 +59,7 @@ def load_run_config(run_dir: str | Path) -> RunConfig:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    _atomic(path, lambda fh: fh.write(text.encode()))
+    atomic_write(path, lambda fh: fh.write(text.encode()))
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -66,7 +67,7 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     import torch
 
     payload = {"format": FORMAT_VERSION, "versions": versions(), **payload}
-    _atomic(path, lambda fh: torch.save(payload, fh))
+    atomic_write(path, lambda fh: torch.save(payload, fh))
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -105,7 +106,9 @@ def versions() -> dict[str, str]:
     }
 
 
-def _atomic(path: Path, write) -> None:
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write ``path`` by ``write(binary file)`` atomically: a temporary file in the same folder,
+    synced, then renamed over ``path`` (a crash leaves the old file or the new one, never half)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -13,12 +13,12 @@ Example:
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+
+from evorl.rundir import atomic_write
 
 
 def shard_name(index: int) -> str:
@@ -28,15 +28,7 @@ def shard_name(index: int) -> str:
 
 def write_shard(path: Path, **arrays: np.ndarray) -> None:
     """Save ``arrays`` compressed to ``path`` atomically (temporary file, then rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))
 
 
 def read_shard(path: Path) -> dict[str, np.ndarray]:
