@@ -17,8 +17,9 @@ from evorl.agents.evolino import Evolino, EvolinoConfig, add_bias, solve_readout
 from evorl.agents.evolino.bench import format_table, run_benchmark
 from evorl.agents.evolino.esn import ESN, ESNConfig
 from evorl.agents.evolino.glstm import GradientLSTM, GradientLSTMConfig
+from evorl.agents.evolino.plots import plot_task, step_nrmse
 from evorl.controllers import ControllerConfig, build_controller
-from evorl.envs.timeseries import make_task
+from evorl.envs.timeseries import make_task, nrmse
 from evorl.optimizers.base import Optimizer
 from evorl.optimizers.esp import ESP, ESPSettings, unit_index
 
@@ -248,6 +249,27 @@ def test_quick_benchmark_writes_table_json_and_plots(tmp_path):
     doc = json.loads((tmp_path / "timeseries.json").read_text())
     assert len(doc["rows"]) == 6 and doc["meta"]["quick"] is True
     assert (tmp_path / "timeseries_sines2.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plot_error_panel_is_the_per_step_nrmse_of_the_metric(tmp_path):
+    """Its last step is Mackey-Glass's NRMSE84; squared and averaged, the sines' NRMSE."""
+    rng = np.random.default_rng(0)
+    for name, last_only in (("mackey-glass", True), ("sines3", False)):
+        task = make_task(name)
+        target = task.test_target
+        pred = (
+            target + rng.normal(0, 0.01, target.shape) * np.arange(1, target.shape[1] + 1)[:, None]
+        )
+        per_step = step_nrmse(task, pred)
+        assert per_step.shape == (task.steps,) and per_step[-1] > 10 * per_step[0]
+        if last_only:
+            assert per_step[-1] == pytest.approx(nrmse(pred[:, -1], target[:, -1], task.variance))
+        else:
+            assert np.sqrt(np.mean(per_step**2)) == pytest.approx(
+                nrmse(pred, target, task.variance)
+            )
+        png = plot_task(task, {"noisy": pred, "exact": target.copy()}, tmp_path / f"{name}.png")
+        assert png.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_cli_bench_timeseries(tmp_path, capsys):
