@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from evorl.agents.evolino import Evolino, EvolinoConfig, add_bias, solve_readout
 from evorl.agents.evolino.bench import format_table, run_benchmark
 from evorl.agents.evolino.esn import ESN, ESNConfig
 from evorl.agents.evolino.glstm import GradientLSTM, GradientLSTMConfig
+from evorl.agents.evolino.network import restart_errors
 from evorl.agents.evolino.plots import plot_task, step_nrmse
 from evorl.controllers import ControllerConfig, build_controller
 from evorl.envs.timeseries import make_task, nrmse
@@ -207,6 +209,41 @@ def test_population_evaluation_is_batch_invariant():
     batched, _ = model.evaluate(genomes, task.train, task.washout)
     single = [model.evaluate(g, task.train, task.washout)[0][0] for g in genomes]
     np.testing.assert_allclose(batched, single, rtol=1e-10)
+
+
+def test_restart_runs_score_what_forecasting_from_those_contexts_scores():
+    """A restart run is the test protocol on the training series: the same squared errors as
+    ``Evolino.forecast`` from the same contexts, network by network (row order checked)."""
+    train = make_task("sines2").train
+    model = Evolino(EvolinoConfig(hidden=4, dtype="float64", valid=50), 1)
+    model.clip = 10.0
+    genomes = model.make_optimizer().ask()[:3]
+    _, readouts = model.evaluate(genomes, train, 100, final=True)
+    offsets, context, horizon = [0, 37, 120, 250], 60, 20
+    params = model.net.params(model.flat(genomes))
+    sq = restart_errors(
+        model.net, params, readouts, torch.as_tensor(train), offsets, context, horizon, 10.0
+    )
+    assert sq.shape == (horizon, len(offsets), 3, 1)
+    contexts = np.stack([train[r : r + context] for r in offsets])
+    truth = np.stack([train[r + context : r + context + horizon] for r in offsets])
+    for b, (genome, readout) in enumerate(zip(genomes, readouts, strict=True)):
+        model.genome, model.readout = genome, readout
+        expected = (model.forecast(contexts, horizon) - truth) ** 2  # (runs, horizon, 1)
+        np.testing.assert_allclose(sq[:, :, b].transpose(0, 1).numpy(), expected, rtol=1e-9)
+    # The final check pools them with its 6 other runs of 50 steps (5 in the readout's segment,
+    # 1 in validation): NRMSE² is the runs' mean.
+    with_restarts = Evolino(dataclasses.replace(model.config, restarts=4, restart_context=60), 1)
+    with_restarts.clip = 10.0
+    pooled = np.exp(-with_restarts.evaluate(genomes, train, 100, final=True)[0])
+    alone = np.exp(-model.evaluate(genomes, train, 100, final=True)[0])
+    x = torch.as_tensor(train)
+    restart_sq = restart_errors(model.net, params, readouts, x, [0, 97, 193, 290], 60, 50, 10.0)
+    restart_ms = (restart_sq.mean(dim=(0, 1, 3)) / x.var()).numpy()
+    np.testing.assert_allclose(pooled, np.sqrt((6 * alone**2 + 4 * restart_ms) / 10), rtol=1e-6)
+    too_long = dataclasses.replace(model.config, restarts=2, restart_context=len(train))
+    with pytest.raises(ValueError, match="too short for restart runs"):
+        Evolino(too_long, 1).evaluate(genomes, train, 100, final=True)
 
 
 def test_evolino_learns_two_superimposed_sines_with_a_tiny_budget():

@@ -110,7 +110,15 @@ def test_parallel_searches_give_the_best_of_the_same_searches_run_in_turn():
 
 
 @pytest.mark.parametrize(
-    "bad", [{"workers": 0}, {"polish_steps": -1}, {"polish_lr": 0.0}, {"polish_time": 0.0}]
+    "bad",
+    [
+        {"workers": 0},
+        {"polish_steps": -1},
+        {"polish_lr": 0.0},
+        {"polish_time": 0.0},
+        {"restarts": -1},
+        {"restart_context": 0},
+    ],
 )
 def test_bad_evolino_settings_are_refused(bad):
     with pytest.raises(ValueError, match="EvolinoConfig"):

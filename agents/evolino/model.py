@@ -129,6 +129,13 @@ class EvolinoConfig:
     final_horizon: int | None = None
     """Length of the free runs of that final check (None: ``valid_horizon``); longer than the
     search's runs it prefers networks that stay accurate longer."""
+    restarts: int = 0
+    """Free runs added to the final check that start as a test run starts: from the zero state,
+    teacher-forced over ``restart_context`` steps of the training series at this many evenly
+    spaced offsets. They catch a network whose memory cells latch differently depending on
+    where it starts, which runs from one teacher-forced pass cannot see (0: none, the paper)."""
+    restart_context: int = 300
+    """Teacher-forced steps before each of those runs."""
     polish_steps: int = 0
     """Adam steps of the gradient polish of the final network after the search (0: none, the
     paper's Evolino; see :mod:`~evorl.agents.evolino.polish`)."""
@@ -149,11 +156,12 @@ class EvolinoConfig:
     """Seed of ESP's generator."""
 
     def __post_init__(self) -> None:
-        for name in ("hidden", "subpop_size", "trials", "workers", "polish_check"):
+        positive = ("hidden", "subpop_size", "trials", "workers", "polish_check", "restart_context")
+        for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"EvolinoConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.polish_steps < 0 or self.polish_lr <= 0:
-            raise ValueError("EvolinoConfig: polish_steps must be >= 0 and polish_lr > 0")
+        if self.polish_steps < 0 or self.polish_lr <= 0 or self.restarts < 0:
+            raise ValueError("EvolinoConfig: polish_steps and restarts must be >= 0, polish_lr > 0")
         for name in ("time_limit", "polish_time", "polish_horizon"):
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -326,6 +334,8 @@ class Evolino:
             self.clip,
             fit_region_runs=final or c.fit_region_runs,
             last_only=c.score_last_step,
+            restarts=c.restarts if final else 0,
+            restart_context=c.restart_context,
         )
         return -np.log(np.minimum(nrmse, 1e6) + 1e-12), readout
 

@@ -185,6 +185,8 @@ def fit_and_validate(
     clip: float = 1e3,
     fit_region_runs: bool = False,
     last_only: bool = False,
+    restarts: int = 0,
+    restart_context: int = 0,
 ) -> tuple[np.ndarray, torch.Tensor]:
     """Evolino's evaluation of B networks on a training series (T, d).
 
@@ -193,8 +195,10 @@ def fit_and_validate(
     steps (default: all ``valid``) tile the last ``valid`` targets (a remainder shorter than
     ``horizon`` is dropped). ``fit_region_runs`` adds runs tiling the readout's own segment
     from the washout on (with ``valid`` = 0 only those: a free-running check of the fit, as in
-    PyBrain's Evolino). ``last_only`` scores only the last step of each run (like NRMSE84).
-    All runs of all networks go in one batch.
+    PyBrain's Evolino). ``restarts`` adds that many runs started as a test run starts
+    (:func:`restart_errors`, ``restart_context`` steps of context each, at evenly spaced offsets).
+    ``last_only`` scores only the last step of each run (like NRMSE84). All runs of all networks
+    go in one batch.
 
     Returns:
         Validation NRMSE (B,) (normalised by the training series' variance; NaN → inf) and the
@@ -218,6 +222,18 @@ def fit_and_validate(
     sq, w = free_run_errors(
         net, params, batch, train, washout, fit_end, starts, horizon, readout, clip
     )
+    if restarts > 0:
+        last = length - restart_context - horizon
+        if restart_context < 1 or last < 0:
+            raise ValueError(
+                f"series of {length} steps too short for restart runs of {restart_context} "
+                f"steps of context and {horizon} free"
+            )
+        offsets = np.linspace(0, last, restarts).round().astype(int).tolist()
+        sq = torch.cat(
+            [sq, restart_errors(net, params, w, train, offsets, restart_context, horizon, clip)],
+            dim=1,
+        )
     if last_only:
         sq = sq[-1:]
     nrmse = torch.sqrt(sq.mean(dim=(0, 1, 3)) / train.to(DTYPE).var(0).mean()).numpy()
@@ -255,23 +271,56 @@ def free_run_errors(
     )
     phi = add_bias(feats[: fit_end - washout].transpose(0, 1)).to(DTYPE)
     readout = solver(phi, train[washout + 1 : fit_end + 1].to(DTYPE).expand(batch, -1, -1))
-    return _free_run_errors(net, params, readout, snaps, train, starts, horizon, clip), readout
+    state = tuple(torch.cat([snap[i] for snap in snaps]) for i in range(len(snaps[0])))
+    return _free_run_errors(net, params, readout, state, train, starts, horizon, clip), readout
+
+
+def restart_errors(
+    net: Runner,
+    params: Params,
+    readout: torch.Tensor,
+    train: torch.Tensor,
+    offsets: list[int],
+    context: int,
+    horizon: int,
+    clip: float = 1e3,
+) -> torch.Tensor:
+    """Squared errors (horizon, runs, B, d) of B networks forecasting as a test run does: from
+    the zero state, teacher-forced over ``train[r : r + context]`` for each offset r, then run
+    free ``horizon`` steps. Free runs from one teacher-forced pass cannot see a network that
+    responds to the same inputs in more than one way depending on where it starts (a memory
+    cell that latches on some starts); these runs do.
+    """
+    n, batch = len(offsets), readout.shape[0]
+    train = train.to(net.dtype)
+    rep = _per_run(params, n)
+    inputs = torch.stack([train[r : r + context] for r in offsets], dim=1)  # (context, n, d)
+    _, state, _ = net.teacher_force(
+        rep, inputs.repeat_interleave(batch, dim=1), net.initial_state(n * batch)
+    )
+    starts = [r + context - 1 for r in offsets]  # the last context step, as in free_run_errors
+    return _free_run_errors(net, params, readout, state, train, starts, horizon, clip)
+
+
+def _per_run(params: Params, runs: int) -> Params:
+    """Parameters repeated for ``runs`` runs per network: rows start-major, network-minor."""
+    return {k: v.repeat(runs, *([1] * (v.dim() - 1))) for k, v in params.items()}
 
 
 def _free_run_errors(
     net: Runner,
     params: Params,
     readout: torch.Tensor,
-    snaps: list[State],
+    state: State,
     train: torch.Tensor,
     starts: list[int],
     horizon: int,
     clip: float,
 ) -> torch.Tensor:
-    """Squared errors (horizon, runs, B, d) of free runs from the snapshot states, one batch."""
-    n, batch = len(starts), snaps[0][0].shape[0]  # rows: start-major, network-minor
-    state = tuple(torch.cat([snap[i] for snap in snaps]) for i in range(len(snaps[0])))
-    rep = {k: v.repeat(n, *([1] * (v.dim() - 1))) for k, v in params.items()}
+    """Squared errors (horizon, runs, B, d) of free runs, one batch: ``state`` holds each run's
+    state after its input ``train[start]`` (rows start-major, network-minor)."""
+    n, batch = len(starts), readout.shape[0]
+    rep = _per_run(params, n)
     first = torch.cat([train[s].expand(batch, -1) for s in starts])
     out = net.free_run(rep, readout.to(net.dtype).repeat(n, 1, 1), state, first, horizon, clip)
     truth = torch.stack([train[s + 1 : s + 1 + horizon] for s in starts], dim=1)  # (h, n, d)
