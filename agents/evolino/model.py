@@ -22,8 +22,9 @@ is kept (a guard against networks that are stable only on the validation segment
 Options beyond the paper, all off by default unless noted: the cell states in the readout
 features (``readout_cells``), a rescaled input (``input_std``), a positive forget-gate bias at
 the start (``forget_bias``), the search on the end of a long series only (``train_steps``),
-float32 arithmetic during the search (``dtype``, on by default; final model in float64), and a
-gradient polish of the final network's hidden weights through free runs (``polish_steps``,
+float32 arithmetic during the search (``dtype``, on by default; final model in float64), free
+runs in the final check started as test runs start (``restarts``), and a gradient polish of the
+final network's hidden weights through free runs (``polish_steps``,
 :mod:`~evorl.agents.evolino.polish`).
 
 Example:
