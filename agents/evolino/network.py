@@ -272,7 +272,8 @@ def free_run_errors(
     phi = add_bias(feats[: fit_end - washout].transpose(0, 1)).to(DTYPE)
     readout = solver(phi, train[washout + 1 : fit_end + 1].to(DTYPE).expand(batch, -1, -1))
     state = tuple(torch.cat([snap[i] for snap in snaps]) for i in range(len(snaps[0])))
-    return _free_run_errors(net, params, readout, state, train, starts, horizon, clip), readout
+    rep = _per_run(params, len(starts))
+    return _free_run_errors(net, rep, readout, state, train, starts, horizon, clip), readout
 
 
 def restart_errors(
@@ -299,7 +300,7 @@ def restart_errors(
         rep, inputs.repeat_interleave(batch, dim=1), net.initial_state(n * batch)
     )
     starts = [r + context - 1 for r in offsets]  # the last context step, as in free_run_errors
-    return _free_run_errors(net, params, readout, state, train, starts, horizon, clip)
+    return _free_run_errors(net, rep, readout, state, train, starts, horizon, clip)
 
 
 def _per_run(params: Params, runs: int) -> Params:
@@ -309,7 +310,7 @@ def _per_run(params: Params, runs: int) -> Params:
 
 def _free_run_errors(
     net: Runner,
-    params: Params,
+    rep: Params,
     readout: torch.Tensor,
     state: State,
     train: torch.Tensor,
@@ -318,9 +319,9 @@ def _free_run_errors(
     clip: float,
 ) -> torch.Tensor:
     """Squared errors (horizon, runs, B, d) of free runs, one batch: ``state`` holds each run's
-    state after its input ``train[start]`` (rows start-major, network-minor)."""
+    state after its input ``train[start]``, ``rep`` its parameters (:func:`_per_run`; rows
+    start-major, network-minor)."""
     n, batch = len(starts), readout.shape[0]
-    rep = _per_run(params, n)
     first = torch.cat([train[s].expand(batch, -1) for s in starts])
     out = net.free_run(rep, readout.to(net.dtype).repeat(n, 1, 1), state, first, horizon, clip)
     truth = torch.stack([train[s + 1 : s + 1 + horizon] for s in starts], dim=1)  # (h, n, d)
