@@ -15,7 +15,7 @@ import torch
 
 import evorl.cli
 from evorl.agents.evolino import Evolino, EvolinoConfig, add_bias, solve_readout
-from evorl.agents.evolino.bench import format_table, run_benchmark
+from evorl.agents.evolino.bench import Row, format_summary, format_table, run_benchmark
 from evorl.agents.evolino.esn import ESN, ESNConfig
 from evorl.agents.evolino.glstm import GradientLSTM, GradientLSTMConfig
 from evorl.agents.evolino.network import restart_errors
@@ -288,6 +288,33 @@ def test_quick_benchmark_writes_table_json_and_plots(tmp_path):
     assert (tmp_path / "timeseries_sines2.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_benchmark_over_several_seeds_plots_each_and_summarises(tmp_path):
+    rows = run_benchmark(["sines2"], ["esn"], quick=True, seed=3, seeds=2, out=tmp_path, live=False)
+    assert [r.seed for r in rows] == [3, 4] and rows[0].test != rows[1].test
+    table = format_table(rows)
+    median = np.median([r.test for r in rows])
+    assert f"sines2 esn over 2 seeds: NRMSE median {median:.3g}" in table
+    assert json.loads((tmp_path / "timeseries.json").read_text())["meta"]["seeds"] == [3, 4]
+    for seed in (3, 4):
+        assert (tmp_path / f"timeseries_sines2_seed{seed}.png").exists()
+
+
+def test_summary_counts_seeds_at_the_published_figure_and_orders_best_by_metric():
+    def row(task, metric, test, published, seed):
+        return Row(task, "evolino", None, metric, test, published, 1.0, {}, seed)
+
+    rows = [row("mackey-glass", "NRMSE84", t, 1.9e-3, s) for s, t in enumerate((3e-3, 1e-3, 2e-3))]
+    rows += [row("anbncn", "max n", n, None, s) for s, n in enumerate((11.0, 19.0))]
+    rows.append(row("sines2", "NRMSE", 1e-4, 4.15e-3, 0))  # one seed: no summary line
+    lines = format_summary(rows).splitlines()
+    assert lines == [
+        "mackey-glass evolino over 3 seeds: NRMSE84 median 0.002 (best 0.001, worst 0.003); "
+        "at or below the published 0.0019 in 1 of 3",
+        "anbncn evolino over 2 seeds: max n median 15 (best 19, worst 11)",
+    ]
+    assert format_summary(rows[-1:]) == ""
+
+
 def test_plot_error_panel_is_the_per_step_nrmse_of_the_metric(tmp_path):
     """Its last step is Mackey-Glass's NRMSE84; squared and averaged, the sines' NRMSE."""
     rng = np.random.default_rng(0)
@@ -327,6 +354,10 @@ def test_cli_bench_timeseries(tmp_path, capsys):
     assert "sines2" in capsys.readouterr().out
     assert evorl.cli.main(["bench", "timeseries", "--task", "nope"]) == 2
     assert "unknown time-series task 'nope'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        evorl.cli.main(["bench", "timeseries", "--seeds", "0"])
+    assert exit_info.value.code == 2
+    assert "--seeds: must be an integer >= 1, got '0'" in capsys.readouterr().err
 
 
 def test_bench_script_runs(tmp_path):

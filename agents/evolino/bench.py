@@ -89,6 +89,7 @@ class Row:
     published: float | None
     seconds: float
     info: dict[str, Any]
+    seed: int = 0
 
 
 def config_for(task: str, method: str, quick: bool, seed: int) -> Any:
@@ -106,12 +107,13 @@ def config_for(task: str, method: str, quick: bool, seed: int) -> Any:
 
 
 def run_forecast(
-    task: ForecastTask, method: str, cfg: Any, progress: BenchProgress
+    task: ForecastTask, method: str, cfg: Any, progress: BenchProgress, label: str | None = None
 ) -> tuple[Row, np.ndarray]:
-    """Fit one method on a forecasting task and score it; returns the row and predictions."""
+    """Fit one method on a forecasting task and score it; returns the row and predictions.
+    ``label``: the method's name in the progress display (default ``method``)."""
     model = MODELS[method](cfg, task.dim)
     start = time.perf_counter()
-    with progress.track(task.name, method, _budget(cfg)) as update:
+    with progress.track(task.name, label or method, _budget(cfg)) as update:
         info = model.fit(task.train, task.washout, update)
     info = dataclasses.asdict(info) if dataclasses.is_dataclass(info) else dict(info)
     info.pop("history", None)
@@ -128,11 +130,14 @@ def run_forecast(
         task.published.get(method),
         time.perf_counter() - start,
         info,
+        cfg.seed,
     )
     return row, pred
 
 
-def run_language(method: str, cfg: Any, progress: BenchProgress, n_max: int = 100) -> Row:
+def run_language(
+    method: str, cfg: Any, progress: BenchProgress, label: str | None = None, n_max: int = 100
+) -> Row:
     """Fit one method on aⁿbⁿcⁿ; test = largest N with every n ≤ N right."""
     task = AnBnCn()
     model = MODELS[method](cfg, 4)
@@ -145,12 +150,13 @@ def run_language(method: str, cfg: Any, progress: BenchProgress, n_max: int = 10
         "glstm": language.glstm_classifier,
     }[method]
     start = time.perf_counter()
-    with progress.track(task.name, method, _budget(cfg)) as update:
+    with progress.track(task.name, label or method, _budget(cfg)) as update:
         info = fit(model, task, update) if method == "evolino" else fit(model, task)
     info = dataclasses.asdict(info) if dataclasses.is_dataclass(info) else dict(info)
     info.pop("history", None)
     n = task.generalization(classifier(model), n_max)
-    return Row(task.name, method, None, "max n", float(n), None, time.perf_counter() - start, info)
+    seconds = time.perf_counter() - start
+    return Row(task.name, method, None, "max n", float(n), None, seconds, info, cfg.seed)
 
 
 def _budget(cfg: Any) -> int | None:
@@ -166,31 +172,43 @@ def run_benchmark(
     *,
     quick: bool = False,
     seed: int = 0,
+    seeds: int = 1,
     out: Path | None = None,
     plots: bool = True,
     live: bool | None = None,
 ) -> list[Row]:
-    """Every (task, method) pair; writes JSON and PNGs under ``out`` when given."""
+    """Every (task, method) pair, once per seed ``seed`` … ``seed + seeds - 1``; writes JSON and
+    PNGs (one per task and seed) under ``out`` when given."""
+    if seeds < 1:
+        raise ValueError(f"seeds must be >= 1, got {seeds}")
     rows: list[Row] = []
     with BenchProgress(live) as progress:
         for name in tasks:
-            predictions: dict[str, np.ndarray] = {}
             task = None if name == "anbncn" else make_task(name)
-            for method in methods:
-                cfg = config_for(name, method, quick, seed)
-                if task is None:
-                    rows.append(run_language(method, cfg, progress))
-                else:
-                    row, predictions[method] = run_forecast(task, method, cfg, progress)
+            for s in range(seed, seed + seeds):
+                predictions: dict[str, np.ndarray] = {}
+                for method in methods:
+                    label = method if seeds == 1 else f"{method} seed {s}"
+                    cfg = config_for(name, method, quick, s)
+                    if task is None:
+                        row = run_language(method, cfg, progress, label)
+                    else:
+                        row, predictions[method] = run_forecast(task, method, cfg, progress, label)
                     rows.append(row)
-                progress.done(rows[-1])
-            if out is not None and plots and task is not None:
-                from evorl.agents.evolino.plots import plot_task
-
-                plot_task(task, predictions, out / f"timeseries_{name}.png")
+                    progress.done(row, label)
+                if out is not None and plots and task is not None:
+                    suffix = "" if seeds == 1 else f"_seed{s}"
+                    _plot(task, predictions, out / f"timeseries_{name}{suffix}.png")
     if out is not None:
-        write_json(rows, out / "timeseries.json", quick=quick, seed=seed)
+        seed_list = list(range(seed, seed + seeds))
+        write_json(rows, out / "timeseries.json", quick=quick, seeds=seed_list)
     return rows
+
+
+def _plot(task: ForecastTask, predictions: dict[str, np.ndarray], path: Path) -> None:
+    from evorl.agents.evolino.plots import plot_task  # matplotlib only when plotting
+
+    plot_task(task, predictions, path)
 
 
 def write_json(rows: list[Row], path: Path, **meta: Any) -> None:
@@ -212,9 +230,12 @@ def write_json(rows: list[Row], path: Path, **meta: Any) -> None:
 
 
 def format_table(rows: list[Row]) -> str:
-    """The results as a fixed-width table, published figures beside the measured ones."""
+    """The results as a fixed-width table, published figures beside the measured ones (with a
+    seed column when the rows come from several seeds, and :func:`format_summary` below)."""
+    several = len({r.seed for r in rows}) > 1
+    seed_head = f"{'seed':>5}" if several else ""
     head = (
-        f"{'task':<13}{'method':<9}{'train NRMSE':>12}  {'test':<8}{'measured':>10}"
+        f"{'task':<13}{'method':<9}{seed_head}{'train NRMSE':>12}  {'test':<8}{'measured':>10}"
         f"{'published':>11}{'wall s':>9}"
     )
     lines = [head, "-" * len(head)]
@@ -222,16 +243,45 @@ def format_table(rows: list[Row]) -> str:
         train = "—" if r.train_nrmse is None else f"{r.train_nrmse:.3g}"
         test = f"{r.test:.0f}" if r.metric == "max n" else f"{r.test:.3g}"
         pub = "—" if r.published is None else f"{r.published:.3g}"
+        seed = f"{r.seed:>5}" if several else ""
         lines.append(
-            f"{r.task:<13}{r.method:<9}{train:>12}  {r.metric:<8}{test:>10}{pub:>11}"
+            f"{r.task:<13}{r.method:<9}{seed}{train:>12}  {r.metric:<8}{test:>10}{pub:>11}"
             f"{r.seconds:>9.1f}"
         )
     for r in rows:
         if "test_before_polish" in r.info:
             lines.append(
-                f"{r.task} {r.method}: {r.info['polish_steps']} gradient-polish steps (beyond "
-                f"the paper); the evolved network before them: {r.info['test_before_polish']:.3g}"
+                f"{r.task} {r.method}{f' seed {r.seed}' if several else ''}: "
+                f"{r.info['polish_steps']} gradient-polish steps (beyond the paper); the evolved "
+                f"network before them: {r.info['test_before_polish']:.3g}"
             )
+    summary = format_summary(rows)
+    return "\n".join(lines) + ("\n" + summary if summary else "")
+
+
+def format_summary(rows: list[Row]) -> str:
+    """Per (task, method) run with several seeds: median, range, and how many seeds reach the
+    published figure (at or below it; for aⁿbⁿcⁿ's "max n", higher is better and none is
+    published). Empty when no pair has more than one seed."""
+    groups: dict[tuple[str, str], list[Row]] = {}
+    for r in rows:
+        groups.setdefault((r.task, r.method), []).append(r)
+    lines = []
+    for (task, method), group in groups.items():
+        if len(group) < 2:
+            continue
+        tests, metric = np.array([r.test for r in group]), group[0].metric
+        low, high = tests.min(), tests.max()
+        best, worst = (high, low) if metric == "max n" else (low, high)
+        line = (
+            f"{task} {method} over {len(group)} seeds: {metric} median {np.median(tests):.3g} "
+            f"(best {best:.3g}, worst {worst:.3g})"
+        )
+        published = group[0].published
+        if published is not None:
+            line += f"; at or below the published {published:.3g} in {np.sum(tests <= published)}"
+            line += f" of {len(group)}"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -252,6 +302,7 @@ def run_from_args(args: argparse.Namespace) -> list[Row]:
         args.method or list(METHODS),
         quick=args.quick,
         seed=args.seed,
+        seeds=args.seeds,
         out=Path(args.out),
         plots=not args.no_plots,
     )

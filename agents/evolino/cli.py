@@ -45,9 +45,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="seconds-long smoke run")
     p.add_argument("--seed", type=int, default=0, help="seed of every method (default 0)")
     p.add_argument(
+        "--seeds",
+        type=_positive,
+        default=1,
+        metavar="K",
+        help="run every task and method with seeds SEED … SEED+K-1 and add a summary per pair: "
+        "median, best, worst, and how many seeds reach the published figure (default 1)",
+    )
+    p.add_argument(
         "--out", default="bench_results", help="folder for JSON and PNGs (default bench_results)"
     )
     p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
 
 
 def register(subparsers: Any) -> None:

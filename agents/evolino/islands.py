@@ -2,11 +2,11 @@
 
 ESP's outcome on a hard series varies a lot from seed to seed (on Mackey-Glass, runs of the
 same settings spread over a factor of 3 to 5 in test error), so on a machine with spare cores
-the cheapest gain is several independent searches ("islands" without migration): search k uses
-seed ``seed + k``, and their finalists are pooled for Evolino's final check. The gradient polish
-then refines the best network of every search, again one process each, and the best-scoring
-result is kept. With a generation budget the outcome equals the best of the same searches run
-one after another.
+the cheapest gain is several independent searches ("islands" without migration): search k of n
+uses seed ``n * seed + k``, so that fits with different seeds share no search. Their finalists
+are pooled for Evolino's final check. The gradient polish then refines the best network of every
+search, again one process each, and the best-scoring result is kept. With a generation budget
+the outcome equals the best of the same searches run one after another.
 
 :class:`Workers` is one pool for both phases. Its processes are started with ``spawn`` (safe
 with torch's thread pools), so a script that fits with workers needs the usual
@@ -82,8 +82,8 @@ class Workers:
     def searches(
         self, model: Evolino, series: np.ndarray, washout: int, callback: Callback | None = None
     ) -> list[Search]:
-        """``n`` searches with seeds ``seed``, ``seed + 1``, …"""
-        seeds = [model.config.seed + k for k in range(self.n)]
+        """``n`` searches with seeds ``n * seed``, ``n * seed + 1``, … (``seed``: the config's)."""
+        seeds = [self.n * model.config.seed + k for k in range(self.n)]
         return self._run(_search_job, [(model, series, washout, s) for s in seeds], callback)
 
     def polish(

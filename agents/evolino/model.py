@@ -150,9 +150,10 @@ class EvolinoConfig:
     polish_check: int = 10
     """Polish steps between final-check scorings (the best-scoring iterate is kept)."""
     workers: int = 1
-    """Independent searches run in parallel processes, seeds ``seed``, ``seed + 1``, …; their
-    finalists are pooled, and each one's best network is polished in parallel
-    (:mod:`~evorl.agents.evolino.islands`). ``time_limit`` applies to each search."""
+    """Independent searches run in parallel processes, seeds ``workers * seed + k`` for k <
+    ``workers`` (fits with different seeds share no search); their finalists are pooled, and
+    each one's best network is polished in parallel (:mod:`~evorl.agents.evolino.islands`).
+    ``time_limit`` applies to each search."""
     seed: int = 0
     """Seed of ESP's generator."""
 

@@ -61,9 +61,9 @@ class BenchProgress:
         finally:
             self._progress.update(bar, visible=False)
 
-    def done(self, row: Any) -> None:
-        """One line per finished (task, method)."""
+    def done(self, row: Any, label: str | None = None) -> None:
+        """One line per finished (task, method); ``label`` names the method (default its name)."""
         self.console.print(
-            f"{row.task} {row.method}: {row.metric} {row.test:.4g} ({row.seconds:.1f} s)",
+            f"{row.task} {label or row.method}: {row.metric} {row.test:.4g} ({row.seconds:.1f} s)",
             highlight=False,
         )
