@@ -294,6 +294,10 @@ def test_benchmark_over_several_seeds_plots_each_and_summarises(tmp_path):
     table = format_table(rows)
     median = np.median([r.test for r in rows])
     assert f"sines2 esn over 2 seeds: NRMSE median {median:.3g}" in table
+    assert [line.split()[:3] for line in table.splitlines()[2:4]] == [
+        ["sines2", "esn", "3"],
+        ["sines2", "esn", "4"],
+    ]  # the seed column
     assert json.loads((tmp_path / "timeseries.json").read_text())["meta"]["seeds"] == [3, 4]
     for seed in (3, 4):
         assert (tmp_path / f"timeseries_sines2_seed{seed}.png").exists()
