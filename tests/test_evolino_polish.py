@@ -15,10 +15,12 @@ import numpy as np
 import pytest
 import torch
 
-from evorl.agents.evolino import Evolino, EvolinoConfig, solve_readout
+from evorl.agents.evolino import Evolino, EvolinoConfig, lstm_pass, solve_readout
 from evorl.agents.evolino.bench import Row, format_table
+from evorl.agents.evolino.lstm_pass import LSTMPass
+from evorl.agents.evolino.network import LSTMPopulation, Runner
 from evorl.agents.evolino.polish import free_run_loss
-from evorl.agents.evolino.readout import solve_readout_qr
+from evorl.agents.evolino.readout import add_bias, solve_readout_qr
 from evorl.envs.timeseries import make_task
 
 F64 = torch.float64
@@ -31,6 +33,22 @@ def test_qr_readout_equals_the_pseudo_inverse_and_has_the_finite_difference_grad
     torch.testing.assert_close(solve_readout_qr(phi, target), solve_readout(phi, target))
     phi.requires_grad_(True)
     assert torch.autograd.gradcheck(lambda p: solve_readout_qr(p, target), (phi,))
+
+
+def test_qr_readout_stays_finite_when_a_feature_is_constant():
+    """A memory cell saturated over the whole sequence gives a feature collinear with the bias:
+    the readout still fits as well as the pseudo-inverse's, with a finite gradient."""
+    gen = torch.Generator().manual_seed(0)
+    phi = add_bias(torch.randn(40, 4, dtype=F64, generator=gen))
+    phi[:, 2] = 1.0  # the same column as the bias
+    target = torch.randn(40, 1, dtype=F64, generator=gen)
+    assert solve_readout_qr(phi, target, jitter=0.0).abs().max() > 1e8  # plain QR: ill-posed
+    w = solve_readout_qr(phi.requires_grad_(True), target)
+    assert w.abs().max() < 10
+    residual = (phi @ w - target).norm()
+    torch.testing.assert_close(residual, (phi @ solve_readout(phi, target) - target).norm())
+    residual.backward()
+    assert torch.isfinite(phi.grad).all() and phi.grad.abs().sum() > 0
 
 
 def test_free_run_loss_has_the_finite_difference_gradient():
@@ -46,6 +64,40 @@ def test_free_run_loss_has_the_finite_difference_gradient():
     assert torch.autograd.gradcheck(
         lambda g: free_run_loss(model, g, train, 20, 10), (genome,), eps=1e-6, atol=1e-7
     )
+
+
+@pytest.mark.parametrize("peepholes", [True, False])
+def test_the_fused_teacher_forced_pass_equals_autograd_step_by_step(peepholes, monkeypatch):
+    """Features, snapshots, final state and their gradients, from a non-zero start state; then
+    the forward alone (no gradients recorded) in float32."""
+    net = LSTMPopulation((7,), 2, 2, peepholes=peepholes, readout_cells=True)
+    gen = torch.Generator().manual_seed(1)
+    flat = torch.randn(3, net.controller.num_params, dtype=F64, generator=gen) * 0.5
+    inputs = torch.randn(40, 1, 2, dtype=F64, generator=gen)
+    start = tuple(torch.randn(3, 7, dtype=F64, generator=gen) for _ in range(2))
+    weights = torch.randn(35, 3, net.features, dtype=F64, generator=gen)
+    fused, apply, run = [], LSTMPass.apply, lstm_pass.run
+    monkeypatch.setattr(LSTMPass, "apply", lambda *a: fused.append("apply") or apply(*a))
+    monkeypatch.setattr(lstm_pass, "run", lambda *a, **k: fused.append("run") or run(*a, **k))
+    results = []
+    for force in (net.teacher_force, lambda *a, **k: Runner.teacher_force(net, *a, **k)):
+        leaf = flat.clone().requires_grad_(True)
+        feats, last, snaps = force(
+            net.params(leaf), inputs, start, collect_from=5, snapshots=(9, 30)
+        )
+        loss = (
+            (feats * weights).sum() + (snaps[0][1] ** 2).sum() + snaps[1][0].sum() + last[1].sum()
+        )
+        results.append((feats, last, snaps, torch.autograd.grad(loss, leaf)[0]))
+    assert fused == ["apply", "run"]  # the first pass was the fused one, the second step by step
+    torch.testing.assert_close(results[0], results[1], rtol=1e-12, atol=1e-12)
+    with torch.no_grad():  # the forward alone, as the search runs it, in float32
+        net32 = LSTMPopulation((7,), 2, 2, peepholes=peepholes, dtype=torch.float32)
+        args = (net32.params(flat), inputs.float(), tuple(s.float() for s in start))
+        fast = net32.teacher_force(*args, collect_from=5, snapshots=(9,))
+        slow = Runner.teacher_force(net32, *args, collect_from=5, snapshots=(9,))
+    assert fused == ["apply", "run", "run"]  # the forward alone, without LSTMPass
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
 
 
 def _fit(**changes):

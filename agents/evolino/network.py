@@ -6,8 +6,10 @@
 mode: a (B, D) float64 parameter matrix is viewed per individual (``population_params``) and one
 forward pass per time step advances all B networks. Evolino's readout is kept outside the
 controller, on features φ(t) = [h(t), u(t)] (hidden state of the last layer, optionally the
-input), so the controller's own ``w_out``/``b_out`` rows stay zero here. :func:`fit_and_validate`
-is Evolino's fitness computation, shared with the echo state network baseline.
+input), so the controller's own ``w_out``/``b_out`` rows stay zero here; its teacher-forced
+pass runs all steps in one call (:mod:`~evorl.agents.evolino.lstm_pass`).
+:func:`fit_and_validate` is Evolino's fitness computation, shared with the echo state network
+baseline.
 """
 
 from __future__ import annotations
@@ -19,11 +21,16 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from evorl.agents.evolino import lstm_pass
+from evorl.agents.evolino.lstm_pass import LSTMPass
 from evorl.agents.evolino.readout import add_bias, apply_readout, solve_readout
 from evorl.controllers import ControllerConfig, State, build_controller
 
 DTYPE = torch.float64
 Params = dict[str, torch.Tensor]
+NUMPY_BATCH = 256
+"""Largest batch whose teacher-forced pass without gradients runs in numpy (see
+:meth:`LSTMPopulation.teacher_force`); above it torch's per-step operations are faster."""
 
 
 class Runner:
@@ -169,7 +176,46 @@ class LSTMPopulation(Runner):
             parts.append(state[-1])
         if self.readout_input:
             parts.append(u)
-        return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+        return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
+
+    def teacher_force(
+        self,
+        params: Params,
+        inputs: torch.Tensor,
+        state: State,
+        *,
+        resets: np.ndarray | None = None,
+        collect_from: int = 0,
+        snapshots: tuple[int, ...] = (),
+    ) -> tuple[torch.Tensor, State, list[State]]:
+        """As :meth:`Runner.teacher_force`, in one call for all steps
+        (:mod:`~evorl.agents.evolino.lstm_pass`) when the network has one layer with forget
+        gates and nothing resets the state. With gradients recorded that is about 6 times
+        faster than autograd step by step (one network, Mackey-Glass); without, it is 1.3 to 2
+        times faster up to :data:`NUMPY_BATCH` networks and slower beyond."""
+        config, batch = self.controller.config, state[0].shape[0]
+        grad = torch.is_grad_enabled() and any(p.requires_grad for p in params.values())
+        if (
+            resets is not None
+            or len(config.hidden) > 1
+            or not config.forget_gate
+            or inputs.requires_grad
+            or any(s.requires_grad for s in state)
+            or not (grad or batch <= NUMPY_BATCH)
+        ):
+            return super().teacher_force(
+                params, inputs, state, resets=resets, collect_from=collect_from, snapshots=snapshots
+            )
+        inputs = inputs.expand(-1, batch, -1)
+        zero = torch.zeros_like(state[1])
+        args = (inputs, *state, params["w_x0"], params["w_h0"], params["b0"])
+        args += tuple(params.get(f"p_{gate}0", zero) for gate in "ifo")
+        if grad:
+            hs, cs = LSTMPass.apply(*args)
+        else:
+            hs, cs = (torch.from_numpy(s[1:, :, 0]) for s in lstm_pass.run(*args))
+        feats = self.phi((hs[collect_from:], cs[collect_from:]), inputs[collect_from:])
+        return feats, (hs[-1], cs[-1]), [(hs[t], cs[t]) for t in snapshots]
 
 
 @torch.no_grad()

@@ -5,8 +5,8 @@ Computation 19(3), 2007, sec. 3: the output weights are not evolved; for each ne
 computed from the activations Φ collected over the training sequence (after a washout) by the
 Moore-Penrose pseudo-inverse, W = Φ⁺ Y, the minimum-norm least-squares solution. A ridge term
 (Tikhonov; Jaeger's ESN practice) trades a little training error for smaller, more stable
-weights in free-running generation. The QR solution gives the same W and is differentiable
-(the gradient polish needs that).
+weights in free-running generation. A QR solution with a vanishing ridge gives the same W,
+differentiably, and stays finite for rank-deficient features (the gradient polish needs both).
 """
 
 from __future__ import annotations
@@ -47,19 +47,29 @@ def solve_readout(phi: torch.Tensor, target: torch.Tensor, ridge: float = 0.0) -
     return torch.linalg.solve(gram + ridge * eye, phi.transpose(-1, -2) @ target)
 
 
-def solve_readout_qr(phi: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The least-squares readout by QR factorisation, W = R⁻¹ Qᵀ Y: differentiable in Φ.
+def solve_readout_qr(phi: torch.Tensor, target: torch.Tensor, jitter: float = 1e-7) -> torch.Tensor:
+    """The least-squares readout by QR factorisation, differentiable in Φ.
 
-    The same W as :func:`solve_readout` when Φ has full column rank (for a rank-deficient Φ
-    the result is not finite). Autograd through it gives the gradient of a loss that depends
-    on the readout as well as on Φ (:mod:`~evorl.agents.evolino.polish`).
+    Solves the ridge problem min ‖Φ W - Y‖² + λ‖W‖² as the least-squares problem of Φ stacked
+    on √λ·I (targets stacked on zeros), W = R⁻¹ Qᵀ Y, with √λ = ``jitter`` times Φ's RMS
+    column norm. The stacked matrix has full column rank, so W and its gradient stay moderate
+    when Φ's do not: a memory cell saturated over the whole sequence gives a constant feature,
+    collinear with the bias, and plain QR then gives huge or infinite weights and a NaN
+    gradient. Where Φ's singular values are far above √λ, W equals the pseudo-inverse solution
+    of :func:`solve_readout` to relative order (√λ/σ)². Autograd through it gives the gradient
+    of a loss that depends on the readout as well as on Φ (:mod:`~evorl.agents.evolino.polish`).
 
     Args:
-        phi: Features (n, F) or (B, n, F), n ≥ F, bias column included.
+        phi: Features (n, F) or (B, n, F), bias column included.
         target: Targets (n, d) or (B, n, d).
+        jitter: √λ relative to Φ's RMS column norm (0: plain QR).
     """
-    q, r = torch.linalg.qr(phi)
-    return torch.linalg.solve_triangular(r, q.transpose(-1, -2) @ target.to(phi.dtype), upper=True)
+    n, features = phi.shape[-2], phi.shape[-1]
+    scale = jitter * phi.detach().pow(2).sum(-2).mean(-1).sqrt()  # () or (B,)
+    root = torch.eye(features, dtype=phi.dtype) * scale[..., None, None]
+    q, r = torch.linalg.qr(torch.cat([phi, root.expand(*phi.shape[:-2], -1, -1)], dim=-2))
+    qt_y = q[..., :n, :].transpose(-1, -2) @ target.to(phi.dtype)  # the zero targets add nothing
+    return torch.linalg.solve_triangular(r, qt_y, upper=True)
 
 
 def apply_readout(phi: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
