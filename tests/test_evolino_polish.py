@@ -18,7 +18,7 @@ import torch
 from evorl.agents.evolino import Evolino, EvolinoConfig, lstm_pass, solve_readout
 from evorl.agents.evolino.bench import Row, format_table
 from evorl.agents.evolino.lstm_pass import LSTMPass
-from evorl.agents.evolino.network import LSTMPopulation, Runner
+from evorl.agents.evolino.network import LSTMPopulation
 from evorl.agents.evolino.polish import free_run_loss
 from evorl.agents.evolino.readout import add_bias, solve_readout_qr
 from evorl.envs.timeseries import make_task
@@ -80,9 +80,11 @@ def test_the_fused_teacher_forced_pass_equals_autograd_step_by_step(peepholes, m
     monkeypatch.setattr(LSTMPass, "apply", lambda *a: fused.append("apply") or apply(*a))
     monkeypatch.setattr(lstm_pass, "run", lambda *a, **k: fused.append("run") or run(*a, **k))
     results = []
-    for force in (net.teacher_force, lambda *a, **k: Runner.teacher_force(net, *a, **k)):
+    step_by_step = LSTMPopulation((7,), 2, 2, peepholes=peepholes, readout_cells=True)
+    monkeypatch.setattr(step_by_step, "whole_pass", lambda *a: None)
+    for runner in (net, step_by_step):
         leaf = flat.clone().requires_grad_(True)
-        feats, last, snaps = force(
+        feats, last, snaps = runner.teacher_force(
             net.params(leaf), inputs, start, collect_from=5, snapshots=(9, 30)
         )
         loss = (
@@ -95,7 +97,8 @@ def test_the_fused_teacher_forced_pass_equals_autograd_step_by_step(peepholes, m
         net32 = LSTMPopulation((7,), 2, 2, peepholes=peepholes, dtype=torch.float32)
         args = (net32.params(flat), inputs.float(), tuple(s.float() for s in start))
         fast = net32.teacher_force(*args, collect_from=5, snapshots=(9,))
-        slow = Runner.teacher_force(net32, *args, collect_from=5, snapshots=(9,))
+        monkeypatch.setattr(net32, "whole_pass", lambda *a: None)
+        slow = net32.teacher_force(*args, collect_from=5, snapshots=(9,))
     assert fused == ["apply", "run", "run"]  # the forward alone, without LSTMPass
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
 

@@ -30,7 +30,7 @@ DTYPE = torch.float64
 Params = dict[str, torch.Tensor]
 NUMPY_BATCH = 256
 """Largest batch whose teacher-forced pass without gradients runs in numpy (see
-:meth:`LSTMPopulation.teacher_force`); above it torch's per-step operations are faster."""
+:meth:`LSTMPopulation.whole_pass`); above it torch's per-step operations are faster."""
 
 
 class Runner:
@@ -53,6 +53,11 @@ class Runner:
         """Readout features (B, F) from the state after input ``u`` (B, in)."""
         raise NotImplementedError
 
+    def whole_pass(self, params: Params, inputs: torch.Tensor, state: State) -> State | None:
+        """The states after every step, each (T, B, ...), in one call for inputs (T, B, in); or
+        None, and :meth:`teacher_force` steps one at a time (the default)."""
+        return None
+
     def teacher_force(
         self,
         params: Params,
@@ -63,7 +68,8 @@ class Runner:
         collect_from: int = 0,
         snapshots: tuple[int, ...] = (),
     ) -> tuple[torch.Tensor, State, list[State]]:
-        """Drive the networks with given inputs.
+        """Drive the networks with given inputs (all steps in one :meth:`whole_pass` where the
+        network offers one and nothing resets the state).
 
         Args:
             params: From :meth:`params`, batch B.
@@ -77,6 +83,12 @@ class Runner:
             Features (T - collect_from, B, F), the final state, and the snapshot states.
         """
         batch = state[0].shape[0]
+        states = None if resets is not None else self.whole_pass(params, inputs, state)
+        if states is not None:
+            u = inputs[collect_from:].expand(-1, batch, -1)
+            feats = self.phi(tuple(s[collect_from:] for s in states), u)
+            snaps = [tuple(s[t] for s in states) for t in snapshots]
+            return feats, tuple(s[-1] for s in states), snaps
         feats, snaps, wanted = [], [], set(snapshots)
         for t in range(inputs.shape[0]):
             if resets is not None and resets[t]:
@@ -178,44 +190,27 @@ class LSTMPopulation(Runner):
             parts.append(u)
         return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
 
-    def teacher_force(
-        self,
-        params: Params,
-        inputs: torch.Tensor,
-        state: State,
-        *,
-        resets: np.ndarray | None = None,
-        collect_from: int = 0,
-        snapshots: tuple[int, ...] = (),
-    ) -> tuple[torch.Tensor, State, list[State]]:
-        """As :meth:`Runner.teacher_force`, in one call for all steps
-        (:mod:`~evorl.agents.evolino.lstm_pass`) when the network has one layer with forget
-        gates and nothing resets the state. With gradients recorded that is about 6 times
+    def whole_pass(self, params: Params, inputs: torch.Tensor, state: State) -> State | None:
+        """(h, c) after every step in one call (:mod:`~evorl.agents.evolino.lstm_pass`) for a
+        network of one layer with forget gates. With gradients recorded that is about 6 times
         faster than autograd step by step (one network, Mackey-Glass); without, it is 1.3 to 2
-        times faster up to :data:`NUMPY_BATCH` networks and slower beyond."""
+        times faster up to :data:`NUMPY_BATCH` networks and slower beyond (None there)."""
         config, batch = self.controller.config, state[0].shape[0]
         grad = torch.is_grad_enabled() and any(p.requires_grad for p in params.values())
         if (
-            resets is not None
-            or len(config.hidden) > 1
+            len(config.hidden) > 1
             or not config.forget_gate
             or inputs.requires_grad
             or any(s.requires_grad for s in state)
             or not (grad or batch <= NUMPY_BATCH)
         ):
-            return super().teacher_force(
-                params, inputs, state, resets=resets, collect_from=collect_from, snapshots=snapshots
-            )
-        inputs = inputs.expand(-1, batch, -1)
+            return None
         zero = torch.zeros_like(state[1])
-        args = (inputs, *state, params["w_x0"], params["w_h0"], params["b0"])
+        args = (inputs.expand(-1, batch, -1), *state, params["w_x0"], params["w_h0"], params["b0"])
         args += tuple(params.get(f"p_{gate}0", zero) for gate in "ifo")
         if grad:
-            hs, cs = LSTMPass.apply(*args)
-        else:
-            hs, cs = (torch.from_numpy(s[1:, :, 0]) for s in lstm_pass.run(*args))
-        feats = self.phi((hs[collect_from:], cs[collect_from:]), inputs[collect_from:])
-        return feats, (hs[-1], cs[-1]), [(hs[t], cs[t]) for t in snapshots]
+            return LSTMPass.apply(*args)
+        return tuple(torch.from_numpy(s[1:, :, 0]) for s in lstm_pass.run(*args))
 
 
 @torch.no_grad()
