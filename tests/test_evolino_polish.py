@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import torch
 from evorl.agents.evolino import Evolino, EvolinoConfig, lstm_pass, solve_readout
 from evorl.agents.evolino.bench import Row, format_table
 from evorl.agents.evolino.lstm_pass import LSTMPass
-from evorl.agents.evolino.network import LSTMPopulation
+from evorl.agents.evolino.network import LSTMPopulation, Runner
 from evorl.agents.evolino.polish import free_run_loss
 from evorl.agents.evolino.readout import add_bias, solve_readout_qr
 from evorl.envs.timeseries import make_task
@@ -68,8 +69,8 @@ def test_free_run_loss_has_the_finite_difference_gradient():
 
 @pytest.mark.parametrize("peepholes", [True, False])
 def test_the_fused_teacher_forced_pass_equals_autograd_step_by_step(peepholes, monkeypatch):
-    """Features, snapshots, final state and their gradients, from a non-zero start state; then
-    the forward alone (no gradients recorded) in float32."""
+    """Features, snapshots, final state and their gradients in the weights and the (non-zero)
+    start state; then the forward alone (no gradients recorded) in float32."""
     net = LSTMPopulation((7,), 2, 2, peepholes=peepholes, readout_cells=True)
     gen = torch.Generator().manual_seed(1)
     flat = torch.randn(3, net.controller.num_params, dtype=F64, generator=gen) * 0.5
@@ -83,14 +84,14 @@ def test_the_fused_teacher_forced_pass_equals_autograd_step_by_step(peepholes, m
     step_by_step = LSTMPopulation((7,), 2, 2, peepholes=peepholes, readout_cells=True)
     monkeypatch.setattr(step_by_step, "whole_pass", lambda *a: None)
     for runner in (net, step_by_step):
-        leaf = flat.clone().requires_grad_(True)
+        leaves = [t.clone().requires_grad_(True) for t in (flat, *start)]
         feats, last, snaps = runner.teacher_force(
-            net.params(leaf), inputs, start, collect_from=5, snapshots=(9, 30)
+            net.params(leaves[0]), inputs, tuple(leaves[1:]), collect_from=5, snapshots=(9, 30)
         )
         loss = (
             (feats * weights).sum() + (snaps[0][1] ** 2).sum() + snaps[1][0].sum() + last[1].sum()
         )
-        results.append((feats, last, snaps, torch.autograd.grad(loss, leaf)[0]))
+        results.append((feats, last, snaps, *torch.autograd.grad(loss, leaves)))
     assert fused == ["apply", "run"]  # the first pass was the fused one, the second step by step
     torch.testing.assert_close(results[0], results[1], rtol=1e-12, atol=1e-12)
     with torch.no_grad():  # the forward alone, as the search runs it, in float32
@@ -101,6 +102,54 @@ def test_the_fused_teacher_forced_pass_equals_autograd_step_by_step(peepholes, m
         slow = net32.teacher_force(*args, collect_from=5, snapshots=(9,))
     assert fused == ["apply", "run", "run"]  # the forward alone, without LSTMPass
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
+
+
+def test_the_compiled_cell_saturates_as_torch_does_and_keeps_nan(monkeypatch):
+    """Gate inputs far beyond ±40 (where the kernels clip exp's argument) give torch's values;
+    a NaN weight makes that network's states NaN instead of being clipped away."""
+    net = LSTMPopulation((5,), 1, 1, readout_cells=True)
+    gen = torch.Generator().manual_seed(2)
+    flat = torch.randn(2, net.controller.num_params, dtype=F64, generator=gen) * 60
+    inputs = torch.randn(30, 1, 1, dtype=F64, generator=gen)
+    fused = net.teacher_force(net.params(flat), inputs, net.initial_state(2))[0]
+    monkeypatch.setattr(net, "whole_pass", lambda *a: None)
+    reference = net.teacher_force(net.params(flat), inputs, net.initial_state(2))[0]
+    assert (net.params(flat)["b0"].abs() > 40).float().mean() > 0.25  # saturated gates
+    torch.testing.assert_close(fused, reference, rtol=1e-12, atol=1e-12)
+    monkeypatch.undo()
+    flat[1, 0] = float("nan")
+    fused = net.teacher_force(net.params(flat), inputs, net.initial_state(2))[0]
+    assert fused[1:, 1, :10].isnan().all() and fused[:, 0].isfinite().all()  # from step 2 on
+
+
+@pytest.mark.parametrize(
+    ("peepholes", "cells", "inputs"),
+    [(True, True, True), (True, False, True), (False, True, False), (False, False, False)],
+)
+def test_the_fused_free_run_equals_autograd_step_by_step(peepholes, cells, inputs, monkeypatch):
+    """Outputs fed back, some of them clipped; gradients in the weights, the readout and the
+    start state (which the polish takes from the teacher-forced pass); then the forward alone."""
+    kinds = {"peepholes": peepholes, "readout_cells": cells, "readout_input": inputs}
+    net = LSTMPopulation((7,), 2, 2, **kinds)
+    gen = torch.Generator().manual_seed(1)
+    flat = torch.randn(3, net.controller.num_params, dtype=F64, generator=gen) * 0.5
+    start = tuple(torch.randn(3, 7, dtype=F64, generator=gen) for _ in range(2))
+    readout = torch.randn(3, net.features + 1, 2, dtype=F64, generator=gen)
+    last_input, target = torch.randn(3, 2, dtype=F64), torch.randn(12, 3, 2, dtype=F64)
+    fused, apply, run = [], lstm_pass.FreeRun.apply, lstm_pass.free_run
+    monkeypatch.setattr(lstm_pass.FreeRun, "apply", lambda *a: fused.append("apply") or apply(*a))
+    monkeypatch.setattr(lstm_pass, "free_run", lambda *a, **k: fused.append("run") or run(*a, **k))
+    results = []
+    for free_run in (net.free_run, partial(Runner.free_run, net)):
+        leaves = [t.clone().requires_grad_(True) for t in (flat, readout, *start)]
+        out = free_run(net.params(leaves[0]), leaves[1], tuple(leaves[2:]), last_input, 12, 1.5)
+        grads = torch.autograd.grad(((out - target) ** 2).sum(), leaves)
+        with torch.no_grad():
+            alone = free_run(net.params(flat), readout, start, last_input, 12, 1.5)
+        results.append((out, alone, *grads))
+    assert fused == ["apply", "run", "run"]  # with gradients (apply runs the forward), without
+    assert 0 < (results[1][0].abs() == 1.5).float().mean() < 0.8  # some outputs clipped
+    torch.testing.assert_close(results[0], results[1], rtol=1e-12, atol=1e-12)
 
 
 def _fit(**changes):
@@ -114,9 +163,9 @@ def _fit(**changes):
 
 def test_polish_lowers_the_free_running_error_of_the_evolved_network():
     plain, plain_fit, task = _fit()
-    model, result, _ = _fit(polish_steps=20, polish_check=5)
+    model, result, _ = _fit(polish_steps=40, polish_check=5)
     assert result.search_fitness == plain_fit.fitness  # the same search, then the polish
-    assert result.polish_steps == 20
+    assert result.polish_steps == 40
     assert result.fitness > plain_fit.fitness + np.log(1.5)  # validation NRMSE down by > 1/3
     assert task.score(model.forecast)[0] < task.score(plain.forecast)[0]
     before = model.without_polish()  # the search's pick, as the unpolished fit has it

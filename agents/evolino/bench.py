@@ -34,7 +34,13 @@ _E, _G, _N = EvolinoConfig, GradientLSTMConfig, ESNConfig
 _ESP = {"credit": "max", "burst_scale": 0.01, "generations": 10**9, "readout_cells": True}
 _SINES = {"sigma": 0.2, "input_std": 0.1, **_ESP}
 _MG = {"valid": 840, "valid_horizon": 84, "train_steps": 1600, "input_std": 0.1, "forget_bias": 1.0}
-_MG_POLISH = {"workers": 2, "polish_steps": 10**6, "polish_time": 275}  # 2 searches, 2 polishes
+_MG_POLISH = {  # 2 searches, 2 polishes
+    "workers": 2,
+    "polish_steps": 10**6,
+    "polish_time": 275,
+    "polish_lr": 4e-3,
+    "polish_check": 20,
+}
 _MG_RESTARTS = {"restarts": 200, "restart_context": 300}  # final check runs started as tests start
 SETTINGS: dict[str, dict[str, Any]] = {
     "sines2": {

@@ -1,15 +1,16 @@
-"""A teacher-forced LSTM pass in numpy with a hand-written backward: the polish's inner loop.
+"""Whole LSTM passes in one call each, with hand-written backward passes: Evolino's inner loops.
 
 Autograd records some 25 small operations per time step of
-:meth:`~evorl.agents.evolino.network.Runner.teacher_force`; over the ~2,000 teacher-forced steps
-of a Mackey-Glass polish step that bookkeeping, not the arithmetic, is most of the time.
-:class:`LSTMPass` runs the same one-layer cell (forget gate, peepholes optional; the equations
-are in :mod:`evorl.controllers.lstm`) in numpy, keeps every step's gates, and backpropagates
-through time by hand: the per-step work in the backward is elementwise plus one product with
-the recurrent weights, and the weight gradients are three matrix products over all steps at the
-end. Without gradients, :func:`run` alone is the search's teacher-forced pass (numpy's small
-elementwise operations cost less per call than torch's). The tests check values and gradients
-against autograd on the generic pass.
+:meth:`~evorl.agents.evolino.network.Runner.teacher_force` and
+:meth:`~evorl.agents.evolino.network.Runner.free_run`; over the ~2,000 teacher-forced steps
+and the free runs of a Mackey-Glass polish step that bookkeeping, not the arithmetic, is most
+of the time. :class:`LSTMPass` (teacher forcing) and :class:`FreeRun` (outputs fed back as
+inputs) run the same one-layer cell (forget gate, peepholes optional; the equations are in
+:mod:`evorl.controllers.lstm`) through the compiled loops of
+:mod:`~evorl.agents.evolino.lstm_kernels`, keep every step's gates, and backpropagate through
+time by hand. Without gradients, :func:`run` and :func:`free_run` alone are the search's and
+the final check's passes. The tests check values and gradients against autograd on the generic
+step-by-step passes.
 """
 
 from __future__ import annotations
@@ -20,12 +21,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from evorl.agents.evolino import lstm_kernels as kernels
+
 GATES = 4
 """Gate blocks i, f, g, o along the last axis of ``w_x``, ``w_h``, ``b``."""
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * np.tanh(0.5 * x) + 0.5
+def _arrays(*tensors: Tensor) -> list[np.ndarray]:
+    """C-contiguous numpy copies (or views) of tensors, as the kernels take them."""
+    return [np.ascontiguousarray(t.detach().numpy()) for t in tensors]
+
+
+def _zeros_like(arrays: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+    return tuple(np.zeros_like(a) for a in arrays)
 
 
 def run(
@@ -38,85 +46,103 @@ def run(
     p_i: Tensor,
     p_f: Tensor,
     p_o: Tensor,
-    gates: np.ndarray | None = None,
+    keep: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The forward pass in numpy (arguments as :class:`LSTMPass` takes them): states h and c
-    (T + 1, B, 1, H), the start first; the squashed gates i, f, g, o of every step go to
-    ``gates`` (T, B, 1, 4H) if given."""
-    xs, h, c, wx, wh, bias, pi, pf, po = (
-        v.detach().numpy() for v in (x, h0, c0, w_x, w_h, b, p_i, p_f, p_o)
-    )
-    pi, pf, po = pi[:, None], pf[:, None], po[:, None]
-    recurrent = w_h.detach()  # torch: its batched matmul beats numpy's on large batches
-    steps, batch, width = xs.shape[0], xs.shape[1], wh.shape[1]
-    pre = np.matmul(xs[:, :, None, :], wx) + bias[:, None]
-    hs = np.empty((steps + 1, batch, 1, width), dtype=wh.dtype)
-    cs = np.empty_like(hs)
-    hs[0], cs[0] = h[:, None], c[:, None]
-    for t in range(steps):
-        z = pre[t] + torch.bmm(torch.from_numpy(hs[t]), recurrent).numpy()
-        i = _sigmoid(z[..., :width] + pi * cs[t])
-        f = _sigmoid(z[..., width : 2 * width] + pf * cs[t])
-        g = np.tanh(z[..., 2 * width : 3 * width])
-        c = f * cs[t] + i * g
-        o = _sigmoid(z[..., 3 * width :] + po * c)
-        hs[t + 1], cs[t + 1] = o * np.tanh(c), c
-        if gates is not None:
-            gates[t] = np.concatenate([i, f, g, o], axis=-1)
+    """The forward pass (arguments as :class:`LSTMPass` takes them): states h and c
+    (T + 1, B, H), the start first. What the backward needs goes to ``keep`` if given."""
+    arrays = _arrays(x, h0, c0, w_x, w_h, b, p_i, p_f, p_o)
+    (steps, batch), width = x.shape[:2], w_h.shape[1]
+    hs = np.empty((steps + 1, batch, width), dtype=arrays[4].dtype)
+    cs, acts = np.empty_like(hs), np.empty((steps, batch, GATES * width), dtype=hs.dtype)
+    kernels.teacher_forward(*arrays, hs, cs, acts)
+    if keep is not None:
+        keep.update(arrays=arrays, hs=hs, cs=cs, acts=acts)
     return hs, cs
 
 
 class LSTMPass(torch.autograd.Function):
     """States after every step of B one-layer LSTMs driven by fixed inputs, from a fixed start.
 
-    ``apply(x, h0, c0, w_x, w_h, b, p_i, p_f, p_o)``: inputs x (T, B, in) and start state h0, c0
-    (B, H) take no gradient; weights w_x (B, in, 4H), w_h (B, H, 4H), b (B, 4H) and peepholes
-    p_* (B, H) (zeros for none) do. Returns h (T, B, H) and c (T, B, H).
+    ``apply(x, h0, c0, w_x, w_h, b, p_i, p_f, p_o)``: inputs x (T, B, in), start state h0, c0
+    (B, H), weights w_x (B, in, 4H), w_h (B, H, 4H), b (B, 4H) and peepholes p_* (B, H) (zeros
+    for none). Returns h (T, B, H) and c (T, B, H); everything but x takes a gradient.
     """
 
     @staticmethod
     def forward(ctx: Any, *inputs: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
-        xs, wh, pi, pf, po = (inputs[k].detach().numpy() for k in (0, 4, 6, 7, 8))
-        acts = np.empty((*xs.shape[:2], 1, wh.shape[-1]), dtype=wh.dtype)
-        hs, cs = run(*inputs, gates=acts)
-        ctx.arrays = (xs, wh, pi[:, None], pf[:, None], po[:, None], hs, cs, acts)
-        return torch.from_numpy(hs[1:, :, 0].copy()), torch.from_numpy(cs[1:, :, 0].copy())
+        ctx.keep = {}
+        hs, cs = run(*inputs, keep=ctx.keep)
+        return torch.from_numpy(hs[1:]), torch.from_numpy(cs[1:])
 
     @staticmethod
     def backward(  # type: ignore[override]
         ctx: Any, grad_h: Tensor | None, grad_c: Tensor | None
     ) -> tuple[Tensor | None, ...]:
-        xs, wh, pi, pf, po, hs, cs, acts = ctx.arrays
-        steps, width = acts.shape[0], hs.shape[-1]
+        k = ctx.keep
+        xs, _, _, wx, wh, _, pi, pf, po = k["arrays"]
         gh, gc = (
-            np.zeros_like(hs[1:]) if gr is None else gr.numpy()[:, :, None]
-            for gr in (grad_h, grad_c)
+            np.zeros_like(k["hs"][1:]) if g is None else np.ascontiguousarray(g.numpy())
+            for g in (grad_h, grad_c)
         )
-        whT = np.swapaxes(wh, 1, 2)
-        dz = np.empty_like(acts)
-        dh, dc = np.zeros_like(hs[0]), np.zeros_like(cs[0])
-        for t in range(steps - 1, -1, -1):
-            dh, dc = dh + gh[t], dc + gc[t]
-            a = acts[t]
-            i, f, g, o = (a[..., k * width : (k + 1) * width] for k in range(GATES))
-            tc = np.tanh(cs[t + 1])
-            dzo = dh * tc * o * (1.0 - o)
-            dc = dc + dh * o * (1.0 - tc * tc) + dzo * po
-            dzi = dc * g * i * (1.0 - i)
-            dzf = dc * cs[t] * f * (1.0 - f)
-            dzg = dc * i * (1.0 - g * g)
-            dz[t] = np.concatenate([dzi, dzf, dzg, dzo], axis=-1)
-            dc = dc * f + dzi * pi + dzf * pf
-            dh = np.matmul(dz[t], whT)
-        # weight gradients: sums over steps as products of (B, in|H, T) and (B, T, 4H)
-        dzb = dz[:, :, 0].transpose(1, 0, 2)
-        d_wx = np.matmul(xs.transpose(1, 2, 0), dzb)
-        d_wh = np.matmul(hs[:-1, :, 0].transpose(1, 2, 0), dzb)
-        d_peep = [
-            np.einsum(
-                "tbh,tbh->bh", dz[:, :, 0, k * width : (k + 1) * width], cs[s : steps + s, :, 0]
-            )
-            for k, s in ((0, 0), (1, 0), (3, 1))  # i and f see c(t-1), o sees c(t)
-        ]
-        grads = [d_wx, d_wh, dzb.sum(1), *d_peep]
-        return (None, None, None, *(torch.from_numpy(g) for g in grads))
+        start, grads = _zeros_like(k["arrays"][1:3]), _zeros_like(k["arrays"][3:])
+        states = (k["hs"], k["cs"], k["acts"])
+        kernels.teacher_backward(xs, wx, wh, pi, pf, po, *states, gh, gc, *start, grads)
+        return (None, *(torch.from_numpy(g) for g in (*start, *grads)))
+
+
+def free_run(
+    u0: Tensor,
+    h0: Tensor,
+    c0: Tensor,
+    readout: Tensor,
+    weights: tuple[Tensor, ...],
+    steps: int,
+    clip: float,
+    layout: tuple[bool, bool],
+    keep: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """Free running (arguments as :class:`FreeRun` takes them): outputs (steps, B, d). What
+    the backward needs goes to ``keep`` if given."""
+    arrays = _arrays(u0, h0, c0, readout, *weights)
+    (batch, width), dtype = h0.shape, arrays[3].dtype
+    ys = np.empty((steps, batch, readout.shape[-1]), dtype=dtype)
+    hs, cs = np.empty((steps, batch, width), dtype=dtype), np.empty((steps, batch, width), dtype)
+    acts = np.empty((max(steps - 1, 0), batch, GATES * width), dtype=dtype)
+    kernels.free_forward(*arrays, float(clip), *layout, ys, hs, cs, acts)
+    if keep is not None:
+        keep.update(arrays=arrays, ys=ys, hs=hs, cs=cs, acts=acts)
+    return ys
+
+
+class FreeRun(torch.autograd.Function):
+    """Outputs of B one-layer LSTMs run free, each output fed back as the next input.
+
+    ``apply(u0, h0, c0, readout, w_x, w_h, b, p_i, p_f, p_o, steps, clip, layout)``: the
+    networks' state h0, c0 (B, H) after their last input u0 (B, d), the readout (B, F + 1, d)
+    on the features [h, c if ``layout[0]``, u if ``layout[1]``, 1], the weights as
+    :class:`LSTMPass` takes them. Output k is the readout of the state after k feedback steps,
+    clipped to ±``clip`` (no gradient where it was clipped): (steps, B, d), as
+    :meth:`~evorl.agents.evolino.network.Runner.free_run` returns. Everything but u0 takes a
+    gradient.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, *inputs: Any) -> Tensor:  # type: ignore[override]
+        u0, h0, c0, readout, *weights = inputs[:10]
+        ctx.keep, (ctx.steps, ctx.clip, ctx.layout) = {}, inputs[10:]
+        ys = free_run(u0, h0, c0, readout, tuple(weights), *inputs[10:], keep=ctx.keep)
+        return torch.from_numpy(ys)
+
+    @staticmethod
+    def backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        k = ctx.keep
+        u0, h0, c0, readout, wx, wh, _, pi, pf, po = k["arrays"]
+        dh0, dc0, dw = _zeros_like([h0, c0, readout])
+        grads = _zeros_like(k["arrays"][4:])
+        kernels.free_backward(
+            np.ascontiguousarray(grad_y.numpy()),
+            *(u0, readout, wx, wh, pi, pf, po, float(ctx.clip), *ctx.layout),
+            *(k["ys"], k["hs"], k["cs"], k["acts"], dh0, dc0, dw, grads),
+        )
+        out = (dh0, dc0, dw, *grads)
+        return (None, *(torch.from_numpy(g) for g in out), None, None, None)

@@ -7,7 +7,7 @@ mode: a (B, D) float64 parameter matrix is viewed per individual (``population_p
 forward pass per time step advances all B networks. Evolino's readout is kept outside the
 controller, on features φ(t) = [h(t), u(t)] (hidden state of the last layer, optionally the
 input), so the controller's own ``w_out``/``b_out`` rows stay zero here; its teacher-forced
-pass runs all steps in one call (:mod:`~evorl.agents.evolino.lstm_pass`).
+and free-running passes run all steps in one call each (:mod:`~evorl.agents.evolino.lstm_pass`).
 :func:`fit_and_validate` is Evolino's fitness computation, shared with the echo state network
 baseline.
 """
@@ -22,15 +22,16 @@ import numpy as np
 import torch
 
 from evorl.agents.evolino import lstm_pass
-from evorl.agents.evolino.lstm_pass import LSTMPass
+from evorl.agents.evolino.lstm_pass import FreeRun, LSTMPass
 from evorl.agents.evolino.readout import add_bias, apply_readout, solve_readout
 from evorl.controllers import ControllerConfig, State, build_controller
 
 DTYPE = torch.float64
 Params = dict[str, torch.Tensor]
-NUMPY_BATCH = 256
-"""Largest batch whose teacher-forced pass without gradients runs in numpy (see
-:meth:`LSTMPopulation.whole_pass`); above it torch's per-step operations are faster."""
+FUSED_BATCH = 256
+"""Largest batch whose passes without gradients run in one call each (see
+:meth:`LSTMPopulation.whole_pass`): above it torch's per-step operations, each over the whole
+batch, are faster than the compiled loops' one network at a time."""
 
 
 class Runner:
@@ -191,26 +192,60 @@ class LSTMPopulation(Runner):
         return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
 
     def whole_pass(self, params: Params, inputs: torch.Tensor, state: State) -> State | None:
-        """(h, c) after every step in one call (:mod:`~evorl.agents.evolino.lstm_pass`) for a
-        network of one layer with forget gates. With gradients recorded that is about 6 times
-        faster than autograd step by step (one network, Mackey-Glass); without, it is 1.3 to 2
-        times faster up to :data:`NUMPY_BATCH` networks and slower beyond (None there)."""
+        """(h, c) after every step in one call (:class:`~evorl.agents.evolino.lstm_pass.LSTMPass`)
+        for networks of one layer with forget gates, up to :data:`FUSED_BATCH` of them unless
+        gradients are recorded; else None. For one network (the polish) that is about 15 times
+        faster than autograd step by step."""
+        weights = self._fused(params, state)
+        if weights is None or inputs.requires_grad:
+            return None
+        args = (inputs.expand(-1, state[0].shape[0], -1), *state, *weights)
+        if self._records(params, state):
+            return LSTMPass.apply(*args)
+        return tuple(torch.from_numpy(s[1:]) for s in lstm_pass.run(*args))
+
+    def free_run(
+        self,
+        params: Params,
+        readout: torch.Tensor,
+        state: State,
+        last_input: torch.Tensor,
+        steps: int,
+        clip: float = 1e3,
+    ) -> torch.Tensor:
+        """As :meth:`Runner.free_run`; in one call
+        (:class:`~evorl.agents.evolino.lstm_pass.FreeRun`) where :meth:`whole_pass` is."""
+        weights = self._fused(params, state, readout)
+        if weights is None or last_input.requires_grad:
+            return super().free_run(params, readout, state, last_input, steps, clip)
+        layout = (self.readout_cells, self.readout_input)
+        if self._records(params, state, readout):
+            return FreeRun.apply(last_input, *state, readout, *weights, steps, clip, layout)
+        out = lstm_pass.free_run(last_input, *state, readout, weights, steps, clip, layout)
+        return torch.from_numpy(out)
+
+    @staticmethod
+    def _records(params: Params, *tensors: torch.Tensor | State) -> bool:
+        """Whether autograd records operations on ``params`` or on the state/readout given."""
+        flat = [t for v in tensors for t in (v if isinstance(v, tuple) else (v,))]
+        return torch.is_grad_enabled() and any(t.requires_grad for t in (*params.values(), *flat))
+
+    def _fused(
+        self, params: Params, state: State, readout: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, ...] | None:
+        """The weights w_x, w_h, b, p_i, p_f, p_o (zeros for no peepholes) that the passes of
+        :mod:`~evorl.agents.evolino.lstm_pass` take, or None where they do not apply: more than
+        one layer, no forget gate, or no gradients recorded on more than :data:`FUSED_BATCH`
+        networks."""
         config, batch = self.controller.config, state[0].shape[0]
-        grad = torch.is_grad_enabled() and any(p.requires_grad for p in params.values())
-        if (
-            len(config.hidden) > 1
-            or not config.forget_gate
-            or inputs.requires_grad
-            or any(s.requires_grad for s in state)
-            or not (grad or batch <= NUMPY_BATCH)
-        ):
+        if len(config.hidden) > 1 or not config.forget_gate:
+            return None
+        recorded = self._records(params, state, *(() if readout is None else (readout,)))
+        if not recorded and batch > FUSED_BATCH:
             return None
         zero = torch.zeros_like(state[1])
-        args = (inputs.expand(-1, batch, -1), *state, params["w_x0"], params["w_h0"], params["b0"])
-        args += tuple(params.get(f"p_{gate}0", zero) for gate in "ifo")
-        if grad:
-            return LSTMPass.apply(*args)
-        return tuple(torch.from_numpy(s[1:, :, 0]) for s in lstm_pass.run(*args))
+        names = ("w_x0", "w_h0", "b0")
+        return (*(params[k] for k in names), *(params.get(f"p_{g}0", zero) for g in "ifo"))
 
 
 @torch.no_grad()
@@ -338,7 +373,10 @@ def restart_errors(
     rep = _per_run(params, n)
     inputs = torch.stack([train[r : r + context] for r in offsets], dim=1)  # (context, n, d)
     _, state, _ = net.teacher_force(
-        rep, inputs.repeat_interleave(batch, dim=1), net.initial_state(n * batch)
+        rep,
+        inputs.repeat_interleave(batch, dim=1),
+        net.initial_state(n * batch),
+        collect_from=context,  # no features: only the final state is wanted
     )
     starts = [r + context - 1 for r in offsets]  # the last context step, as in free_run_errors
     return _free_run_errors(net, rep, readout, state, train, starts, horizon, clip)

@@ -7,9 +7,9 @@ every ``horizon // 2`` steps along the readout's own segment, each from the teac
 at its start. The readout is re-solved by least squares inside the loss, differentiably
 (:func:`~evorl.agents.evolino.readout.solve_readout_qr`), so the gradient sees how the optimal
 readout follows the hidden weights: variable projection (Golub & Pereyra 1973). Backpropagation
-runs through the teacher-forced pass (fused, with a hand-written backward:
-:mod:`~evorl.agents.evolino.lstm_pass`; about 6 times faster per step than autograd step by
-step on Mackey-Glass) and the free runs.
+runs through the teacher-forced pass and the free runs, each one call into compiled loops with a
+hand-written backward (:mod:`~evorl.agents.evolino.lstm_pass`): a Mackey-Glass polish step
+takes about 0.06 s, 14 times less than with autograd step by step.
 
 The validation segment takes no part in the loss. Every ``check`` steps the iterate is scored by
 Evolino's final check (float64, free runs over the whole series) and the best-scoring iterate is
