@@ -39,9 +39,9 @@ _MG_POLISH = {  # 2 searches, 2 polishes
     "polish_steps": 10**6,
     "polish_time": 275,
     "polish_lr": 4e-3,
-    "polish_check": 20,
+    "polish_check": 40,
 }
-_MG_RESTARTS = {"restarts": 200, "restart_context": 300}  # final check runs started as tests start
+_MG_RESTARTS = {"restarts": 200, "restart_context": 1000}  # checks start as tests do: 1000 steps
 SETTINGS: dict[str, dict[str, Any]] = {
     "sines2": {
         "evolino": _E(hidden=10, time_limit=120, **_ESP),
