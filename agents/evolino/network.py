@@ -30,8 +30,10 @@ DTYPE = torch.float64
 Params = dict[str, torch.Tensor]
 FUSED_BATCH = 256
 """Largest batch whose passes without gradients run in one call each (see
-:meth:`LSTMPopulation.whole_pass`): above it torch's per-step operations, each over the whole
-batch, are faster than the compiled loops' one network at a time."""
+:meth:`LSTMPopulation.whole_pass`); above it torch's per-step operations, each over the whole
+batch. Kept from the numpy pass, not re-tuned for the compiled loops: teacher forcing 300 steps,
+they took 0.36 s for 400 networks in float64 (torch 0.93 s) and drew level with torch at 200
+networks in float32."""
 
 
 class Runner:
