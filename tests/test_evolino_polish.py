@@ -20,7 +20,7 @@ from evorl.agents.evolino import Evolino, EvolinoConfig, lstm_pass, solve_readou
 from evorl.agents.evolino.bench import Row, format_table
 from evorl.agents.evolino.lstm_pass import LSTMPass
 from evorl.agents.evolino.network import LSTMPopulation, Runner
-from evorl.agents.evolino.polish import free_run_loss
+from evorl.agents.evolino.polish import _adam, free_run_loss
 from evorl.agents.evolino.readout import add_bias, solve_readout_qr
 from evorl.envs.timeseries import make_task
 
@@ -191,6 +191,23 @@ def test_a_diverging_polish_returns_to_its_best_iterate_at_a_smaller_step_size()
     _, result, _ = _fit(polish_steps=40, polish_check=5, polish_lr=0.5)
     assert result.polish_steps == 40
     assert result.fitness > plain_fit.fitness + np.log(1.5)
+    assert result.polish_setbacks >= 1
+
+
+def test_the_polish_warm_up_ramps_adams_steps_linearly():
+    """Under a constant gradient Adam moves every weight by the learning rate at every step,
+    whatever the gradient's size (bias-corrected m / sqrt(v) = ±1): with a 4-step warm-up, step k
+    moves it by k/4 of the rate, and from step 4 on by all of it."""
+    grad = torch.tensor([1e-3, -3.0, 50.0, 0.2], dtype=F64)
+    g = torch.zeros(4, dtype=F64, requires_grad=True)
+    opt, ramp = _adam(g, 0.1, 4)
+    for k in range(1, 7):
+        before = g.detach().clone()
+        g.grad = grad.clone()
+        opt.step()
+        ramp()
+        expected = -0.1 * min(k, 4) / 4 * torch.sign(grad)
+        torch.testing.assert_close(g.detach() - before, expected, rtol=1e-4, atol=0)
 
 
 def test_polish_stops_at_its_time_budget():
@@ -220,6 +237,7 @@ def test_parallel_searches_give_the_best_of_the_same_searches_run_in_turn():
         {"workers": 0},
         {"polish_steps": -1},
         {"polish_lr": 0.0},
+        {"polish_warmup": -1},
         {"polish_time": 0.0},
         {"restarts": -1},
         {"restart_context": 0},

@@ -39,6 +39,7 @@ _MG_POLISH = {  # 2 searches, 2 polishes
     "polish_steps": 10**6,
     "polish_time": 275,
     "polish_lr": 4e-3,
+    "polish_warmup": 200,
     "polish_check": 40,
 }
 _MG_RESTARTS = {"restarts": 200, "restart_context": 1000}  # checks start as tests do: 1000 steps

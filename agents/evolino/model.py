@@ -145,6 +145,9 @@ class EvolinoConfig:
     first); not part of ``time_limit``."""
     polish_lr: float = 1e-3
     """Adam's learning rate in the polish."""
+    polish_warmup: int = 0
+    """Polish steps over which the learning rate ramps linearly up to ``polish_lr``, at the
+    start and after each setback (0: none)."""
     polish_horizon: int | None = None
     """Free-run length of the polish loss (None: ``valid_horizon``, else ``valid``)."""
     polish_check: int = 10
@@ -162,8 +165,11 @@ class EvolinoConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"EvolinoConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.polish_steps < 0 or self.polish_lr <= 0 or self.restarts < 0:
-            raise ValueError("EvolinoConfig: polish_steps and restarts must be >= 0, polish_lr > 0")
+        if min(self.polish_steps, self.polish_warmup, self.restarts) < 0 or self.polish_lr <= 0:
+            raise ValueError(
+                "EvolinoConfig: polish_steps, polish_warmup and restarts must be >= 0, "
+                "polish_lr > 0"
+            )
         for name in ("time_limit", "polish_time", "polish_horizon"):
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -188,6 +194,8 @@ class FitResult:
     """Fitness of the search's pick, before any gradient polish."""
     polish_steps: int = 0
     """Adam steps of the gradient polish (0: not polished)."""
+    polish_setbacks: int = 0
+    """Setbacks of the polish that produced the model (see :mod:`~evorl.agents.evolino.polish`)."""
 
 
 @dataclass
@@ -429,6 +437,7 @@ class Evolino:
         top = max(done, key=lambda d: d.fitness)
         result.polish_steps = max(d.steps for d in done)
         if top.fitness > result.fitness:
+            result.polish_setbacks = top.setbacks
             self.unpolished = (self.genome, self.readout)
             self.genome, result.fitness = top.genome, top.fitness
             self.readout = self.evaluate(top.genome, train, washout, final=True)[1][0]

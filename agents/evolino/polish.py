@@ -14,9 +14,16 @@ takes about 0.06 s, 14 times less than with autograd step by step.
 The validation segment takes no part in the loss. Every ``check`` steps the iterate is scored by
 Evolino's final check (float64, free runs over the whole series) and the best-scoring iterate is
 kept, the start included, so the polish cannot make that score worse. A step whose gradient is
-not finite, or a check whose NRMSE is more than twice the best one's, sends the polish back to the
-best iterate with half the learning rate (at 1/64 of ``polish_lr`` it stops): a step size that
-suits one network can make another diverge.
+not finite, or a check whose NRMSE is more than twice the best one's (a setback), sends the polish
+back to the best iterate with half the learning rate (at 1/64 of ``polish_lr`` it stops): a step
+size that suits one network can make another diverge. ``polish_warmup`` > 0 ramps the learning
+rate linearly up to its value over that many steps, at the start and after every setback: Adam's
+first steps move every weight by about the learning rate whatever its gradient, before its
+moment estimates settle (the reason for warm-up in Liu et al. 2020, "On the variance of the
+adaptive learning rate and beyond"). On the evolved network of the Mackey-Glass bench's seed 0,
+275 s at lr 4e-3 without it took two setbacks in the first 80 steps and went on at 1e-3:
+validation NRMSE 4.9e-3 → 1.55e-3, test NRMSE84 3.76e-3; with a 200-step ramp it kept 4e-3 for
+2,600 steps: validation 1.02e-3, test 1.65e-3.
 """
 
 from __future__ import annotations
@@ -49,6 +56,8 @@ class Polished:
     """Their final-check fitness (-log NRMSE)."""
     steps: int
     """Adam steps taken."""
+    setbacks: int = 0
+    """Setbacks: returns to the best iterate at half the learning rate (the last may stop it)."""
 
 
 def free_run_loss(
@@ -78,6 +87,18 @@ def free_run_loss(
     return sq.mean()
 
 
+def _adam(
+    genome: torch.Tensor, lr: float, warmup: int
+) -> tuple[torch.optim.Adam, Callable[[], None]]:
+    """Adam on ``genome`` and the per-step update of its learning rate: a linear ramp from
+    ``lr / warmup`` up to ``lr`` over ``warmup`` steps (none when 0)."""
+    opt = torch.optim.Adam([genome], lr=lr)
+    if warmup < 1:
+        return opt, lambda: None
+    ramp = torch.optim.lr_scheduler.LinearLR(opt, 1.0 / warmup, 1.0, warmup - 1)
+    return opt, ramp.step
+
+
 def polish(
     model: Evolino,
     genome: np.ndarray,
@@ -94,7 +115,7 @@ def polish(
     series = torch.as_tensor(train, dtype=torch.float64)
     g = torch.tensor(genome, dtype=torch.float64, requires_grad=True)
     lr = c.polish_lr
-    opt = torch.optim.Adam([g], lr=lr)
+    opt, ramp = _adam(g, lr, c.polish_warmup)
     best = Polished(np.array(genome, dtype=np.float64), fitness, 0)
     start = time.perf_counter()
     for step in range(1, c.polish_steps + 1):
@@ -104,6 +125,7 @@ def polish(
         finite = bool(torch.isfinite(g.grad).all())
         if finite:
             opt.step()
+            ramp()
         best.steps = step
         out_of_time = c.polish_time is not None and time.perf_counter() - start > c.polish_time
         diverged = not finite
@@ -117,11 +139,12 @@ def polish(
                 callback(step, best.fitness)
         if diverged:
             lr /= 2  # diverging: back to the best iterate at half the step size
+            best.setbacks += 1
             if lr < c.polish_lr / 64:
                 break
             with torch.no_grad():
                 g.copy_(torch.as_tensor(best.genome))
-            opt = torch.optim.Adam([g], lr=lr)
+            opt, ramp = _adam(g, lr, c.polish_warmup)
         if out_of_time:
             break
     return best
