@@ -124,7 +124,13 @@ def test_the_compiled_cell_saturates_as_torch_does_and_keeps_nan(monkeypatch):
 
 @pytest.mark.parametrize(
     ("peepholes", "cells", "inputs"),
-    [(True, True, True), (True, False, True), (False, True, False), (False, False, False)],
+    [
+        (True, True, True),
+        (True, False, True),
+        (False, True, False),
+        (False, False, False),
+        (True, "tanh", True),
+    ],
 )
 def test_the_fused_free_run_equals_autograd_step_by_step(peepholes, cells, inputs, monkeypatch):
     """Outputs fed back, some of them clipped; gradients in the weights, the readout and the
@@ -238,6 +244,7 @@ def test_parallel_searches_give_the_best_of_the_same_searches_run_in_turn():
         {"polish_steps": -1},
         {"polish_lr": 0.0},
         {"polish_warmup": -1},
+        {"readout_cells": "sigmoid"},
         {"polish_time": 0.0},
         {"restarts": -1},
         {"restart_context": 0},

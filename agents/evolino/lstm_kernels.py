@@ -146,7 +146,8 @@ def teacher_backward(xs, wx, wh, pi, pf, po, hs, cs, acts, gh, gc, dh0, dc0, gra
 
 @njit(cache=True)
 def _read(w, h, c, u, clip, cells, inputs, y):
-    """y = [h, c if cells, u if inputs, 1] @ w, clipped to ±clip (NaN stays NaN)."""
+    """y = [h, g(c) if cells, u if inputs, 1] @ w, clipped to ±clip (NaN stays NaN); g(c) = c
+    for cells == 1, tanh(c) for cells == 2."""
     width, rows = h.shape[0], w.shape[0] - 1
     y[:] = w[rows]
     for k in range(width):
@@ -154,7 +155,7 @@ def _read(w, h, c, u, clip, cells, inputs, y):
     off = width
     if cells:
         for k in range(width):
-            _axpy(c[k], w[off + k], y)
+            _axpy(_tanh(c[k], h.dtype.type(1.0)) if cells == 2 else c[k], w[off + k], y)
         off += width
     if inputs:
         for k in range(u.shape[0]):
@@ -191,7 +192,7 @@ def free_backward(
     an output was clipped): the start state's into dh0, dc0 (B, H), the readout's accumulated
     into dw, the weights' into ``grads`` (as :func:`_step_grad`)."""
     width, d = hs.shape[-1], ys.shape[-1]
-    rows = w.shape[1] - 1
+    rows, one = w.shape[1] - 1, hs.dtype.type(1.0)
     dz = np.empty(4 * width, dtype=hs.dtype)
     dh, dc = np.empty(width, dtype=hs.dtype), np.empty(width, dtype=hs.dtype)
     dy, du, gp = (
@@ -213,8 +214,12 @@ def free_backward(
             off = width
             if cells:
                 for q in range(width):
-                    _axpy(cs[k, n, q], gp, dw[n, off + q])
-                    dc[q] += _dot(w[n, off + q], gp)
+                    feat, slope = cs[k, n, q], one
+                    if cells == 2:
+                        feat = _tanh(feat, one)
+                        slope = one - feat * feat
+                    _axpy(feat, gp, dw[n, off + q])
+                    dc[q] += slope * _dot(w[n, off + q], gp)
                 off += width
             du[:] = 0.0
             if inputs:

@@ -98,7 +98,7 @@ def free_run(
     weights: tuple[Tensor, ...],
     steps: int,
     clip: float,
-    layout: tuple[bool, bool],
+    layout: tuple[int, bool],
     keep: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """Free running (arguments as :class:`FreeRun` takes them): outputs (steps, B, d). What
@@ -119,9 +119,9 @@ class FreeRun(torch.autograd.Function):
 
     ``apply(u0, h0, c0, readout, w_x, w_h, b, p_i, p_f, p_o, steps, clip, layout)``: the
     networks' state h0, c0 (B, H) after their last input u0 (B, d), the readout (B, F + 1, d)
-    on the features [h, c if ``layout[0]``, u if ``layout[1]``, 1], the weights as
-    :class:`LSTMPass` takes them. Output k is the readout of the state after k feedback steps,
-    clipped to ±``clip`` (no gradient where it was clipped): (steps, B, d), as
+    on the features [h, c if ``layout[0]`` is 1 (tanh(c) if 2), u if ``layout[1]``, 1], the
+    weights as :class:`LSTMPass` takes them. Output k is the readout of the state after k
+    feedback steps, clipped to ±``clip`` (no gradient where it was clipped): (steps, B, d), as
     :meth:`~evorl.agents.evolino.network.Runner.free_run` returns. Everything but u0 takes a
     gradient.
     """

@@ -75,8 +75,11 @@ class EvolinoConfig:
     """Forget gates."""
     readout_input: bool = True
     """Readout also sees the input x(t) (a direct input-output connection)."""
-    readout_cells: bool = False
-    """Readout also sees the cell states c(t) (an extension; Evolino reads the cell outputs)."""
+    readout_cells: bool | str = False
+    """Readout also sees the cell states c(t) (an extension; Evolino reads the cell outputs);
+    "tanh": sees tanh(c(t)), bounded, so that a cell that integrates without limit (its state
+    growing with the time since the run began) cannot make the readout depend on where a run
+    started."""
     ridge: float = 0.0
     """0: pseudo-inverse readout; > 0: ridge regression."""
     subpop_size: int = 20
@@ -169,6 +172,11 @@ class EvolinoConfig:
             raise ValueError(
                 "EvolinoConfig: polish_steps, polish_warmup and restarts must be >= 0, "
                 "polish_lr > 0"
+            )
+        if self.readout_cells not in (False, True, "tanh"):
+            raise ValueError(
+                f"EvolinoConfig.readout_cells must be False, True or 'tanh', "
+                f"got {self.readout_cells!r}"
             )
         for name in ("time_limit", "polish_time", "polish_horizon"):
             value = getattr(self, name)

@@ -143,7 +143,8 @@ class LSTMPopulation(Runner):
         peepholes: Peephole connections (Gers & Schmidhuber 2000), as in Evolino's LSTM.
         forget_gate: Forget gates (Gers et al. 2000).
         readout_input: Include the input u(t) in the readout features.
-        readout_cells: Include the cell states c(t) too (not in Evolino's paper).
+        readout_cells: Include the cell states c(t) too (not in Evolino's paper); "tanh":
+            include tanh(c(t)), bounded where a cell integrates without limit.
         dtype: float32 runs about twice as fast; float64 for final evaluation.
     """
 
@@ -156,9 +157,11 @@ class LSTMPopulation(Runner):
         peepholes: bool = True,
         forget_gate: bool = True,
         readout_input: bool = True,
-        readout_cells: bool = False,
+        readout_cells: bool | str = False,
         dtype: torch.dtype = DTYPE,
     ) -> None:
+        if readout_cells not in (False, True, "tanh"):
+            raise ValueError(f"readout_cells must be False, True or 'tanh', got {readout_cells!r}")
         config = ControllerConfig(
             kind="lstm",
             hidden=hidden,
@@ -188,7 +191,7 @@ class LSTMPopulation(Runner):
     def phi(self, state: State, u: torch.Tensor) -> torch.Tensor:
         parts = [state[-2]]
         if self.readout_cells:
-            parts.append(state[-1])
+            parts.append(torch.tanh(state[-1]) if self.readout_cells == "tanh" else state[-1])
         if self.readout_input:
             parts.append(u)
         return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
@@ -220,7 +223,10 @@ class LSTMPopulation(Runner):
         weights = self._fused(params, state, readout)
         if weights is None or last_input.requires_grad:
             return super().free_run(params, readout, state, last_input, steps, clip)
-        layout = (self.readout_cells, self.readout_input)
+        layout = (
+            2 if self.readout_cells == "tanh" else int(self.readout_cells),
+            self.readout_input,
+        )
         if self._records(params, state, readout):
             return FreeRun.apply(last_input, *state, readout, *weights, steps, clip, layout)
         out = lstm_pass.free_run(last_input, *state, readout, weights, steps, clip, layout)
