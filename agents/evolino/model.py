@@ -51,6 +51,7 @@ import torch
 from evorl.agents.evolino.islands import Workers
 from evorl.agents.evolino.network import (
     DTYPE,
+    READOUT_CELLS,
     LSTMPopulation,
     fit_and_validate,
     forecast,
@@ -173,7 +174,7 @@ class EvolinoConfig:
                 "EvolinoConfig: polish_steps, polish_warmup and restarts must be >= 0, "
                 "polish_lr > 0"
             )
-        if self.readout_cells not in (False, True, "tanh"):
+        if self.readout_cells not in READOUT_CELLS:
             raise ValueError(
                 f"EvolinoConfig.readout_cells must be False, True or 'tanh', "
                 f"got {self.readout_cells!r}"

@@ -28,6 +28,8 @@ from evorl.controllers import ControllerConfig, State, build_controller
 
 DTYPE = torch.float64
 Params = dict[str, torch.Tensor]
+READOUT_CELLS = (False, True, "tanh")
+"""Values of ``readout_cells``: no cell states, c(t), tanh(c(t))."""
 FUSED_BATCH = 256
 """Largest batch whose passes without gradients run in one call each (see
 :meth:`LSTMPopulation.whole_pass`); above it torch's per-step operations, each over the whole
@@ -160,7 +162,7 @@ class LSTMPopulation(Runner):
         readout_cells: bool | str = False,
         dtype: torch.dtype = DTYPE,
     ) -> None:
-        if readout_cells not in (False, True, "tanh"):
+        if readout_cells not in READOUT_CELLS:
             raise ValueError(f"readout_cells must be False, True or 'tanh', got {readout_cells!r}")
         config = ControllerConfig(
             kind="lstm",
