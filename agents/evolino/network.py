@@ -203,11 +203,12 @@ class LSTMPopulation(Runner):
         for networks of one layer with forget gates, up to :data:`FUSED_BATCH` of them unless
         gradients are recorded; else None. For one network (the polish) that is about 15 times
         faster than autograd step by step."""
-        weights = self._fused(params, state)
-        if weights is None or inputs.requires_grad:
+        fused = self._fused(params, state)
+        if fused is None or inputs.requires_grad:
             return None
+        weights, recorded = fused
         args = (inputs.expand(-1, state[0].shape[0], -1), *state, *weights)
-        if self._records(params, state):
+        if recorded:
             return LSTMPass.apply(*args)
         return tuple(torch.from_numpy(s[1:]) for s in lstm_pass.run(*args))
 
@@ -222,14 +223,15 @@ class LSTMPopulation(Runner):
     ) -> torch.Tensor:
         """As :meth:`Runner.free_run`; in one call
         (:class:`~evorl.agents.evolino.lstm_pass.FreeRun`) where :meth:`whole_pass` is."""
-        weights = self._fused(params, state, readout)
-        if weights is None or last_input.requires_grad:
+        fused = self._fused(params, state, readout)
+        if fused is None or last_input.requires_grad:
             return super().free_run(params, readout, state, last_input, steps, clip)
+        weights, recorded = fused
         layout = (
             2 if self.readout_cells == "tanh" else int(self.readout_cells),
             self.readout_input,
         )
-        if self._records(params, state, readout):
+        if recorded:
             return FreeRun.apply(last_input, *state, readout, *weights, steps, clip, layout)
         out = lstm_pass.free_run(last_input, *state, readout, weights, steps, clip, layout)
         return torch.from_numpy(out)
@@ -242,11 +244,11 @@ class LSTMPopulation(Runner):
 
     def _fused(
         self, params: Params, state: State, readout: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, ...] | None:
+    ) -> tuple[tuple[torch.Tensor, ...], bool] | None:
         """The weights w_x, w_h, b, p_i, p_f, p_o (zeros for no peepholes) that the passes of
-        :mod:`~evorl.agents.evolino.lstm_pass` take, or None where they do not apply: more than
-        one layer, no forget gate, or no gradients recorded on more than :data:`FUSED_BATCH`
-        networks."""
+        :mod:`~evorl.agents.evolino.lstm_pass` take and whether autograd records them, or None
+        where those passes do not apply: more than one layer, no forget gate, or no gradients
+        recorded on more than :data:`FUSED_BATCH` networks."""
         config, batch = self.controller.config, state[0].shape[0]
         if len(config.hidden) > 1 or not config.forget_gate:
             return None
@@ -255,7 +257,8 @@ class LSTMPopulation(Runner):
             return None
         zero = torch.zeros_like(state[1])
         names = ("w_x0", "w_h0", "b0")
-        return (*(params[k] for k in names), *(params.get(f"p_{g}0", zero) for g in "ifo"))
+        weights = (*(params[k] for k in names), *(params.get(f"p_{g}0", zero) for g in "ifo"))
+        return weights, recorded
 
 
 @torch.no_grad()

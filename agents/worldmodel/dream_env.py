@@ -21,17 +21,15 @@ the same whichever batch it runs in (up to float rounding of the batched LSTM).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
-from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space
 
+from .latent_env import LatentVectorEnv, OneEnv
 from .mdnrnn import sample_mixture
-from .models import advance, load_memory, load_vision
-from .preprocess import encode_actions
+from .models import load_memory, load_vision
 from .vae import to_frames
 
 DREAM_ID = "worldmodel/Dream-v0"
@@ -41,7 +39,7 @@ NOISE_CHUNK = 64
 """Steps of noise a dream draws from its generator at once (drawing per step is slow)."""
 
 
-class DreamVectorEnv(VectorEnv):
+class DreamVectorEnv(LatentVectorEnv):
     """``num_envs`` dreams stepped as one batch; see the module docstring.
 
     Args:
@@ -51,11 +49,6 @@ class DreamVectorEnv(VectorEnv):
         max_steps: Time limit of a dream episode (truncation).
         render_mode: ``None`` or ``"rgb_array"`` (z decoded through V, first dream).
     """
-
-    metadata: ClassVar[dict[str, Any]] = {
-        "autoreset_mode": AutoresetMode.DISABLED,
-        "render_modes": ["rgb_array"],
-    }
 
     def __init__(
         self,
@@ -68,37 +61,20 @@ class DreamVectorEnv(VectorEnv):
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         memory = load_memory(directory)
+        self._init_latent(memory.rnn, memory.action_space, num_envs, render_mode)
         self.directory = directory
         self.memory = memory
-        self.rnn = memory.rnn
         self.temperature = float(temperature)
         self.max_steps = int(max_steps)
-        self.render_mode = render_mode
-        self.num_envs = num_envs
-        z_dim, hidden = self.rnn.z_dim, self.rnn.hidden
-        self.single_observation_space = gym.spaces.Box(
-            -np.inf, np.inf, (z_dim + hidden,), np.float32
-        )
-        self.single_action_space = memory.action_space
-        self.observation_space = batch_space(self.single_observation_space, num_envs)
-        self.action_space = batch_space(self.single_action_space, num_envs)
-        self._z = torch.zeros(num_envs, z_dim)
-        self._h = torch.zeros(num_envs, hidden)
-        self._state = self.rnn.initial_state(num_envs)
         self._t = np.zeros(num_envs, np.int64)
         self._rngs = [np.random.default_rng(0) for _ in range(num_envs)]
-        self._noise = np.zeros((num_envs, NOISE_CHUNK, 2 * z_dim + 1), np.float32)
+        self._noise = np.zeros((num_envs, NOISE_CHUNK, 2 * self.rnn.z_dim + 1), np.float32)
         self._cursor = np.full(num_envs, NOISE_CHUNK)
-        self._live = np.zeros(num_envs, bool)
 
     def reset(
         self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        mask = np.ones(self.num_envs, bool)
-        if options and options.get("reset_mask") is not None:
-            mask = np.asarray(options["reset_mask"], bool)
-        seeds = per_env_seeds(seed, self.num_envs)
-        rows = np.flatnonzero(mask)
+        rows, seeds = self._reset_rows(seed, options)
         z0 = np.zeros((len(rows), self.rnn.z_dim), np.float32)
         for i, row in enumerate(rows):
             rng = np.random.default_rng(seeds[row])
@@ -106,14 +82,9 @@ class DreamVectorEnv(VectorEnv):
             start = rng.integers(len(self.memory.initial_mu))
             std = np.exp(0.5 * self.memory.initial_logvar[start])
             z0[i] = self.memory.initial_mu[start] + std * rng.standard_normal(self.rnn.z_dim)
-        index = torch.as_tensor(rows)
-        self._z[index] = torch.from_numpy(z0)
-        self._h[index] = 0.0
-        for s in self._state:
-            s[:, index] = 0.0
+        self._z[torch.as_tensor(rows)] = torch.from_numpy(z0)
         self._t[rows] = 0
         self._cursor[rows] = NOISE_CHUNK
-        self._live[rows] = True
         return self._observation(), {}
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -123,19 +94,13 @@ class DreamVectorEnv(VectorEnv):
         terminated = np.zeros(self.num_envs, bool)
         truncated = np.zeros(self.num_envs, bool)
         if len(rows):
-            index = torch.as_tensor(rows)
-            encoded = encode_actions(self.single_action_space, np.asarray(actions)[rows])
-            state = tuple(s[:, index] for s in self._state)
-            h, state, pred = advance(self.rnn, self._z[index], torch.from_numpy(encoded), state)
+            pred = self._advance(rows, actions)
             noise = torch.from_numpy(self._draw(rows))
             z_dim = self.rnn.z_dim
-            self._z[index] = sample_mixture(
+            self._z[torch.as_tensor(rows)] = sample_mixture(
                 pred.logits, pred.mu, pred.log_sigma, self.temperature,
                 noise[:, :z_dim], noise[:, z_dim:-1],
             )  # fmt: skip
-            self._h[index] = h
-            for full, part in zip(self._state, state, strict=True):
-                full[:, index] = part
             terminated[rows] = (noise[:, -1] < torch.sigmoid(pred.done_logit)).numpy()
             reward[rows] = pred.reward.numpy()
             self._t[rows] += 1
@@ -150,9 +115,6 @@ class DreamVectorEnv(VectorEnv):
         with torch.no_grad():
             return to_frames(load_vision(self.directory).decode(self._z[:1]))[0]
 
-    def _observation(self) -> np.ndarray:
-        return torch.cat([self._z, self._h], dim=1).numpy().copy()
-
     def _draw(self, rows: np.ndarray) -> np.ndarray:
         """This step's noise of dreams ``rows``: U[0,1) (z_dim), N(0,1) (z_dim), U[0,1) (done)."""
         z_dim = self.rnn.z_dim
@@ -165,32 +127,6 @@ class DreamVectorEnv(VectorEnv):
         out = self._noise[rows, self._cursor[rows]]
         self._cursor[rows] += 1
         return out
-
-
-class OneEnv(gym.Env):
-    """A Gymnasium env made of a vector env of one (``self.vec``): the dream's and the real
-    view's single-env forms."""
-
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 30}
-    vec: VectorEnv
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        super().reset(seed=seed)
-        inner_seed = seed if seed is not None else int(self.np_random.integers(2**31 - 1))
-        obs, info = self.vec.reset(seed=[inner_seed])
-        return obs[0], info
-
-    def step(self, action) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        obs, reward, terminated, truncated, info = self.vec.step(np.asarray([action]))
-        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
-
-    def render(self) -> np.ndarray | None:
-        return self.vec.render()
-
-    def close(self) -> None:
-        self.vec.close()
 
 
 class DreamEnv(OneEnv):
@@ -207,17 +143,6 @@ class DreamEnv(OneEnv):
         self.observation_space = self.vec.single_observation_space
         self.action_space = self.vec.single_action_space
         self.render_mode = render_mode
-
-
-def per_env_seeds(seed: int | list[int | None] | None, num_envs: int) -> list[int | None]:
-    """Gymnasium's convention: an int seeds env i with seed + i; a list seeds env by env."""
-    if seed is None:
-        return [None] * num_envs
-    if isinstance(seed, int | np.integer):
-        return [int(seed) + i for i in range(num_envs)]
-    if len(seed) != num_envs:
-        raise ValueError(f"need {num_envs} seeds, got {len(seed)}")
-    return list(seed)
 
 
 if DREAM_ID not in gym.registry:
