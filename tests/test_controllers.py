@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from evorl.controllers import CONTROLLERS, Controller, ControllerConfig, build_controller
+from evorl.controllers.functional import linear
 
 OBS = 5
 DISCRETE = gym.spaces.Discrete(3)
@@ -194,6 +195,19 @@ def test_population_batch_invariance(cfg: ControllerConfig) -> None:
     for out, state in results[1:]:
         assert torch.equal(out, results[0][0])
         assert all(torch.equal(s, s0) for s, s0 in zip(state, results[0][1], strict=True))
+
+
+def test_linear_with_several_inputs_per_row_uses_that_rows_weights() -> None:
+    """x (B, n, in) with per-row weights: input k of row b goes through row b's matrix and
+    bias (what Evolino's restart runs use to share one network's weights across its runs)."""
+    f64 = torch.float64
+    x, w = randn(3, 4, 5, seed=1, dtype=f64), randn(3, 5, 2, seed=2, dtype=f64)
+    b = randn(3, 2, seed=3, dtype=f64)
+    expected = torch.einsum("bki,bio->bko", x, w) + b[:, None]
+    torch.testing.assert_close(linear(x, w, b[:, None]), expected, **F64)
+    torch.testing.assert_close(linear(x, w), expected - b[:, None], **F64)
+    for k in range(4):  # the same as the one-input-per-row form, up to rounding
+        torch.testing.assert_close(linear(x[:, k], w, b)[:, None], expected[:, k : k + 1], **F64)
 
 
 @variants

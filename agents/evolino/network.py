@@ -107,6 +107,17 @@ class Runner:
         empty = torch.empty(0, batch, self.features, dtype=self.dtype)
         return (torch.stack(feats) if feats else empty), state, snaps
 
+    def runs_final_state(self, params: Params, inputs: torch.Tensor) -> State:
+        """The state after teacher-forcing each of B networks from the zero state through
+        each of n input sequences (T, n, in): rows start-major, network-minor (run r of
+        network b in row r·B + b, as :func:`_per_run` lays parameters out)."""
+        runs, batch = inputs.shape[1], next(iter(params.values())).shape[0]
+        rep, inputs = _per_run(params, runs), inputs.repeat_interleave(batch, dim=1)
+        steps = inputs.shape[0]
+        return self.teacher_force(
+            rep, inputs, self.initial_state(runs * batch), collect_from=steps
+        )[1]
+
     def free_run(
         self,
         params: Params,
@@ -235,6 +246,22 @@ class LSTMPopulation(Runner):
             return FreeRun.apply(last_input, *state, readout, *weights, steps, clip, layout)
         out = lstm_pass.free_run(last_input, *state, readout, weights, steps, clip, layout)
         return torch.from_numpy(out)
+
+    def runs_final_state(self, params: Params, inputs: torch.Tensor) -> State:
+        """As :meth:`Runner.runs_final_state`; without gradients, the n runs of a network
+        advance as one matrix product per step with its weights, not one weight copy per run:
+        6.5 s instead of 25 s for the Mackey-Glass row's final check (16 networks × 200 runs ×
+        1,000 steps, one core). Rounding differs from a run alone in the last bits."""
+        if self._records(params):
+            return super().runs_final_state(params, inputs)
+        runs, batch = inputs.shape[1], next(iter(params.values())).shape[0]
+        grouped = {k: v.unsqueeze(1) if v.dim() == 2 else v for k, v in params.items()}
+        state = tuple(
+            s.unsqueeze(1).expand(-1, runs, -1).contiguous() for s in self.initial_state(batch)
+        )
+        for u in inputs:
+            state = self.step(u.expand(batch, -1, -1), state, grouped)
+        return tuple(s.transpose(0, 1).reshape(runs * batch, -1) for s in state)
 
     @staticmethod
     def _records(params: Params, *tensors: torch.Tensor | State) -> bool:
@@ -381,17 +408,11 @@ def restart_errors(
     responds to the same inputs in more than one way depending on where it starts (a memory
     cell that latches on some starts); these runs do.
     """
-    n, batch = len(offsets), readout.shape[0]
     train = train.to(net.dtype)
-    rep = _per_run(params, n)
     inputs = torch.stack([train[r : r + context] for r in offsets], dim=1)  # (context, n, d)
-    _, state, _ = net.teacher_force(
-        rep,
-        inputs.repeat_interleave(batch, dim=1),
-        net.initial_state(n * batch),
-        collect_from=context,  # no features: only the final state is wanted
-    )
+    state = net.runs_final_state(params, inputs)
     starts = [r + context - 1 for r in offsets]  # the last context step, as in free_run_errors
+    rep = _per_run(params, len(offsets))
     return _free_run_errors(net, rep, readout, state, train, starts, horizon, clip)
 
 

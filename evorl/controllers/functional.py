@@ -24,17 +24,19 @@ def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> t
     """Affine map ``x @ w + b`` for shared or per-row weights.
 
     Args:
-        x: Inputs, shape (B, in).
+        x: Inputs, shape (B, in); with per-row weights also (B, n, in), n inputs per row.
         w: Weights stored (in, out), or (B, in, out) for one matrix per row.
-        b: Bias (out,) or (B, out), or None.
+        b: Bias (out,) or (B, out), or None; (B, 1, out) for x of (B, n, in).
 
     Returns:
-        Shape (B, out).
+        Shape (B, out), or (B, n, out).
     """
     if w.dim() == 2:
         return x @ w if b is None else torch.addmm(b, x, w)
     if w.dim() != 3:
         raise ValueError(f"weight must be 2-D or 3-D (batched), got shape {tuple(w.shape)}")
+    if x.dim() == 3:  # one matrix product per row (not bit-identical to the (B, in) form)
+        return torch.bmm(x, w) if b is None else torch.baddbmm(b, x, w)
     x = x.unsqueeze(1)
     out = torch.bmm(x, w) if b is None else torch.baddbmm(b.unsqueeze(1), x, w)
     return out.squeeze(1)
