@@ -18,7 +18,7 @@ from evorl.agents.evolino import Evolino, EvolinoConfig, add_bias, solve_readout
 from evorl.agents.evolino.bench import Row, format_summary, format_table, run_benchmark
 from evorl.agents.evolino.esn import ESN, ESNConfig
 from evorl.agents.evolino.glstm import GradientLSTM, GradientLSTMConfig
-from evorl.agents.evolino.network import restart_errors
+from evorl.agents.evolino.network import Runner, restart_errors
 from evorl.agents.evolino.plots import plot_task, step_nrmse
 from evorl.controllers import ControllerConfig, build_controller
 from evorl.envs.timeseries import make_task, nrmse
@@ -225,6 +225,11 @@ def test_restart_runs_score_what_forecasting_from_those_contexts_scores():
         model.net, params, readouts, torch.as_tensor(train), offsets, context, horizon, 10.0
     )
     assert sq.shape == (horizon, len(offsets), 3, 1)
+    inputs = torch.stack([torch.as_tensor(train[r : r + context]) for r in offsets], dim=1)
+    shared = model.net.runs_final_state(params, inputs)  # one weight matrix per network
+    copied = Runner.runs_final_state(model.net, params, inputs)  # a weight copy per run
+    for s, s_ref in zip(shared, copied, strict=True):
+        torch.testing.assert_close(s, s_ref, atol=1e-12, rtol=0)
     contexts = np.stack([train[r : r + context] for r in offsets])
     truth = np.stack([train[r + context : r + context + horizon] for r in offsets])
     for b, (genome, readout) in enumerate(zip(genomes, readouts, strict=True)):
