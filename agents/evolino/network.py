@@ -238,10 +238,7 @@ class LSTMPopulation(Runner):
         if fused is None or last_input.requires_grad:
             return super().free_run(params, readout, state, last_input, steps, clip)
         weights, recorded = fused
-        layout = (
-            2 if self.readout_cells == "tanh" else int(self.readout_cells),
-            self.readout_input,
-        )
+        layout = (READOUT_CELLS.index(self.readout_cells), self.readout_input)  # 0, 1, 2
         if recorded:
             return FreeRun.apply(last_input, *state, readout, *weights, steps, clip, layout)
         out = lstm_pass.free_run(last_input, *state, readout, weights, steps, clip, layout)
