@@ -24,13 +24,14 @@ Example:
     True
 """
 
-from evorl.optimizers.base import Optimizer, SeedLike, SettingInfo
+from evorl.optimizers.base import Optimizer, SeedLike
 from evorl.optimizers.cmaes import CMAES, CMAESSettings, SepCMAES
 from evorl.optimizers.cosyne import CoSyNE, CoSyNESettings
 from evorl.optimizers.esp import ESP, ESPSettings, unit_index
 from evorl.optimizers.openai_es import OpenAIES, OpenAIESSettings
 from evorl.optimizers.pgpe import PGPE, PGPESettings
 from evorl.optimizers.registry import OPTIMIZERS, make_optimizer, optimizer_settings
+from evorl.optimizers.settings import SettingInfo
 from evorl.optimizers.shaping import (
     SHAPINGS,
     centered_ranks,

@@ -1,21 +1,17 @@
-"""What every optimizer shares: the ask/tell protocol, argument checks, seeding, settings.
+"""What every optimizer shares: construction, the pending-ask guard, checks, state and RNG.
 
-The optimizers themselves are plain classes (no common base class); they call these helpers so
-that every one of them validates its inputs, seeds itself and describes its settings the same way.
+An algorithm subclasses :class:`Optimizer` once and writes only its equations: ``_init`` (its
+state from ``x0``, ``sigma0``, ``settings`` and ``rng``), ``_ask`` and ``_tell``, plus the
+``center`` property; ``state`` names the attributes that hold its state, so that
+``state_dict``/``load_state_dict`` (which also carry the generator) need no code of its own.
+Adding an optimizer is its file and one line in :mod:`evorl.optimizers.registry`.
 """
 
 from __future__ import annotations
 
-import ast
-import dataclasses
-import functools
-import inspect
-import itertools
+import copy
 import math
-import textwrap
-import types
-import typing
-from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -23,13 +19,19 @@ SeedLike = int | np.random.SeedSequence
 """An optimizer seed: a non-negative int or a ``numpy.random.SeedSequence`` (e.g. a child)."""
 
 
-@runtime_checkable
-class Optimizer(Protocol):
-    """Black-box maximiser with an ask/tell interface on flat float64 vectors.
+class Optimizer:
+    """Black-box maximiser with an ask/tell interface on flat float64 vectors; higher is better.
 
-    Higher fitness is better. One generation is ``x = opt.ask()`` (shape ``(popsize, dim)``),
-    evaluate every row, then ``opt.tell(x, fitness)``. ``state_dict()`` captures everything,
-    RNG included, so that a restored optimizer asks exactly what the original would have.
+    One generation is ``x = opt.ask()`` (shape ``(popsize, dim)``), evaluate every row, then
+    ``opt.tell(x, fitness)``. ``state_dict()`` captures everything, RNG included, so that a
+    restored optimizer asks exactly what the original would have.
+
+    Args:
+        x0: Start point (the controller's initial flat parameters); copied.
+        sigma: Initial step size / noise standard deviation.
+        popsize: Population size; ``None`` takes the algorithm's default for ``len(x0)``.
+        seed: Non-negative int or ``SeedSequence``; the optimizer's only source of randomness.
+        settings: The algorithm's ``Settings`` instance (default settings when ``None``).
 
     Example:
         >>> from evorl.optimizers import make_optimizer
@@ -37,36 +39,107 @@ class Optimizer(Protocol):
         >>> for _ in range(5):
         ...     x = opt.ask()
         ...     metrics = opt.tell(x, -np.sum((x - 1.0) ** 2, axis=1))
+        >>> opt.popsize, opt.center.shape
+        (7, (3,))
     """
 
-    name: str
-    dim: int
+    name: ClassVar[str] = ""
+    """Registered name; also tags the state dict."""
+    Settings: ClassVar[type]
+    """The algorithm's frozen settings dataclass."""
+    state: ClassVar[tuple[str, ...]] = ()
+    """Attributes saved by :meth:`state_dict` (deep-copied both ways)."""
 
-    @property
-    def popsize(self) -> int:
-        """Number of rows the next ``ask()`` returns (may change, e.g. on IPOP restarts)."""
-        ...
+    def __init__(
+        self,
+        x0: np.ndarray,
+        *,
+        sigma: float,
+        popsize: int | None = None,
+        seed: SeedLike,
+        settings: Any = None,
+    ) -> None:
+        self.settings = settings if settings is not None else self.Settings()
+        self.x0 = as_x0(x0)
+        self.dim = self.x0.size
+        self.sigma0 = as_sigma(sigma)
+        self.rng = make_rng(seed)
+        self._pending: tuple[int, int] | None = None
+        self._popsize = 0
+        self._init(popsize)
+
+    # ----------------------------------------------------------------- the algorithm's part
+    def _init(self, popsize: int | None) -> None:
+        """Set up the search state (``self._popsize`` included) from x0, sigma0 and settings."""
+        raise NotImplementedError
+
+    def _ask(self) -> np.ndarray:
+        """Candidates of the next generation, ``(popsize, dim)``."""
+        raise NotImplementedError
+
+    def _tell(self, candidates: np.ndarray, fitness: np.ndarray) -> dict[str, float]:
+        """Update from checked fitness (float64, finite) of the last ask; returns metrics."""
+        raise NotImplementedError
+
+    def _state_extra(self) -> dict[str, Any]:
+        """State that is not a plain attribute (pickled pycma objects, steppers)."""
+        return {}
+
+    def _load_state_extra(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`_state_extra` saved (before the generator is restored)."""
 
     @property
     def center(self) -> np.ndarray:
         """The current search-distribution mean (or best estimate), shape ``(dim,)``."""
-        ...
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- the shared protocol
+    @property
+    def popsize(self) -> int:
+        """Number of rows the next ``ask()`` returns (may change, e.g. on IPOP restarts)."""
+        return self._popsize
 
     def ask(self) -> np.ndarray:
         """Candidates to evaluate, shape ``(popsize, dim)``, float64."""
-        ...
+        x = self._ask()
+        self._pending = (int(x.shape[0]), int(x.shape[1]))
+        return x
 
     def tell(self, candidates: np.ndarray, fitness: np.ndarray) -> dict[str, float]:
         """Update from the fitness (higher is better) of the last ``ask()``; returns metrics."""
-        ...
+        if self._pending is None:
+            raise RuntimeError(f"{self.name}: tell() called without a pending ask()")
+        f = check_tell(self.name, candidates, fitness, self._pending)
+        metrics = self._tell(np.asarray(candidates, dtype=np.float64), f)
+        self._pending = None
+        return metrics
 
     def state_dict(self) -> dict[str, Any]:
         """Picklable snapshot of the full state, RNG included."""
-        ...
+        out = {
+            "name": self.name,
+            "dim": self.dim,
+            "x0": self.x0.copy(),  # where restarts begin
+            "sigma0": self.sigma0,
+            "popsize": self._popsize,
+            "pending": self._pending,
+            **{key: copy.deepcopy(getattr(self, key)) for key in self.state},
+            **self._state_extra(),
+        }
+        out["rng"] = rng_state(self.rng)
+        return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a snapshot taken by ``state_dict()`` of an optimizer of the same kind and dim."""
-        ...
+        check_state(self.name, self.dim, state)
+        self.x0, self.sigma0 = np.array(state["x0"], dtype=np.float64), float(state["sigma0"])
+        for key in self.state:
+            setattr(self, key, copy.deepcopy(state[key]))
+        self._popsize = int(state["popsize"])
+        pending = state["pending"]
+        self._pending = None if pending is None else (int(pending[0]), int(pending[1]))
+        self._load_state_extra(state)
+        restore_rng(self.rng, state["rng"])
 
 
 # --------------------------------------------------------------------------- arguments
@@ -154,110 +227,3 @@ def rng_state(rng: np.random.Generator) -> dict[str, Any]:
 def restore_rng(rng: np.random.Generator, state: dict[str, Any]) -> None:
     """Put a generator back into a state returned by :func:`rng_state`."""
     rng.bit_generator.state = dict(state)
-
-
-def copy_or_none(a: np.ndarray | None) -> np.ndarray | None:
-    """``a.copy()``, passing ``None`` through (for pending-ask buffers in state dicts)."""
-    return None if a is None else np.array(a, copy=True)
-
-
-# --------------------------------------------------------------------------- settings
-
-
-class SettingInfo(NamedTuple):
-    """One optimizer setting as a config layer sees it."""
-
-    type: Any
-    """The annotated type, e.g. ``float``, ``float | None`` or ``Literal['none', 'ipop']``."""
-    default: Any
-    """Default value."""
-    doc: str
-    """The field's docstring."""
-
-
-@functools.cache
-def _field_docs(cls: type) -> dict[str, str]:
-    """Attribute docstrings (the string literal under each field), read from the class source."""
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    except (OSError, TypeError, SyntaxError):  # no source (frozen app, REPL): docs are optional
-        return {}
-    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-    docs = {}
-    for node, nxt in itertools.pairwise(body):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and isinstance(nxt, ast.Expr)
-            and isinstance(nxt.value, ast.Constant)
-            and isinstance(nxt.value.value, str)
-        ):
-            docs[node.target.id] = inspect.cleandoc(nxt.value.value)
-    return docs
-
-
-def settings_info(settings_cls: type) -> dict[str, SettingInfo]:
-    """``{field: SettingInfo(type, default, doc)}`` of a settings dataclass."""
-    hints = typing.get_type_hints(settings_cls)
-    docs = _field_docs(settings_cls)
-    out = {}
-    for f in dataclasses.fields(settings_cls):
-        missing = f.default is dataclasses.MISSING
-        default = f.default_factory() if missing else f.default  # type: ignore[misc]
-        out[f.name] = SettingInfo(hints[f.name], default, docs.get(f.name, ""))
-    return out
-
-
-def _matches(value: Any, hint: Any) -> bool:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, h) for h in typing.get_args(hint))
-    if origin is Literal:
-        return value in typing.get_args(hint)
-    if hint is type(None):
-        return value is None
-    if hint is float:
-        return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
-            value, bool
-        )
-    if hint is int:
-        return isinstance(value, int | np.integer) and not isinstance(value, bool)
-    if origin is not None:
-        return isinstance(value, origin)
-    return isinstance(value, hint)
-
-
-def _coerce(value: Any, hint: Any) -> Any:
-    """YAML gives ``1`` where a float is meant; numpy scalars become Python numbers."""
-    args = typing.get_args(hint) if typing.get_origin(hint) else (hint,)
-    if isinstance(value, np.generic):
-        value = value.item()
-    if float in args and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
-
-
-def build_settings(settings_cls: type, optimizer_name: str, overrides: dict[str, Any]) -> Any:
-    """A settings instance from keyword overrides, with errors a config user can act on."""
-    info = settings_info(settings_cls)
-    values = {}
-    for key, value in overrides.items():
-        if key not in info:
-            raise ValueError(
-                f"unknown setting {key!r} for optimizer {optimizer_name!r}; "
-                f"known: {', '.join(info) or '(none)'}"
-            )
-        hint = info[key].type
-        if not _matches(value, hint):
-            raise ValueError(
-                f"setting {key!r} for optimizer {optimizer_name!r} must be {_type_name(hint)}, "
-                f"got {value!r}"
-            )
-        values[key] = _coerce(value, hint)
-    return settings_cls(**values)
-
-
-def _type_name(hint: Any) -> str:
-    if typing.get_origin(hint) is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
-    return getattr(hint, "__name__", None) or str(hint)

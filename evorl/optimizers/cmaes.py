@@ -40,6 +40,7 @@ import cma
 import numpy as np
 
 from evorl.optimizers import base
+from evorl.optimizers.base import Optimizer
 
 _RESERVED_OPTIONS = {
     "randn": "randomness comes from the optimizer's seed",
@@ -96,7 +97,7 @@ class CMAESSettings:
                 raise ValueError(f"cmaes: unknown pycma option {key!r} in cma_options")
 
 
-class CMAES:
+class CMAES(Optimizer):
     """CMA-ES (Hansen & Ostermeier 2001) via pycma, with optional IPOP/BIPOP restarts.
 
     Full covariance: O(d^2) memory, for controllers up to a few thousand parameters. After a
@@ -107,28 +108,20 @@ class CMAES:
         >>> opt = CMAES(np.zeros(5), sigma=0.5, seed=1, settings=CMAESSettings(restarts="ipop"))
         >>> x = opt.ask()
         >>> metrics = opt.tell(x, -np.sum((x - 1.0) ** 2, axis=1))
+        >>> opt.popsize, metrics["opt/restarts"]
+        (8, 0.0)
     """
 
     name = "cmaes"
     Settings = CMAESSettings
     diagonal = False
+    state = ("restarts", "_maxiter0", "_regime", "_evals", "_n_large", "_last_large_popsize")
+    state += ("popsize_default",)
 
-    def __init__(
-        self,
-        x0: np.ndarray,
-        *,
-        sigma: float,
-        popsize: int | None = None,
-        seed: base.SeedLike,
-        settings: CMAESSettings | None = None,
-    ):
-        self.settings = settings or CMAESSettings()
-        self._x0 = base.as_x0(x0)
-        self.dim = self._x0.size
-        self.sigma0 = base.as_sigma(sigma)
+    def _init(self, popsize: int | None) -> None:
         if popsize is not None:
             popsize = base.check_popsize(self.name, popsize, self.dim)
-        self._randn = _GeneratorRandn(base.make_rng(seed))
+        self._randn = _GeneratorRandn(self.rng)
         self._es = self._new_es(self.sigma0, popsize, maxiter=None)
         self.popsize_default = int(self._es.popsize)
         self._maxiter0 = float(self._es.opts["maxiter"])
@@ -137,7 +130,6 @@ class CMAES:
         self._evals = {"small": 0, "large": 0}
         self._n_large = 0
         self._last_large_popsize = self.popsize_default
-        self._pending: tuple[int, int] | None = None
 
     def _new_es(self, sigma: float, popsize: int | None, maxiter: int | None) -> Any:
         opts: dict[str, Any] = {"verbose": -9, "verb_disp": 0, "verb_log": 0}
@@ -150,7 +142,7 @@ class CMAES:
         if maxiter is not None:
             opts["maxiter"] = maxiter
         with _global_rng_untouched():
-            return cma.CMAEvolutionStrategy(self._x0, sigma, opts)
+            return cma.CMAEvolutionStrategy(self.x0, sigma, opts)
 
     @property
     def popsize(self) -> int:
@@ -167,21 +159,15 @@ class CMAES:
         with _global_rng_untouched():
             return dict(self._es.stop())
 
-    def ask(self) -> np.ndarray:
+    def _ask(self) -> np.ndarray:
         with _global_rng_untouched():
-            x = np.array(self._es.ask(), dtype=np.float64)
-        self._pending = x.shape
-        return x
+            return np.array(self._es.ask(), dtype=np.float64)
 
-    def tell(self, candidates: np.ndarray, fitness: np.ndarray) -> dict[str, float]:
-        if self._pending is None:
-            raise RuntimeError(f"{self.name}: tell() called without a pending ask()")
-        f = base.check_tell(self.name, candidates, fitness, self._pending)
+    def _tell(self, candidates: np.ndarray, fitness: np.ndarray) -> dict[str, float]:
         old_center = self.center
         with _global_rng_untouched():
-            self._es.tell(list(np.asarray(candidates, dtype=np.float64)), (-f).tolist())
+            self._es.tell(list(candidates), (-fitness).tolist())
             stop = dict(self._es.stop())
-        self._pending = None
         metrics = {
             "opt/sigma": float(self._es.sigma),
             "opt/step_norm": float(np.linalg.norm(self.center - old_center)),
@@ -203,7 +189,7 @@ class CMAES:
         self.restarts += 1
         sigma, maxiter = self.sigma0, None
         if s.restarts == "bipop" and self._evals["small"] < max(1, self._evals["large"]):
-            u1, u2 = self._randn.rng.random(2)
+            u1, u2 = self.rng.random(2)
             base_ratio = 0.5 * self._last_large_popsize / self.popsize_default
             popsize = max(2, int(self.popsize_default * base_ratio ** (u1**2)))
             sigma = self.sigma0 * 10 ** (-2 * u2)
@@ -216,40 +202,13 @@ class CMAES:
             self._regime = "large"
         self._es = self._new_es(sigma, popsize, maxiter)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "dim": self.dim,
-            # One pickle for both, so the restored es keeps sampling from the restored randn.
-            "es": pickle.dumps((self._es, self._randn)),
-            "rng": base.rng_state(self._randn.rng),
-            "x0": self._x0.copy(),  # where restarts begin
-            "sigma0": self.sigma0,
-            "restarts": self.restarts,
-            "popsize_default": self.popsize_default,
-            "maxiter0": self._maxiter0,
-            "regime": self._regime,
-            "evals": dict(self._evals),
-            "n_large": self._n_large,
-            "last_large_popsize": self._last_large_popsize,
-            "pending": self._pending,
-        }
+    def _state_extra(self) -> dict[str, Any]:
+        # One pickle for both, so the restored es keeps sampling from the restored randn.
+        return {"es": pickle.dumps((self._es, self._randn))}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        base.check_state(self.name, self.dim, state)
+    def _load_state_extra(self, state: dict[str, Any]) -> None:
         self._es, self._randn = pickle.loads(state["es"])
-        base.restore_rng(self._randn.rng, state["rng"])
-        self._x0 = np.array(state["x0"], dtype=np.float64, copy=True)
-        self.sigma0 = float(state["sigma0"])
-        self.restarts = int(state["restarts"])
-        self.popsize_default = int(state["popsize_default"])
-        self._maxiter0 = float(state["maxiter0"])
-        self._regime = str(state["regime"])
-        self._evals = {k: int(v) for k, v in state["evals"].items()}
-        self._n_large = int(state["n_large"])
-        self._last_large_popsize = int(state["last_large_popsize"])
-        pending = state["pending"]
-        self._pending = None if pending is None else (int(pending[0]), int(pending[1]))
+        self.rng = self._randn.rng  # the base restores its state next
 
 
 class SepCMAES(CMAES):

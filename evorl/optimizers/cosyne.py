@@ -25,11 +25,12 @@ are tuning choices the paper leaves open; the defaults here are ours. Memory is 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from evorl.optimizers import base
+from evorl.optimizers.base import Optimizer
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def permute_marked(block: np.ndarray, marked: np.ndarray, keys: np.ndarray) -> n
     return out
 
 
-class CoSyNE:
+class CoSyNE(Optimizer):
     """CoSyNE (Gomez et al. 2008): per-weight subpopulations, crossover, mutation, permutation.
 
     ``sigma`` spreads the initial population around ``x0`` (row 0 is ``x0`` itself) and is the
@@ -85,53 +86,35 @@ class CoSyNE:
         >>> opt = CoSyNE(np.zeros(10), sigma=0.5, seed=0)
         >>> x = opt.ask()
         >>> metrics = opt.tell(x, -np.sum((x - 1.0) ** 2, axis=1))
+        >>> bool((opt.center == x[np.argmax(-np.sum((x - 1.0) ** 2, axis=1))]).all())
+        True
     """
 
     name = "cosyne"
     Settings = CoSyNESettings
+    state = ("_pop", "_best")
 
-    def __init__(
-        self,
-        x0: np.ndarray,
-        *,
-        sigma: float,
-        popsize: int | None = None,
-        seed: base.SeedLike,
-        settings: CoSyNESettings | None = None,
-    ):
-        self.settings = s = settings or CoSyNESettings()
-        x0 = base.as_x0(x0)
-        self.dim = x0.size
-        sigma = base.as_sigma(sigma)
+    def _init(self, popsize: int | None) -> None:
+        s = self.settings
         if popsize is None:
             popsize = max(16, base.default_popsize(self.dim, multiple_of=4))
         self._popsize = base.check_popsize(self.name, popsize, self.dim, minimum=4)
         self.n_elite = max(1, round(s.elite_fraction * self._popsize))
-        self.mutation_scale = s.mutation_scale if s.mutation_scale is not None else sigma
-        self._rng = base.make_rng(seed)
-        noise = self._rng.standard_normal((self._popsize - 1, self.dim))
-        self._pop = np.vstack([x0, x0 + sigma * noise])
-        self._best = x0
-        self._pending = False
-
-    @property
-    def popsize(self) -> int:
-        return self._popsize
+        self.mutation_scale = s.mutation_scale if s.mutation_scale is not None else self.sigma0
+        noise = self.rng.standard_normal((self._popsize - 1, self.dim))
+        self._pop = np.vstack([self.x0, self.x0 + self.sigma0 * noise])
+        self._best = self.x0.copy()
 
     @property
     def center(self) -> np.ndarray:
         return self._best.copy()
 
-    def ask(self) -> np.ndarray:
-        self._pending = True
+    def _ask(self) -> np.ndarray:
         return self._pop.copy()
 
-    def tell(self, candidates: np.ndarray, fitness: np.ndarray) -> dict[str, float]:
-        if not self._pending:
-            raise RuntimeError("cosyne: tell() called without a pending ask()")
-        f = base.check_tell(self.name, candidates, fitness, (self._popsize, self.dim))
-        order = np.argsort(-f, kind="stable")
-        pop, f = self._pop[order], f[order]
+    def _tell(self, candidates: np.ndarray, fitness: np.ndarray) -> dict[str, float]:
+        order = np.argsort(-fitness, kind="stable")
+        pop, f = self._pop[order], fitness[order]
         self._best = pop[0].copy()
         n_elite = self.n_elite
         offspring = self._mutate(self._crossover(pop[:n_elite], n_elite))
@@ -139,12 +122,11 @@ class CoSyNE:
         permuted = 0.0
         if self.settings.permutation != "none":
             rest, p = pop[n_elite:], self._mark_probability(f)[n_elite:]
-            marked = self._rng.random(rest.shape) < p[:, None]
-            keys = self._rng.random(rest.shape)
+            marked = self.rng.random(rest.shape) < p[:, None]
+            keys = self.rng.random(rest.shape)
             pop[n_elite:] = permute_marked(rest, marked, keys)
             permuted = float(marked.mean())
         self._pop = pop
-        self._pending = False
         return {
             "opt/diversity": float(pop.std(axis=0).mean()),
             "opt/permuted_fraction": permuted,
@@ -155,11 +137,11 @@ class CoSyNE:
         n_pairs = -(-n_children // 2)
         n_par = parents.shape[0]
         if n_par >= 2:
-            a = self._rng.integers(0, n_par, n_pairs)
-            b = (a + self._rng.integers(1, n_par, n_pairs)) % n_par  # a partner other than a
+            a = self.rng.integers(0, n_par, n_pairs)
+            b = (a + self.rng.integers(1, n_par, n_pairs)) % n_par  # a partner other than a
         else:
             a = b = np.zeros(n_pairs, dtype=np.int64)
-        cut = self._rng.integers(1, max(2, self.dim), n_pairs)
+        cut = self.rng.integers(1, max(2, self.dim), n_pairs)
         left = np.arange(self.dim)[None, :] < cut[:, None]
         child1 = np.where(left, parents[a], parents[b])
         child2 = np.where(left, parents[b], parents[a])
@@ -168,11 +150,11 @@ class CoSyNE:
         return children[:n_children]
 
     def _mutate(self, children: np.ndarray) -> np.ndarray:
-        hit = self._rng.random(children.shape) < self.settings.mutation_probability
+        hit = self.rng.random(children.shape) < self.settings.mutation_probability
         if self.settings.mutation == "cauchy":
-            noise = self._rng.standard_cauchy(children.shape)
+            noise = self.rng.standard_cauchy(children.shape)
         else:
-            noise = self._rng.standard_normal(children.shape)
+            noise = self.rng.standard_normal(children.shape)
         return children + hit * (self.mutation_scale * noise)
 
     def _mark_probability(self, sorted_fitness: np.ndarray) -> np.ndarray:
@@ -187,22 +169,3 @@ class CoSyNE:
         p = 1.0 - norm ** (1.0 / self.dim)
         p[-self.n_elite :] = 1.0
         return p
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "dim": self.dim,
-            "population": self._pop.copy(),
-            "best": self._best.copy(),
-            "pending": self._pending,
-            "rng": base.rng_state(self._rng),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        base.check_state(self.name, self.dim, state)
-        self._pop = np.array(state["population"], dtype=np.float64, copy=True)
-        self._popsize = self._pop.shape[0]
-        self.n_elite = max(1, round(self.settings.elite_fraction * self._popsize))
-        self._best = np.array(state["best"], dtype=np.float64, copy=True)
-        self._pending = bool(state["pending"])
-        base.restore_rng(self._rng, state["rng"])

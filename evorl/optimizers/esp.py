@@ -37,6 +37,7 @@ from typing import Any, Literal
 import numpy as np
 
 from evorl.optimizers import base
+from evorl.optimizers.base import Optimizer
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def partition(dim: int, settings: ESPSettings) -> list[np.ndarray]:
     return groups
 
 
-class ESP:
+class ESP(Optimizer):
     """Enforced SubPopulations (Gomez & Miikkulainen 1997/1999), ask/tell on flat vectors.
 
     ``sigma`` spreads the initial subpopulations around ``x0`` (member 0 of each is ``x0``'s unit)
@@ -130,20 +131,12 @@ class ESP:
 
     name = "esp"
     Settings = ESPSettings
+    state = ("trials", "_pops", "_best", "_best_f", "_stalled", "_burst_level", "_improved")
+    state += ("_members",)
 
-    def __init__(
-        self,
-        x0: np.ndarray,
-        *,
-        sigma: float,
-        popsize: int | None = None,
-        seed: base.SeedLike,
-        settings: ESPSettings | None = None,
-    ):
-        self.settings = s = settings or ESPSettings()
-        x0 = base.as_x0(x0)
-        self.dim = x0.size
-        self.sigma = base.as_sigma(sigma)
+    def _init(self, popsize: int | None) -> None:
+        s = self.settings
+        self.sigma = self.sigma0
         self.groups = partition(self.dim, s)
         self.trials = s.trials
         if popsize is not None:
@@ -151,21 +144,17 @@ class ESP:
                 self.name, popsize, self.dim, multiple_of=s.subpop_size, minimum=s.subpop_size
             )
             self.trials = int(popsize) // s.subpop_size
+        self._popsize = self.trials * s.subpop_size
         # elites plus their two children each must fit in a subpopulation
         self.n_elite = min(max(1, round(s.elite_fraction * s.subpop_size)), s.subpop_size // 3)
-        self._rng = base.make_rng(seed)
         self._pops = []
         for idx in self.groups:
-            noise = self._rng.standard_normal((s.subpop_size, idx.size))
+            noise = self.rng.standard_normal((s.subpop_size, idx.size))
             noise[0] = 0.0
-            self._pops.append(x0[idx] + self.sigma * noise)
-        self._best, self._best_f = x0.copy(), -np.inf
+            self._pops.append(self.x0[idx] + self.sigma * noise)
+        self._best, self._best_f = self.x0.copy(), -np.inf
         self._stalled, self._burst_level, self._improved = 0, 1.0, False
         self._members: np.ndarray | None = None  # (popsize, n_groups) of the pending ask
-
-    @property
-    def popsize(self) -> int:
-        return self.trials * self.settings.subpop_size
 
     @property
     def center(self) -> np.ndarray:
@@ -176,11 +165,11 @@ class ESP:
         """Fitness of :attr:`center` (-inf before the first ``tell``)."""
         return float(self._best_f)
 
-    def ask(self) -> np.ndarray:
+    def _ask(self) -> np.ndarray:
         size = self.settings.subpop_size
         self._members = np.stack(
             [
-                np.concatenate([self._rng.permutation(size) for _ in range(self.trials)])
+                np.concatenate([self.rng.permutation(size) for _ in range(self.trials)])
                 for _ in self.groups
             ],
             axis=1,
@@ -194,11 +183,8 @@ class ESP:
             x[:, idx] = pop[members[:, g]]
         return x
 
-    def tell(self, candidates: np.ndarray, fitness: np.ndarray) -> dict[str, float]:
-        if self._members is None:
-            raise RuntimeError("esp: tell() called without a pending ask()")
-        f = base.check_tell(self.name, candidates, fitness, (self.popsize, self.dim))
-        members, self._members = self._members, None
+    def _tell(self, candidates: np.ndarray, fitness: np.ndarray) -> dict[str, float]:
+        f, (members, self._members) = fitness, (self._members, None)
         if f.max() > self._best_f:
             self._best_f, self._best = float(f.max()), self.assemble(members[[f.argmax()]])[0]
             self._stalled, self._improved, self._burst_level = 0, True, 1.0
@@ -232,13 +218,13 @@ class ESP:
         if n_elite > 1:
             partner = np.array(
                 [
-                    self._rng.integers(0, i) if i else self._rng.integers(1, n_elite)
+                    self.rng.integers(0, i) if i else self.rng.integers(1, n_elite)
                     for i in range(n_elite)
                 ]
             )
         else:
             partner = np.zeros(1, dtype=np.int64)
-        cut = self._rng.integers(1, max(2, width), n_elite)
+        cut = self.rng.integers(1, max(2, width), n_elite)
         left = np.arange(width)[None, :] < cut[:, None]
         a, b = pop[:n_elite], pop[partner]
         children = np.concatenate([np.where(left, a, b), np.where(left, b, a)])
@@ -250,12 +236,12 @@ class ESP:
         """Cauchy noise for the children: whole children hit with ``mutation_probability``, then
         one gene each, or each gene with ``gene_rate``."""
         s = self.settings
-        hit = self._rng.random((shape[0], 1)) < s.mutation_probability
+        hit = self.rng.random((shape[0], 1)) < s.mutation_probability
         if s.gene_rate is None:
-            hit = hit & (np.arange(shape[1]) == self._rng.integers(0, shape[1], (shape[0], 1)))
+            hit = hit & (np.arange(shape[1]) == self.rng.integers(0, shape[1], (shape[0], 1)))
         else:
-            hit = hit & (self._rng.random(shape) < s.gene_rate)
-        return hit * (s.mutation_scale or self.sigma) * self._rng.standard_cauchy(shape)
+            hit = hit & (self.rng.random(shape) < s.gene_rate)
+        return hit * (s.mutation_scale or self.sigma) * self.rng.standard_cauchy(shape)
 
     def _burst(self) -> None:
         """Delta coding: new subpopulations of Cauchy perturbations of the best network's units."""
@@ -266,37 +252,14 @@ class ESP:
         self._improved = False
         scale = (self.settings.burst_scale or self.sigma) * self._burst_level
         for g, idx in enumerate(self.groups):
-            noise = self._rng.standard_cauchy((self.settings.subpop_size, idx.size))
+            noise = self.rng.standard_cauchy((self.settings.subpop_size, idx.size))
             noise[0] = 0.0
             self._pops[g] = self._best[idx] + scale * noise
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "dim": self.dim,
-            "trials": self.trials,
-            "subpopulations": [p.copy() for p in self._pops],
-            "best": self._best.copy(),
-            "best_fitness": float(self._best_f),
-            "stalled": self._stalled,
-            "burst_level": self._burst_level,
-            "improved": self._improved,
-            "members": base.copy_or_none(self._members),
-            "rng": base.rng_state(self._rng),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        base.check_state(self.name, self.dim, state)
-        pops = [np.array(p, dtype=np.float64, copy=True) for p in state["subpopulations"]]
-        if [p.shape for p in pops] != [p.shape for p in self._pops]:
+    def _load_state_extra(self, state: dict[str, Any]) -> None:
+        shapes = [(self.settings.subpop_size, g.size) for g in self.groups]
+        if [p.shape for p in self._pops] != shapes:
             raise ValueError("esp: saved subpopulations do not match this partition")
-        self._pops, self.trials = pops, int(state["trials"])
-        self._best = np.array(state["best"], dtype=np.float64, copy=True)
-        self._best_f = float(state["best_fitness"])
-        self._stalled = int(state["stalled"])
-        self._burst_level, self._improved = float(state["burst_level"]), bool(state["improved"])
-        self._members = base.copy_or_none(state["members"])
-        base.restore_rng(self._rng, state["rng"])
 
 
 def unit_index(controller: Any, readout: bool = True) -> np.ndarray:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from evorl.optimizers import base
+from evorl.optimizers.base import Optimizer
 from evorl.optimizers.shaping import centered_ranks
 from evorl.optimizers.steppers import Adam
 
@@ -47,7 +48,7 @@ class OpenAIESSettings:
             raise ValueError("openai-es: weight_decay must be >= 0")
 
 
-class OpenAIES:
+class OpenAIES(Optimizer):
     """OpenAI-ES (Salimans et al. 2017): antithetic sampling, centered ranks, Adam, weight decay.
 
     ``sigma`` is the fixed noise standard deviation.
@@ -56,28 +57,21 @@ class OpenAIES:
         >>> opt = OpenAIES(np.zeros(10), sigma=0.1, seed=0)
         >>> x = opt.ask()
         >>> metrics = opt.tell(x, -np.sum((x - 1.0) ** 2, axis=1))
+        >>> metrics["opt/sigma"]
+        0.1
     """
 
     name = "openai-es"
     Settings = OpenAIESSettings
+    state = ("_theta", "_noise")
 
-    def __init__(
-        self,
-        x0: np.ndarray,
-        *,
-        sigma: float,
-        popsize: int | None = None,
-        seed: base.SeedLike,
-        settings: OpenAIESSettings | None = None,
-    ):
-        self.settings = s = settings or OpenAIESSettings()
-        self._theta = base.as_x0(x0)
-        self.dim = self._theta.size
-        self.sigma = base.as_sigma(sigma)
+    def _init(self, popsize: int | None) -> None:
+        s = self.settings
+        self._theta = self.x0.copy()
+        self.sigma = self.sigma0
         self._popsize = base.check_popsize(
             self.name, popsize, self.dim, multiple_of=2 if s.antithetic else 1
         )
-        self._rng = base.make_rng(seed)
         self._adam = Adam(
             self.dim,
             learning_rate=s.learning_rate,
@@ -88,16 +82,12 @@ class OpenAIES:
         self._noise: np.ndarray | None = None  # unit-variance e of the pending ask
 
     @property
-    def popsize(self) -> int:
-        return self._popsize
-
-    @property
     def center(self) -> np.ndarray:
         return self._theta.copy()
 
-    def ask(self) -> np.ndarray:
+    def _ask(self) -> np.ndarray:
         n = self._popsize // 2 if self.settings.antithetic else self._popsize
-        self._noise = noise = self._rng.standard_normal((n, self.dim))
+        self._noise = noise = self.rng.standard_normal((n, self.dim))
         if not self.settings.antithetic:
             return self._theta + self.sigma * noise
         x = np.empty((self._popsize, self.dim))
@@ -105,11 +95,8 @@ class OpenAIES:
         x[1::2] = self._theta - self.sigma * noise
         return x
 
-    def tell(self, candidates: np.ndarray, fitness: np.ndarray) -> dict[str, float]:
-        if self._noise is None:
-            raise RuntimeError("openai-es: tell() called without a pending ask()")
-        f = base.check_tell(self.name, candidates, fitness, (self._popsize, self.dim))
-        u = centered_ranks(f)
+    def _tell(self, candidates: np.ndarray, fitness: np.ndarray) -> dict[str, float]:
+        u = centered_ranks(fitness)
         weights = u[0::2] - u[1::2] if self.settings.antithetic else u
         grad = weights @ self._noise / self._popsize
         step = self._adam.step(grad - self.settings.weight_decay * self._theta)
@@ -122,21 +109,8 @@ class OpenAIES:
             "opt/param_norm": float(np.linalg.norm(self._theta)),
         }
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "dim": self.dim,
-            "theta": self._theta.copy(),
-            "popsize": self._popsize,
-            "adam": self._adam.state_dict(),
-            "noise": base.copy_or_none(self._noise),
-            "rng": base.rng_state(self._rng),
-        }
+    def _state_extra(self) -> dict[str, Any]:
+        return {"adam": self._adam.state_dict()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        base.check_state(self.name, self.dim, state)
-        self._theta = np.array(state["theta"], dtype=np.float64, copy=True)
-        self._popsize = int(state["popsize"])
+    def _load_state_extra(self, state: dict[str, Any]) -> None:
         self._adam.load_state_dict(state["adam"])
-        self._noise = base.copy_or_none(state["noise"])
-        base.restore_rng(self._rng, state["rng"])

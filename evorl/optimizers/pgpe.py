@@ -24,6 +24,7 @@ from typing import Any, Literal
 import numpy as np
 
 from evorl.optimizers import base
+from evorl.optimizers.base import Optimizer
 from evorl.optimizers.shaping import SHAPINGS
 from evorl.optimizers.steppers import Adam, ClipUp
 
@@ -68,7 +69,7 @@ class PGPESettings:
             raise ValueError("pgpe: stdev_min must be > 0")
 
 
-class PGPE:
+class PGPE(Optimizer):
     """PGPE (Sehnke et al. 2010) with symmetric sampling and a ClipUp centre; separable, O(d).
 
     ``popsize`` counts solutions, so it must be even (``popsize / 2`` directions).
@@ -76,28 +77,20 @@ class PGPE:
     Example:
         >>> opt = PGPE(np.zeros(10), sigma=0.5, seed=0)
         >>> x = opt.ask()
+        >>> bool(np.allclose(x[0] + x[1], 0.0))  # mirrored pairs around the centre
+        True
         >>> metrics = opt.tell(x, -np.sum((x - 1.0) ** 2, axis=1))
     """
 
     name = "pgpe"
     Settings = PGPESettings
+    state = ("_center", "stdev", "_noise")
 
-    def __init__(
-        self,
-        x0: np.ndarray,
-        *,
-        sigma: float,
-        popsize: int | None = None,
-        seed: base.SeedLike,
-        settings: PGPESettings | None = None,
-    ):
-        self.settings = s = settings or PGPESettings()
-        self._center = base.as_x0(x0)
-        self.dim = self._center.size
-        sigma = base.as_sigma(sigma)
+    def _init(self, popsize: int | None) -> None:
+        s, sigma = self.settings, self.sigma0
+        self._center = self.x0.copy()
         self._popsize = base.check_popsize(self.name, popsize, self.dim, multiple_of=2)
         self.stdev = np.full(self.dim, sigma)
-        self._rng = base.make_rng(seed)
         self._shape = SHAPINGS[s.ranking]
         if s.optimizer == "clipup":
             max_speed = s.max_speed
@@ -114,27 +107,20 @@ class PGPE:
         self._noise: np.ndarray | None = None  # scaled perturbations e of the pending ask
 
     @property
-    def popsize(self) -> int:
-        return self._popsize
-
-    @property
     def center(self) -> np.ndarray:
         return self._center.copy()
 
-    def ask(self) -> np.ndarray:
-        noise = self._rng.standard_normal((self._popsize // 2, self.dim)) * self.stdev
+    def _ask(self) -> np.ndarray:
+        noise = self.rng.standard_normal((self._popsize // 2, self.dim)) * self.stdev
         self._noise = noise
         x = np.empty((self._popsize, self.dim))
         x[0::2] = self._center + noise
         x[1::2] = self._center - noise
         return x
 
-    def tell(self, candidates: np.ndarray, fitness: np.ndarray) -> dict[str, float]:
-        if self._noise is None:
-            raise RuntimeError("pgpe: tell() called without a pending ask()")
-        f = base.check_tell(self.name, candidates, fitness, (self._popsize, self.dim))
+    def _tell(self, candidates: np.ndarray, fitness: np.ndarray) -> dict[str, float]:
         s, e, stdev = self.settings, self._noise, self.stdev
-        u = self._shape(f)
+        u = self._shape(fitness)
         u = u - u.mean()
         u_plus, u_minus = u[0::2], u[1::2]
         n_dir = e.shape[0]
@@ -157,23 +143,8 @@ class PGPE:
             "opt/grad_norm": float(np.linalg.norm(grad_mu)),
         }
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "dim": self.dim,
-            "center": self._center.copy(),
-            "stdev": self.stdev.copy(),
-            "popsize": self._popsize,
-            "stepper": self._stepper.state_dict(),
-            "noise": base.copy_or_none(self._noise),
-            "rng": base.rng_state(self._rng),
-        }
+    def _state_extra(self) -> dict[str, Any]:
+        return {"stepper": self._stepper.state_dict()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        base.check_state(self.name, self.dim, state)
-        self._center = np.array(state["center"], dtype=np.float64, copy=True)
-        self.stdev = np.array(state["stdev"], dtype=np.float64, copy=True)
-        self._popsize = int(state["popsize"])
+    def _load_state_extra(self, state: dict[str, Any]) -> None:
         self._stepper.load_state_dict(state["stepper"])
-        self._noise = base.copy_or_none(state["noise"])
-        base.restore_rng(self._rng, state["rng"])

@@ -6,13 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from evorl.optimizers import base
-from evorl.optimizers.base import Optimizer, SettingInfo
+from evorl.optimizers.base import Optimizer, SeedLike
 from evorl.optimizers.cmaes import CMAES, SepCMAES
 from evorl.optimizers.cosyne import CoSyNE
 from evorl.optimizers.esp import ESP
 from evorl.optimizers.openai_es import OpenAIES
 from evorl.optimizers.pgpe import PGPE
+from evorl.optimizers.settings import SettingInfo, build_settings, settings_info
 from evorl.optimizers.snes import SNES
 from evorl.optimizers.xnes import XNES
 
@@ -37,7 +37,7 @@ def optimizer_settings(name: str) -> dict[str, SettingInfo]:
         >>> optimizer_settings("pgpe")["stdev_learning_rate"].default
         0.1
     """
-    return base.settings_info(_lookup(name).Settings)
+    return settings_info(_lookup(name).Settings)
 
 
 def make_optimizer(
@@ -46,7 +46,7 @@ def make_optimizer(
     *,
     sigma: float,
     popsize: int | None = None,
-    seed: base.SeedLike,
+    seed: SeedLike,
     **settings: Any,
 ) -> Optimizer:
     """Build the optimizer registered as ``name``, started at ``x0``.
@@ -73,5 +73,5 @@ def make_optimizer(
         sigma=sigma,
         popsize=popsize,
         seed=seed,
-        settings=base.build_settings(cls.Settings, name, settings),
+        settings=build_settings(cls.Settings, name, settings),
     )

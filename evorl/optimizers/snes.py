@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from evorl.optimizers import base
+from evorl.optimizers.base import Optimizer
 from evorl.optimizers.shaping import SHAPINGS
 
 
@@ -45,33 +46,26 @@ class SNESSettings:
             raise ValueError("snes: stdev_learning_rate must be >= 0")
 
 
-class SNES:
+class SNES(Optimizer):
     """Separable NES (Schaul et al. 2011): per-parameter step sizes, O(d) time and memory.
 
     Example:
         >>> opt = SNES(np.zeros(10), sigma=0.5, seed=0)
         >>> x = opt.ask()
         >>> metrics = opt.tell(x, -np.sum((x - 1.0) ** 2, axis=1))
+        >>> sorted(metrics)
+        ['opt/sigma', 'opt/sigma_max', 'opt/sigma_min', 'opt/step_norm']
     """
 
     name = "snes"
     Settings = SNESSettings
+    state = ("_mu", "sigma", "_noise")
 
-    def __init__(
-        self,
-        x0: np.ndarray,
-        *,
-        sigma: float,
-        popsize: int | None = None,
-        seed: base.SeedLike,
-        settings: SNESSettings | None = None,
-    ):
-        self.settings = s = settings or SNESSettings()
-        self._mu = base.as_x0(x0)
-        self.dim = d = self._mu.size
-        self.sigma = np.full(d, base.as_sigma(sigma))
+    def _init(self, popsize: int | None) -> None:
+        s, d = self.settings, self.dim
+        self._mu = self.x0.copy()
+        self.sigma = np.full(d, self.sigma0)
         self._popsize = base.check_popsize(self.name, popsize, d)
-        self._rng = base.make_rng(seed)
         self._shape = SHAPINGS[s.ranking]
         self.eta_sigma = (
             s.stdev_learning_rate
@@ -81,22 +75,15 @@ class SNES:
         self._noise: np.ndarray | None = None  # s_k of the pending ask
 
     @property
-    def popsize(self) -> int:
-        return self._popsize
-
-    @property
     def center(self) -> np.ndarray:
         return self._mu.copy()
 
-    def ask(self) -> np.ndarray:
-        self._noise = self._rng.standard_normal((self._popsize, self.dim))
+    def _ask(self) -> np.ndarray:
+        self._noise = self.rng.standard_normal((self._popsize, self.dim))
         return self._mu + self.sigma * self._noise
 
-    def tell(self, candidates: np.ndarray, fitness: np.ndarray) -> dict[str, float]:
-        if self._noise is None:
-            raise RuntimeError("snes: tell() called without a pending ask()")
-        f = base.check_tell(self.name, candidates, fitness, (self._popsize, self.dim))
-        u, noise = self._shape(f), self._noise
+    def _tell(self, candidates: np.ndarray, fitness: np.ndarray) -> dict[str, float]:
+        u, noise = self._shape(fitness), self._noise
         grad_mu = u @ noise
         grad_sigma = u @ (noise * noise - 1.0)
         step = self.settings.center_learning_rate * self.sigma * grad_mu
@@ -109,22 +96,3 @@ class SNES:
             "opt/sigma_max": float(self.sigma.max()),
             "opt/step_norm": float(np.linalg.norm(step)),
         }
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "dim": self.dim,
-            "mu": self._mu.copy(),
-            "sigma": self.sigma.copy(),
-            "popsize": self._popsize,
-            "noise": base.copy_or_none(self._noise),
-            "rng": base.rng_state(self._rng),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        base.check_state(self.name, self.dim, state)
-        self._mu = np.array(state["mu"], dtype=np.float64, copy=True)
-        self.sigma = np.array(state["sigma"], dtype=np.float64, copy=True)
-        self._popsize = int(state["popsize"])
-        self._noise = base.copy_or_none(state["noise"])
-        base.restore_rng(self._rng, state["rng"])

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from evorl.optimizers import base
+from evorl.optimizers.base import Optimizer
 from evorl.optimizers.shaping import SHAPINGS
 
 
@@ -58,34 +59,27 @@ class XNESSettings:
                 raise ValueError(f"xnes: {key} must be >= 0")
 
 
-class XNES:
+class XNES(Optimizer):
     """Exponential NES (Glasmachers et al. 2010): full covariance, O(d^2) memory.
 
     Example:
         >>> opt = XNES(np.zeros(5), sigma=0.5, seed=0)
         >>> x = opt.ask()
         >>> metrics = opt.tell(x, -np.sum((x - 1.0) ** 2, axis=1))
+        >>> opt.b.shape
+        (5, 5)
     """
 
     name = "xnes"
     Settings = XNESSettings
+    state = ("_mu", "sigma", "b", "_noise")
 
-    def __init__(
-        self,
-        x0: np.ndarray,
-        *,
-        sigma: float,
-        popsize: int | None = None,
-        seed: base.SeedLike,
-        settings: XNESSettings | None = None,
-    ):
-        self.settings = s = settings or XNESSettings()
-        self._mu = base.as_x0(x0)
-        self.dim = d = self._mu.size
-        self.sigma = base.as_sigma(sigma)
+    def _init(self, popsize: int | None) -> None:
+        s, d = self.settings, self.dim
+        self._mu = self.x0.copy()
+        self.sigma = self.sigma0
         self.b = np.eye(d)
         self._popsize = base.check_popsize(self.name, popsize, d)
-        self._rng = base.make_rng(seed)
         self._shape = SHAPINGS[s.ranking]
         default_eta = 3 * (3 + math.log(d)) / (5 * d * math.sqrt(d))
         self.eta_sigma = s.stdev_learning_rate if s.stdev_learning_rate is not None else default_eta
@@ -93,22 +87,15 @@ class XNES:
         self._noise: np.ndarray | None = None  # s_k of the pending ask
 
     @property
-    def popsize(self) -> int:
-        return self._popsize
-
-    @property
     def center(self) -> np.ndarray:
         return self._mu.copy()
 
-    def ask(self) -> np.ndarray:
-        self._noise = self._rng.standard_normal((self._popsize, self.dim))
+    def _ask(self) -> np.ndarray:
+        self._noise = self.rng.standard_normal((self._popsize, self.dim))
         return self._mu + self.sigma * (self._noise @ self.b.T)
 
-    def tell(self, candidates: np.ndarray, fitness: np.ndarray) -> dict[str, float]:
-        if self._noise is None:
-            raise RuntimeError("xnes: tell() called without a pending ask()")
-        f = base.check_tell(self.name, candidates, fitness, (self._popsize, self.dim))
-        u, s, d = self._shape(f), self._noise, self.dim
+    def _tell(self, candidates: np.ndarray, fitness: np.ndarray) -> dict[str, float]:
+        u, s, d = self._shape(fitness), self._noise, self.dim
         g_delta = u @ s
         g_m = (s.T * u) @ s - u.sum() * np.eye(d)
         g_sigma = np.trace(g_m) / d
@@ -124,24 +111,3 @@ class XNES:
             "opt/step_norm": float(np.linalg.norm(step)),
             "opt/axis_ratio": float(singular[0] / singular[-1]),
         }
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "dim": self.dim,
-            "mu": self._mu.copy(),
-            "sigma": self.sigma,
-            "b": self.b.copy(),
-            "popsize": self._popsize,
-            "noise": base.copy_or_none(self._noise),
-            "rng": base.rng_state(self._rng),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        base.check_state(self.name, self.dim, state)
-        self._mu = np.array(state["mu"], dtype=np.float64, copy=True)
-        self.sigma = float(state["sigma"])
-        self.b = np.array(state["b"], dtype=np.float64, copy=True)
-        self._popsize = int(state["popsize"])
-        self._noise = base.copy_or_none(state["noise"])
-        base.restore_rng(self._rng, state["rng"])
