@@ -18,7 +18,7 @@ from evorl.controllers import Controller, build_controller
 from evorl.env_factory import env_spaces
 from evorl.evaluation import RunningObsStats, make_evaluator
 from evorl.logger import Logger
-from evorl.optimizers import Optimizer, make_optimizer, unit_index
+from evorl.optimizers import Optimizer, make_optimizer
 from evorl.rundir import CHECKPOINT, create_run_dir, load_checkpoint, load_run_config
 from evorl.trainer import Hook, Trainer
 
@@ -46,7 +46,7 @@ def build_optimizer(config: RunConfig, x0: np.ndarray, controller: Controller) -
     settings = dict(opt.settings)
     try:
         if opt.name == "esp" and settings.get("unit_index") is None and not settings.get("units"):
-            settings["unit_index"] = tuple(unit_index(controller).tolist())
+            settings["unit_index"] = tuple(controller.unit_index().tolist())
         return make_optimizer(
             opt.name,
             x0,

@@ -23,7 +23,7 @@ from evorl.agents.evolino.plots import plot_task, step_nrmse
 from evorl.controllers import ControllerConfig, build_controller
 from evorl.envs.timeseries import make_task, nrmse
 from evorl.optimizers.base import Optimizer
-from evorl.optimizers.esp import ESP, ESPSettings, unit_index
+from evorl.optimizers.esp import ESP, ESPSettings
 
 F64 = torch.float64
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,7 +136,7 @@ def test_unit_index_gives_each_cell_its_own_weights():
         gym.spaces.Box(-1, 1, (2,)),
         seed=0,
     )
-    index = unit_index(ctrl)
+    index = ctrl.unit_index()
     assert index.shape == (ctrl.num_params,) and (index == -1).sum() == 2  # b_out is shared
     per_unit = np.bincount(index[index >= 0])
     assert per_unit.tolist() == [2 * 4 + 3 * 4 + 4 + 3 + 2] * 3
@@ -149,7 +149,7 @@ def test_unit_index_gives_each_cell_its_own_weights():
     h = ctrl(obs, state, ctrl.population_params(bumped[None]))[1][0][0]
     changed = (h - base).abs() > 1e-12
     assert changed.tolist() == [False, True, False]
-    readout_free = unit_index(ctrl, readout=False)
+    readout_free = ctrl.unit_index(readout=False)
     assert (readout_free == -2).sum() == 3 * 2 + 2
 
 
@@ -159,7 +159,7 @@ def test_unit_index_splits_every_recurrent_controller_by_hidden_unit(kind):
     ctrl = build_controller(
         ControllerConfig(kind=kind, hidden=(3,)), 2, gym.spaces.Box(-1, 1, (2,)), seed=1
     ).double()
-    index = unit_index(ctrl)
+    index = ctrl.unit_index()
     shared = [] if kind == "fully_recurrent" else [-1]  # b_out; the fully recurrent net has none
     assert sorted(set(index.tolist())) == [*shared, 0, 1, 2]
     flat = ctrl.get_flat().to(F64)

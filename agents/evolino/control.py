@@ -4,7 +4,7 @@ For reinforcement learning there are no target outputs to regress on, so the lea
 readout of :class:`~evorl.agents.evolino.model.Evolino` does not apply; as the issue and
 Schmidhuber et al. (2007, sec. 6) note, the readout is then evolved with the rest. Each memory
 cell's subpopulation carries its incoming weights and its readout row
-(:func:`~evorl.optimizers.esp.unit_index`); the output biases form one more subpopulation.
+(:meth:`~evorl.controllers.Controller.unit_index`); the output biases form one more subpopulation.
 The result is an ordinary ask/tell optimizer for evorl's trainer.
 
 Example:
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from evorl.optimizers.base import SeedLike
-from evorl.optimizers.esp import ESP, ESPSettings, unit_index
+from evorl.optimizers.esp import ESP, ESPSettings
 
 
 def evolino_control_optimizer(
@@ -39,7 +39,7 @@ def evolino_control_optimizer(
         popsize: Networks per generation (a multiple of ``subpop_size``); None: the settings'.
         **settings: Further :class:`~evorl.optimizers.esp.ESPSettings` fields.
     """
-    index = tuple(unit_index(controller, readout=True).tolist())
+    index = tuple(controller.unit_index(readout=True).tolist())
     x0 = controller.get_flat().detach().numpy().astype(np.float64)
     return ESP(
         x0,

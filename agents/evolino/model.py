@@ -2,7 +2,7 @@
 
 Schmidhuber, Wierstra, Gagliolo & Gomez, "Training recurrent networks by Evolino", Neural
 Computation 19(3), 757-779, 2007. For each network that ESP assembles (one memory cell per
-subpopulation, :func:`evorl.optimizers.esp.unit_index` without the readout):
+subpopulation, :meth:`evorl.controllers.Controller.unit_index` without the readout):
 
 1. the training sequence is fed in with teacher forcing (for generative prediction the input at
    t is the true value x(t), the target x(t+1));
@@ -58,7 +58,7 @@ from evorl.agents.evolino.network import (
     one_step,
 )
 from evorl.agents.evolino.polish import polish
-from evorl.optimizers.esp import ESP, ESPSettings, unit_index
+from evorl.optimizers.esp import ESP, ESPSettings
 
 Callback = Callable[[int, float], None]
 """``callback(generation, best_fitness)`` after each generation (progress display)."""
@@ -277,7 +277,7 @@ class Evolino:
             for dtype in (getattr(torch, config.dtype), DTYPE)
         ]
         self.search_net, self.net = nets  # search in config.dtype, final model in float64
-        units = unit_index(self.net.controller, readout=False)
+        units = self.net.controller.unit_index(readout=False)
         self.genes = np.flatnonzero(units >= 0)  # evolved: everything but w_out, b_out
         self.unit_index = units[self.genes]
         self.genome: np.ndarray | None = None  # best hidden genes

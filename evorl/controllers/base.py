@@ -34,6 +34,18 @@ State = tuple[torch.Tensor, ...]
 
 Params = dict[str, torch.Tensor]
 
+Unit = tuple[str, int] | None
+"""How a parameter's entries map to hidden units: ``("cols" | "rows", layer)`` or None."""
+
+
+def _rows(layer: int | None) -> Unit:
+    return None if layer is None else ("rows", layer)
+
+
+def cols(layer: int) -> Unit:
+    """Entries belong to the unit of their last index (modulo layer ``layer``'s width)."""
+    return ("cols", layer)
+
 
 class Controller(torch.nn.Module):
     """Base class of all cells; owns the flat-vector mapping, state handling and action head.
@@ -71,17 +83,67 @@ class Controller(torch.nn.Module):
         self.head = make_head(action_space, config.continuous_action)
         self.out_dim: int = self.head.out_dim
         self._specs: list[tuple[str, str, int]] = []  # (name, init role, gate blocks), flat order
+        self._units: dict[str, Unit] = {}  # how each parameter's entries belong to hidden units
 
     # ----------------------------------------------------------------- parameters
-    def add_param(self, name: str, shape: tuple[int, ...], role: str, blocks: int = 1) -> None:
-        """Register a parameter (appended to the flat order) with its initialisation role."""
+    def add_param(
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        role: str,
+        blocks: int = 1,
+        unit: Unit = None,
+    ) -> None:
+        """Register a parameter (appended to the flat order) with its initialisation role.
+
+        ``unit`` says which hidden unit each entry belongs to (see :meth:`unit_index`):
+        ``("cols", l)``: the last index modulo layer l's width (gate blocks side by side);
+        ``("rows", l)``: the first index; ``None``: no unit (shared).
+        """
         self.register_parameter(name, torch.nn.Parameter(torch.empty(shape)))
         self._specs.append((name, role, blocks))
+        self._units[name] = unit
 
-    def add_readout(self, in_dim: int) -> None:
-        """Register the linear readout ``w_out`` (in_dim, out_dim) and ``b_out`` (out_dim,)."""
-        self.add_param("w_out", (in_dim, self.out_dim), "input")
+    def add_readout(self, in_dim: int, layer: int | None = None) -> None:
+        """Register the linear readout ``w_out`` (in_dim, out_dim) and ``b_out`` (out_dim,);
+        ``layer``: the hidden layer it reads (its rows belong to that layer's units)."""
+        self.add_param("w_out", (in_dim, self.out_dim), "input", unit=_rows(layer))
         self.add_param("b_out", (self.out_dim,), "bias")
+
+    def unit_index(self, readout: bool = True) -> np.ndarray:
+        """The hidden unit of every flat parameter: ESP's partition into subpopulations.
+
+        A hidden neuron's genes are its incoming weights (for gated cells the columns of all
+        its gates), biases and peepholes, and, with ``readout``, its outgoing readout row;
+        ``b_out`` is shared (-1). Units of layer l are numbered after those of layers < l.
+        With ``readout=False`` the readout genes are marked -2 (left out of the search).
+
+        Raises:
+            ValueError: The controller has no hidden units.
+        """
+        if not any(spec is not None for name, spec in self._units.items() if name != "w_out"):
+            raise ValueError("esp needs hidden units to split into subpopulations")
+        first = np.concatenate([[0], np.cumsum(self.config.hidden)])
+        parts = []
+        for name, _, _ in self._specs:
+            shape, spec = tuple(getattr(self, name).shape), self._units[name]
+            if name in ("w_out", "b_out") and not readout:
+                parts.append(np.full(int(np.prod(shape)), -2))
+            elif spec is None:
+                parts.append(np.full(int(np.prod(shape)), -1))
+            elif spec[0] == "rows":
+                rows = first[spec[1]] + np.arange(shape[0])
+                parts.append(np.repeat(rows, int(np.prod(shape[1:]))))
+            else:
+                cols = np.arange(shape[-1]) % self.config.hidden[spec[1]] + first[spec[1]]
+                parts.append(np.broadcast_to(cols, shape).reshape(-1))
+        return np.concatenate(parts).astype(np.int64)
+
+    @property
+    def hidden_state_index(self) -> int:
+        """Index in the state tuple of the top layer's hidden vector (B, H), the features a
+        value head reads; the last state tensor unless a cell says otherwise."""
+        return len(self.state_sizes) - 1
 
     def readout(self, h: torch.Tensor, p: Params) -> torch.Tensor:
         """Raw outputs from the last hidden layer."""

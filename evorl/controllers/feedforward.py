@@ -12,7 +12,7 @@ from __future__ import annotations
 import gymnasium as gym
 import torch
 
-from evorl.controllers.base import Controller, Params, State
+from evorl.controllers.base import Controller, Params, State, cols
 from evorl.controllers.config import ControllerConfig
 from evorl.controllers.functional import ACTIVATIONS, linear
 
@@ -53,10 +53,10 @@ class MLPController(Controller):
         super().__init__(config, obs_dim, action_space)
         in_dim = self.obs_dim
         for layer, width in enumerate(config.hidden):
-            self.add_param(f"w{layer}", (in_dim, width), "input")
-            self.add_param(f"b{layer}", (width,), "bias")
+            self.add_param(f"w{layer}", (in_dim, width), "input", unit=cols(layer))
+            self.add_param(f"b{layer}", (width,), "bias", unit=cols(layer))
             in_dim = width
-        self.add_readout(in_dim)
+        self.add_readout(in_dim, layer=len(config.hidden) - 1)
         self._act = ACTIVATIONS[config.activation]
         self.initialize(seed)
 

@@ -47,7 +47,7 @@ class FullyRecurrentController(Controller):
                 f"got hidden={config.hidden}"
             )
         self.units = config.hidden[0]
-        self.add_param("w", (self.units, self.obs_dim + 1 + self.units), "custom")
+        self.add_param("w", (self.units, self.obs_dim + 1 + self.units), "custom", unit=("rows", 0))
         self.state_sizes = (self.units,)
         self._act = ACTIVATIONS[config.activation]
         self.initialize(seed)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import gymnasium as gym
 import torch
 
-from evorl.controllers.base import Controller, Params, State
+from evorl.controllers.base import Controller, Params, State, cols
 from evorl.controllers.config import ControllerConfig
 from evorl.controllers.functional import linear, sigmoid
 
@@ -38,12 +38,12 @@ class GRUController(Controller):
         super().__init__(config, obs_dim, action_space)
         in_dim = self.obs_dim
         for layer, width in enumerate(config.hidden):
-            self.add_param(f"w_x{layer}", (in_dim, 3 * width), "input", blocks=3)
-            self.add_param(f"w_h{layer}", (width, 3 * width), "recurrent")
-            self.add_param(f"b_x{layer}", (3 * width,), "bias")
-            self.add_param(f"b_h{layer}", (3 * width,), "bias")
+            self.add_param(f"w_x{layer}", (in_dim, 3 * width), "input", 3, cols(layer))
+            self.add_param(f"w_h{layer}", (width, 3 * width), "recurrent", unit=cols(layer))
+            self.add_param(f"b_x{layer}", (3 * width,), "bias", unit=cols(layer))
+            self.add_param(f"b_h{layer}", (3 * width,), "bias", unit=cols(layer))
             in_dim = width
-        self.add_readout(in_dim)
+        self.add_readout(in_dim, layer=len(config.hidden) - 1)
         self.state_sizes = tuple(config.hidden)
         self.initialize(seed)
 

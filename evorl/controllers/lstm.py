@@ -33,7 +33,7 @@ from __future__ import annotations
 import gymnasium as gym
 import torch
 
-from evorl.controllers.base import Controller, Params, State
+from evorl.controllers.base import Controller, Params, State, cols
 from evorl.controllers.config import ControllerConfig
 from evorl.controllers.functional import linear, sigmoid
 
@@ -54,16 +54,20 @@ class LSTMController(Controller):
         in_dim = self.obs_dim
         for layer, width in enumerate(config.hidden):
             g = self.gates
-            self.add_param(f"w_x{layer}", (in_dim, g * width), "input", blocks=g)
-            self.add_param(f"w_h{layer}", (width, g * width), "recurrent")
-            self.add_param(f"b{layer}", (g * width,), "bias")
+            self.add_param(f"w_x{layer}", (in_dim, g * width), "input", g, cols(layer))
+            self.add_param(f"w_h{layer}", (width, g * width), "recurrent", unit=cols(layer))
+            self.add_param(f"b{layer}", (g * width,), "bias", unit=cols(layer))
             if config.peepholes:
                 for gate in peeps:
-                    self.add_param(f"p_{gate}{layer}", (width,), "peephole")
+                    self.add_param(f"p_{gate}{layer}", (width,), "peephole", unit=cols(layer))
             in_dim = width
-        self.add_readout(in_dim)
+        self.add_readout(in_dim, layer=len(config.hidden) - 1)
         self.state_sizes = tuple(s for width in config.hidden for s in (width, width))
         self.initialize(seed)
+
+    @property
+    def hidden_state_index(self) -> int:
+        return len(self.state_sizes) - 2  # (..., h_top, c_top)
 
     @torch.no_grad()
     def _init_parameters(self, gen: torch.Generator) -> None:

@@ -27,7 +27,7 @@ Example:
 from evorl.optimizers.base import Optimizer, SeedLike
 from evorl.optimizers.cmaes import CMAES, CMAESSettings, SepCMAES
 from evorl.optimizers.cosyne import CoSyNE, CoSyNESettings
-from evorl.optimizers.esp import ESP, ESPSettings, unit_index
+from evorl.optimizers.esp import ESP, ESPSettings
 from evorl.optimizers.openai_es import OpenAIES, OpenAIESSettings
 from evorl.optimizers.pgpe import PGPE, PGPESettings
 from evorl.optimizers.registry import OPTIMIZERS, make_optimizer, optimizer_settings
@@ -74,5 +74,4 @@ __all__ = [
     "normalize",
     "optimizer_settings",
     "rank_weights",
-    "unit_index",
 ]

@@ -30,7 +30,6 @@ shared output bias) form one extra subpopulation. ``center`` is the best network
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -51,7 +50,8 @@ class ESPSettings:
     a ``popsize`` given to the constructor overrides it and must be a multiple of subpop_size."""
     unit_index: tuple[int, ...] | None = None
     """Unit of each parameter (length dim; -1: shared genes, one extra subpopulation). For an evorl
-    controller see :func:`unit_index` (``evorl evolve`` fills it in). None: see ``units``."""
+    controller see :meth:`evorl.controllers.Controller.unit_index` (``evorl evolve`` fills
+    it in). None: see ``units``."""
     units: int | None = None
     """Number of contiguous blocks when ``unit_index`` is None; None: one gene per unit."""
     credit: Literal["mean", "max"] = "mean"
@@ -260,51 +260,3 @@ class ESP(Optimizer):
         shapes = [(self.settings.subpop_size, g.size) for g in self.groups]
         if [p.shape for p in self._pops] != shapes:
             raise ValueError("esp: saved subpopulations do not match this partition")
-
-
-def unit_index(controller: Any, readout: bool = True) -> np.ndarray:
-    """ESP partition of an evorl controller's flat vector: one unit per hidden neuron.
-
-    A hidden neuron's genes are its incoming weights (input and recurrent matrix columns; for an
-    LSTM or GRU the columns of all its gates), biases and peepholes, and, when ``readout`` is
-    True, its outgoing readout row ``w_out[u]``; ``b_out`` is shared (-1). Units of layer l are
-    numbered after those of layers < l. With ``readout=False`` the readout genes are marked -2
-    (to be left out of the search). The fully recurrent net's unit u owns row u of ``w``.
-
-    Args:
-        controller: An evorl controller (``elman``, ``fully_recurrent``, ``lstm``, ``gru`` or
-            ``mlp``; parameters named as documented in :mod:`evorl.controllers`).
-        readout: Assign the readout rows to their units (True) or mark them -2 (False).
-
-    Returns:
-        int64 array of length ``controller.num_params``.
-
-    Raises:
-        ValueError: A controller without hidden units, or a parameter this rule does not know.
-    """
-    hidden = tuple(controller.config.hidden)
-    if not hidden:
-        raise ValueError("esp needs hidden units to split into subpopulations")
-    first = np.concatenate([[0], np.cumsum(hidden)])
-    parts = []
-    for name, p in controller.named_parameters():
-        shape = tuple(p.shape)
-        if name in ("w_out", "b_out"):
-            if not readout:
-                parts.append(np.full(int(np.prod(shape)), -2))
-            elif name == "w_out":
-                parts.append(np.repeat(first[-2] + np.arange(shape[0]), shape[1]))
-            else:
-                parts.append(np.full(shape[0], -1))
-            continue
-        if name == "w" and len(shape) == 2:  # fully recurrent: row u holds unit u's inputs
-            parts.append(np.repeat(np.arange(shape[0]), shape[1]))
-            continue
-        match = re.fullmatch(r"(?:w|w_x|w_h|b|b_x|b_h|p_[ifo])(\d+)", name)
-        if match is None:
-            raise ValueError(f"esp: cannot split parameter {name!r} into units")
-        layer = int(match.group(1))
-        width = hidden[layer]
-        cols = np.arange(shape[-1]) % width + first[layer]
-        parts.append(np.broadcast_to(cols, shape).reshape(-1))
-    return np.concatenate(parts).astype(np.int64)
