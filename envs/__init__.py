@@ -15,14 +15,15 @@ points, so nothing heavy loads until an env is made):
 ================================  =====================================================
 
 The pole envs and CartPoleNoVel have natively vectorised versions (``vector_entry_point``, used by
-``gymnasium.make_vec``), and :func:`native_vector_env` returns them — plus an exact vectorised
-``CartPole-v1`` — for an evaluator; they all share the conventions of :mod:`evorl.envs.vector`.
+``gymnasium.make_vec``), and :data:`EXACT_VECTOR_VERSIONS` names evorl's exact vectorised
+``CartPole-v1``; evorl's env pools find them (:func:`evorl.env_factory.native_vector_env`). They
+all share the conventions of :mod:`evorl.envs.vector`.
 
 Example:
     >>> import gymnasium as gym
     >>> import evorl.envs
     >>> env = gym.make("evorl/DoublePoleNV-v0")
-    >>> envs = evorl.envs.native_vector_env("evorl/DoublePoleNV-v0", num_envs=64)
+    >>> envs = gym.make_vec("evorl/DoublePoleNV-v0", 64, vectorization_mode="vector_entry_point")
 """
 
 from __future__ import annotations
@@ -79,6 +80,13 @@ _SPECS: dict[str, dict[str, Any]] = {
     },
 }
 
+EXACT_VECTOR_VERSIONS: dict[str, str] = {
+    "CartPole-v1": "evorl.envs.cartpole_vector:CartPoleVectorEnv",
+}
+"""evorl's natively vectorised versions of Gymnasium's own envs (entry points by id): exact,
+sub-env by sub-env, where Gymnasium's registered vector versions are not (they share one
+generator and reset themselves). Our own envs name theirs as ``vector_entry_point``."""
+
 ENV_IDS: list[str] = list(_SPECS)
 """Every id registered by :func:`register_envs` (drives the registry tests)."""
 
@@ -103,38 +111,6 @@ def _make_cartpolenovel_vec(num_envs: int = 1, **kwargs: Any) -> VectorEnv:
     from .cartpole_vector import CartPoleVectorEnv
 
     return CartPoleVectorEnv(num_envs=num_envs, observe=(0, 2), **kwargs)
-
-
-def native_vector_env(env_id: str, num_envs: int, **kwargs: Any) -> VectorEnv | None:
-    """Our exact natively vectorised version of ``env_id``, or None if there is none.
-
-    The returned env gives, sub-env by sub-env, the trajectories of ``gym.make(env_id)`` for the
-    same seeds and actions (checked by the tests), with autoreset disabled, per-env seeds and
-    ``reset_mask`` (see :mod:`evorl.envs.vector`).
-
-    Args:
-        env_id: ``"CartPole-v1"``, ``"evorl/CartPoleNoVel-v0"`` or one of the ``evorl/*Pole*``
-            ids; anything else gives None.
-        num_envs: Number of sub-environments.
-        **kwargs: Env kwargs as for ``gym.make``, including ``max_episode_steps`` (the time
-            limit; default the registered one: 500 for the CartPoles, 1,000 for the pole envs)
-            and e.g. ``damping_fitness`` for the pole envs.
-
-    Returns:
-        A :class:`gymnasium.vector.VectorEnv`, or None.
-    """
-    if env_id == "CartPole-v1":
-        from .cartpole_vector import CartPoleVectorEnv
-
-        return CartPoleVectorEnv(num_envs=num_envs, **kwargs)
-    if env_id == "evorl/CartPoleNoVel-v0":
-        return _make_cartpolenovel_vec(num_envs=num_envs, **kwargs)
-    spec = _SPECS.get(env_id)
-    if spec is None or spec.get("vector_entry_point") != _POLE_VEC:
-        return None
-    from .pole_vector import PoleBalancingVectorEnv
-
-    return PoleBalancingVectorEnv(num_envs=num_envs, **{**spec["kwargs"], **kwargs})
 
 
 _LAZY = {
@@ -164,6 +140,7 @@ register_envs()
 
 __all__ = [
     "ENV_IDS",
+    "EXACT_VECTOR_VERSIONS",
     "CartPoleVectorEnv",
     "CatchEnv",
     "DelayObservation",
@@ -174,6 +151,5 @@ __all__ = [
     "TMazeEnv",
     "TakeCoverEnv",
     "generalization_score",
-    "native_vector_env",
     "register_envs",
 ]

@@ -19,9 +19,9 @@ follows the same conventions, so an evaluator can treat them alike:
   No exception, no warning.
 
 Example:
-    >>> from evorl.envs import native_vector_env
+    >>> from evorl.envs.cartpole_vector import CartPoleVectorEnv
     >>> import numpy as np
-    >>> envs = native_vector_env("CartPole-v1", num_envs=4)
+    >>> envs = CartPoleVectorEnv(num_envs=4)
     >>> obs, _ = envs.reset(seed=[1, 2, 3, 4])
     >>> obs, reward, terminated, truncated, _ = envs.step(np.ones(4, dtype=np.int64))
     >>> obs, _ = envs.reset(seed=[7, None, None, None], options={"reset_mask": terminated})

@@ -1,190 +1,143 @@
-"""Build environments from an :class:`~evorl.config.EnvConfig`: one env, or a pool of many.
+"""Environments from an :class:`~evorl.config.EnvConfig`: one env, its spaces, its vector form.
 
-A *pool* is what the evaluators step: ``num_envs`` environments that are reset slot by slot with
-explicit seeds and stepped together. Two kinds:
+* :func:`make_env` makes one Gymnasium env as configured (kwargs, time limit) and turns every
+  way ``gymnasium.make`` can fail into one line.
+* :func:`env_spec` learns an env's spaces once (the builder hands the result to everything that
+  needs it: controller, pools, policy file).
+* :func:`native_vector_env` finds a natively vectorised version — one numpy array for all envs —
+  through Gymnasium's registry: the id's registered ``vector_entry_point`` (evorl's pole envs,
+  the world model's dream, a user's own vector env), or evorl's exact numpy version of one of
+  Gymnasium's own envs (:data:`evorl.envs.EXACT_VECTOR_VERSIONS`). A vector env qualifies when
+  its autoreset mode is ``DISABLED`` (evorl resets finished slots itself, with seeds it chose).
 
-* :class:`VectorPool` wraps a natively vectorised Gymnasium ``VectorEnv`` (one numpy array for all
-  envs; evorl ships exact ones for CartPole-v1 and the pole-balancing family). Its autoreset mode
-  must be ``DISABLED``: evorl resets finished slots itself, with seeds it chose.
-* :class:`SyncPool` holds a list of ordinary Gymnasium envs (any env, MuJoCo and Box2D included).
-  It is Gymnasium's ``SyncVectorEnv`` with autoreset disabled, except that finished sub-envs are
-  not stepped: a population's episodes end at different times, and stepping a finished MuJoCo env
-  costs as much as stepping a live one.
-
-Both give the trajectory that ``gymnasium.make(id)`` gives for the same seed and actions, so every
-evaluator reproduces the serial reference exactly.
+Pools of environments are in :mod:`evorl.env_pool`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import importlib
+from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
-import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
 
-from evorl.config import ConfigError, EnvConfig
+from evorl.config import EnvConfig
+from evorl.errors import ConfigError
+from evorl.spaces import ObservationMap
 
 
-class EnvPool(Protocol):
-    """Many environments stepped together; see the module docstring."""
+@dataclass(frozen=True)
+class EnvSpec:
+    """An env's spaces, learned once: what the controller reads and what it must output."""
 
-    num_envs: int
-    observation_dim: int
+    observation_space: gym.Space
+    """The env's own observation space."""
+    action_space: gym.Space
+    """The env's action space."""
+    observation: ObservationMap
+    """How observations become controller inputs (``env.observe`` applied)."""
 
-    def reset(self, slots: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-        """Reset ``slots`` with ``seeds``; returns their observations, shape (len(slots), obs)."""
-        ...
-
-    def step(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Step the ``active`` slots; returns (obs, reward, done) for all slots (others stale)."""
-        ...
-
-    def close(self) -> None: ...
+    @property
+    def obs_dim(self) -> int:
+        """Length of the controller's input vector."""
+        return self.observation.dim
 
 
 def _register_ours() -> None:
     import evorl.envs  # noqa: F401  (registers the evorl/ namespace on import)
 
 
-def make_env(cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
-    """One Gymnasium env as configured (time limit, observation mask)."""
-    _register_ours()
+def _kwargs(cfg: EnvConfig, render_mode: str | None = None) -> dict[str, Any]:
     kwargs: dict[str, Any] = dict(cfg.kwargs)
     if cfg.max_episode_steps is not None:
         kwargs["max_episode_steps"] = cfg.max_episode_steps
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
+    return kwargs
+
+
+def make_env(cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
+    """One Gymnasium env as configured (kwargs, time limit); observations as the env gives them.
+
+    Raises:
+        ConfigError: Unknown id, missing package, bad kwargs.
+    """
+    _register_ours()
     try:
-        env = gym.make(cfg.id, **kwargs)
+        return gym.make(cfg.id, **_kwargs(cfg, render_mode))
     except gym.error.Error as err:
         raise ConfigError(f"cannot make env '{cfg.id}': {_first_line(err)}") from None
+    except ModuleNotFoundError as err:
+        raise ConfigError(_missing_module(cfg.id, err)) from None
     except ImportError as err:
-        raise ConfigError(
-            f"env '{cfg.id}' needs a missing package ({err.name}); "
-            "install evorl-toolkit[mujoco] or [box2d]"
-        ) from None
-    except TypeError as err:
+        raise ConfigError(f"env '{cfg.id}' cannot be imported: {_first_line(err)}") from None
+    except (TypeError, ValueError) as err:
         raise ConfigError(f"env '{cfg.id}': bad env.kwargs: {_first_line(err)}") from None
-    if cfg.observe is not None:
-        from evorl.envs.wrappers import MaskObservation
-
-        _check_observe(cfg, env.observation_space)
-        env = MaskObservation(env, cfg.observe)
-    return env
 
 
-def env_spaces(cfg: EnvConfig) -> tuple[int, gym.spaces.Space]:
-    """Observation size and action space of the configured env (after masking)."""
+def env_spec(cfg: EnvConfig) -> EnvSpec:
+    """The spaces of the configured env (one env is made and closed)."""
     env = make_env(cfg)
     try:
         space = env.observation_space
-        if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
-            raise ConfigError(
-                f"env '{cfg.id}': evorl controllers need a flat Box observation, got {space}"
-            )
-        return int(space.shape[0]), env.action_space
+        return EnvSpec(space, env.action_space, ObservationMap(space, cfg.observe, cfg.id))
     finally:
         env.close()
 
 
-def make_pool(cfg: EnvConfig, num_envs: int) -> EnvPool:
-    """A pool of ``num_envs`` envs: native vectorised where possible and allowed, else sync."""
-    if cfg.vectorization != "sync":
-        vec = _native_vector_env(cfg, num_envs)
-        if vec is not None:
-            return VectorPool(vec, cfg.observe)
-        if cfg.vectorization == "native":
-            raise ConfigError(f"env '{cfg.id}' has no native vectorised version; use sync")
-    return SyncPool([make_env(cfg) for _ in range(num_envs)])
+def native_vector_env(cfg: EnvConfig, num_envs: int) -> VectorEnv | None:
+    """``num_envs`` envs as one natively vectorised env, or None where there is none.
 
-
-def _native_vector_env(cfg: EnvConfig, num_envs: int) -> gym.vector.VectorEnv | None:
+    The env gives, sub-env by sub-env, the trajectories of ``gym.make(cfg.id)`` for the same
+    seeds and actions, with autoreset disabled, per-env seeds and ``reset_mask`` (the
+    conventions of :mod:`evorl.envs.vector`).
+    """
     _register_ours()
-    from evorl.envs import native_vector_env
+    from evorl.envs import EXACT_VECTOR_VERSIONS
 
-    kwargs = dict(cfg.kwargs)
-    if cfg.max_episode_steps is not None:
-        kwargs["max_episode_steps"] = cfg.max_episode_steps
-    return native_vector_env(cfg.id, num_envs, **kwargs)
+    kwargs = _kwargs(cfg)
+    try:
+        if cfg.id in EXACT_VECTOR_VERSIONS:
+            creator = gym.envs.registration.load_env_creator(EXACT_VECTOR_VERSIONS[cfg.id])
+            limit = gym.spec(cfg.id).max_episode_steps
+            env = creator(num_envs=num_envs, **({"max_episode_steps": limit} | kwargs))
+        elif _registered(cfg.id).vector_entry_point is None:
+            return None
+        else:
+            env = gym.make_vec(cfg.id, num_envs, vectorization_mode="vector_entry_point", **kwargs)
+    except gym.error.Error as err:
+        raise ConfigError(f"cannot make env '{cfg.id}': {_first_line(err)}") from None
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"env '{cfg.id}': bad env.kwargs: {_first_line(err)}") from None
+    if env.metadata.get("autoreset_mode") != AutoresetMode.DISABLED:
+        env.close()  # a vector env that resets itself cannot replay evorl's seeds
+        return None
+    return env
 
 
-def _check_observe(cfg: EnvConfig, space: gym.spaces.Space) -> None:
-    size = int(np.prod(space.shape)) if space.shape else 0
-    bad = [i for i in cfg.observe or () if not -size <= i < size]
-    if bad:
-        raise ConfigError(f"env.observe: index {bad[0]} out of range for {size} observations")
+def _registered(env_id: str) -> gym.envs.registration.EnvSpec:
+    """The registry entry of ``env_id`` (``module:Id`` imports the module first)."""
+    module, _, name = env_id.rpartition(":")
+    if module:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            raise ConfigError(_missing_module(env_id, err)) from None
+    try:
+        return gym.spec(name)
+    except gym.error.Error as err:
+        raise ConfigError(f"cannot make env '{env_id}': {_first_line(err)}") from None
+
+
+def _missing_module(env_id: str, err: ModuleNotFoundError) -> str:
+    extras = {"mujoco": "mujoco", "Box2D": "box2d", "box2d": "box2d", "popgym": "popgym"}
+    name = err.name or getattr(err.__cause__, "name", None) or ""  # gymnasium re-raises
+    root = name.split(".")[0]
+    if root in extras:
+        return f"env '{env_id}' needs {root}: pip install 'evorl-toolkit[{extras[root]}]'"
+    return f"env '{env_id}': cannot import module '{name}'"
 
 
 def _first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
-
-
-class SyncPool:
-    """A list of Gymnasium envs; only active slots are stepped."""
-
-    def __init__(self, envs: list[gym.Env]) -> None:
-        self.envs = envs
-        self.num_envs = len(envs)
-        self.observation_dim = int(np.prod(envs[0].observation_space.shape))
-        self._obs = np.zeros((self.num_envs, self.observation_dim), np.float64)
-        self._reward = np.zeros(self.num_envs, np.float64)
-        self._done = np.zeros(self.num_envs, bool)
-        self._discrete = isinstance(envs[0].action_space, gym.spaces.Discrete)
-
-    def reset(self, slots: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-        for slot, seed in zip(slots, seeds, strict=True):
-            obs, _ = self.envs[slot].reset(seed=int(seed))
-            self._obs[slot] = obs
-        return self._obs[slots]
-
-    def step(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, ...]:
-        obs, reward, done = self._obs, self._reward, self._done
-        reward[:] = 0.0
-        for i in np.flatnonzero(active):
-            action = int(actions[i]) if self._discrete else actions[i]
-            o, r, term, trunc, _ = self.envs[i].step(action)
-            obs[i] = o
-            reward[i] = r
-            done[i] = term or trunc
-        return obs, reward, done
-
-    def close(self) -> None:
-        for env in self.envs:
-            env.close()
-
-
-class VectorPool:
-    """A natively vectorised Gymnasium ``VectorEnv`` with autoreset disabled."""
-
-    def __init__(self, env: gym.vector.VectorEnv, observe: tuple[int, ...] | None = None) -> None:
-        mode = env.metadata.get("autoreset_mode")
-        if mode != gym.vector.AutoresetMode.DISABLED:
-            raise ValueError(f"VectorPool needs autoreset_mode DISABLED, got {mode}")
-        self.env = env
-        self.num_envs = env.num_envs
-        self._keep = None if observe is None else np.asarray(observe, dtype=np.intp)
-        dim = int(np.prod(env.single_observation_space.shape))
-        self.observation_dim = dim if self._keep is None else len(self._keep)
-        self._obs: np.ndarray | None = None
-        self._seeds: list[int | None] = [None] * self.num_envs
-
-    def _select(self, obs: np.ndarray) -> np.ndarray:
-        return obs if self._keep is None else obs[:, self._keep]
-
-    def reset(self, slots: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-        mask = np.zeros(self.num_envs, bool)
-        mask[slots] = True
-        seed_list = list(self._seeds)
-        for slot, seed in zip(slots, seeds, strict=True):
-            seed_list[slot] = int(seed)
-        obs, _ = self.env.reset(seed=seed_list, options={"reset_mask": mask})
-        self._obs = self._select(np.asarray(obs))
-        return self._obs[slots]
-
-    def step(self, actions: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, ...]:
-        obs, reward, term, trunc, _ = self.env.step(actions)
-        self._obs = self._select(obs)
-        return self._obs, reward, term | trunc
-
-    def close(self) -> None:
-        self.env.close()

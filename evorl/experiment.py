@@ -15,7 +15,7 @@ import numpy as np
 from evorl import seeding
 from evorl.config import ConfigError, RunConfig
 from evorl.controllers import Controller, build_controller
-from evorl.env_factory import env_spaces
+from evorl.env_factory import env_spec
 from evorl.evaluation import RunningObsStats, make_evaluator
 from evorl.logger import Logger
 from evorl.optimizers import Optimizer, make_optimizer
@@ -25,12 +25,12 @@ from evorl.trainer import Hook, Trainer
 
 def build_controller_for(config: RunConfig) -> Controller:
     """The run's controller, initialised from the run seed."""
-    obs_dim, action_space = env_spaces(config.env)
+    spec = env_spec(config.env)
     try:
         return build_controller(
             config.controller,
-            obs_dim,
-            action_space,
+            spec.obs_dim,
+            spec.action_space,
             seed=seeding.int_seed(config.seed, seeding.STREAM_INIT),
         )
     except ValueError as err:

@@ -10,7 +10,7 @@ import torch
 
 from evorl.config import ConfigError, RunConfig, from_dict
 from evorl.controllers import Controller
-from evorl.env_factory import make_env
+from evorl.env_pool import EnvPool
 from evorl.evaluation import RunningObsStats, VectorEvaluator
 from evorl.rundir import BEST, CHECKPOINT, load_checkpoint
 
@@ -69,7 +69,7 @@ def record_video(
     path = Path(path)
     if path.suffix.lower() not in (".gif", ".mp4"):
         raise ConfigError(f"video file must end in .gif or .mp4, got {path.name}")
-    env = make_env(policy.config.env, render_mode="rgb_array")
+    pool = EnvPool.make(policy.config.env, 1, render_mode="rgb_array")
     frames, returns = [], []
     weights = policy.controller.population_params(
         torch.as_tensor(policy.params[None], dtype=torch.float32)
@@ -77,24 +77,22 @@ def record_video(
     norm = policy.normalizer()
     try:
         for k in range(episodes):
-            obs, _ = env.reset(seed=seed + k)
+            obs = pool.reset(np.zeros(1, np.intp), np.array([seed + k]))
             state, done, total = policy.controller.initial_state(1), False, 0.0
-            frames.append(env.render())
+            frames.append(pool.render())
             with torch.no_grad():
                 while not done:
-                    x = np.asarray(obs, dtype=np.float64)[None]
-                    x = norm(x) if norm is not None else x
+                    x = norm(obs) if norm is not None else obs
                     action, state = policy.controller.step(
                         torch.from_numpy(x.astype(np.float32)), state, weights
                     )
-                    act = action.numpy()[0]
-                    obs, r, term, trunc, _ = env.step(int(act) if act.ndim == 0 else act)
-                    total += float(r)
-                    done = term or trunc
-                    frames.append(env.render())
+                    obs, r, term, trunc = pool.step(action.numpy(), np.ones(1, bool))
+                    total += float(r[0])
+                    done = bool(term[0] or trunc[0])
+                    frames.append(pool.render())
             returns.append(total)
     finally:
-        env.close()
+        pool.close()
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         if path.suffix.lower() == ".gif":

@@ -55,7 +55,7 @@ import torch
 from evorl import seeding
 from evorl.config import ConfigError, EnvConfig, RunConfig
 from evorl.controllers import Controller
-from evorl.env_factory import make_pool
+from evorl.env_pool import make_pool
 from evorl.evaluation import EvalResult, Evaluator
 from evorl.evaluation.obs_norm import ObsNormalizer
 from evorl.evaluation.rollout import run_episodes
@@ -130,14 +130,22 @@ def pole_vector_env(env_cfg: EnvConfig, num_envs: int, steps: int) -> Any:
     Raises:
         ConfigError: ``env_cfg`` is not an ``evorl/*Pole*`` env.
     """
-    import evorl.envs
+    import gymnasium as gym
+
+    import evorl.envs  # noqa: F401  (registers the pole envs)
     from evorl.envs.pole_vector import PoleBalancingVectorEnv
 
-    env = evorl.envs.native_vector_env(
-        env_cfg.id, num_envs, max_episode_steps=steps, **_test_env_kwargs(env_cfg)
-    )
-    if not isinstance(env, PoleBalancingVectorEnv):
+    spec = gym.registry.get(env_cfg.id)
+    if spec is None or not str(spec.vector_entry_point).endswith(":PoleBalancingVectorEnv"):
         raise ConfigError(f"the pole protocol needs an evorl/*Pole* env, got '{env_cfg.id}'")
+    env = gym.make_vec(
+        env_cfg.id,
+        num_envs,
+        vectorization_mode="vector_entry_point",
+        max_episode_steps=steps,
+        **_test_env_kwargs(env_cfg),
+    )
+    assert isinstance(env, PoleBalancingVectorEnv)
     return env
 
 

@@ -27,13 +27,14 @@ import torch
 
 from evorl.config import ControllerConfig, EnvConfig
 from evorl.controllers import build_controller
-from evorl.env_factory import env_spaces, make_pool
+from evorl.env_factory import env_spec
+from evorl.env_pool import make_pool
 from evorl.evaluation import VectorEvaluator
 
 
 def population(env: EnvConfig, ctrl: ControllerConfig, size: int, scale: float) -> tuple:
-    obs_dim, space = env_spaces(env)
-    controller = build_controller(ctrl, obs_dim, space, seed=1)
+    spec = env_spec(env)
+    controller = build_controller(ctrl, spec.obs_dim, spec.action_space, seed=1)
     rng = np.random.default_rng(0)
     x0 = controller.get_flat().numpy().astype(np.float64)
     return controller, x0 + scale * rng.standard_normal((size, controller.num_params))
@@ -75,7 +76,8 @@ def time_raw_stepping(env: EnvConfig, num_envs: int, steps: int, space) -> float
         actions = np.zeros((num_envs, *space.shape), np.float32)
     start = time.perf_counter()
     for _ in range(steps):
-        _, _, done = pool.step(actions, active)
+        _, _, terminated, truncated = pool.step(actions, active)
+        done = terminated | truncated
         if done.any():
             idx = np.flatnonzero(done)
             pool.reset(idx, idx + 7)
@@ -94,7 +96,7 @@ def cartpole_rows(args) -> list[dict]:
         env = EnvConfig("CartPole-v1", vectorization=vec)
         controller, params = population(env, ctrl, args.popsize, scale=0.5)
         res = time_evaluation(env, controller, params, args.episodes, args.repeats)
-        raw = time_raw_stepping(env, args.popsize, 200, env_spaces(env)[1])
+        raw = time_raw_stepping(env, args.popsize, 200, env_spec(env).action_space)
         res.update(
             task="CartPole-v1 LSTM(16)", path=label, raw_steps_per_s=args.popsize * 200 / raw
         )
@@ -105,7 +107,7 @@ def cartpole_rows(args) -> list[dict]:
 def halfcheetah_row(args) -> dict | None:
     try:
         env = EnvConfig("HalfCheetah-v5", max_episode_steps=args.cheetah_steps)
-        _, space = env_spaces(env)
+        space = env_spec(env).action_space
     except Exception as err:  # MuJoCo not installed
         print(f"skipping HalfCheetah-v5: {err}")
         return None

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import evorl.envs
+from evorl.config import EnvConfig
+from evorl.env_factory import native_vector_env
 from evorl.envs import ENV_IDS, register_envs
 from evorl.envs.catch import CatchEnv
 from evorl.envs.tmaze import EAST, NORTH, SOUTH, WEST, TMazeEnv
@@ -82,7 +83,7 @@ def test_make_vec_gives_the_native_env_with_matching_spaces(env_id):
     assert envs.observation_space.contains(obs)
     obs, *_ = envs.step(envs.action_space.sample())
     assert obs.shape == envs.observation_space.shape
-    assert type(evorl.envs.native_vector_env(env_id, 3)) is type(envs.unwrapped)
+    assert type(native_vector_env(EnvConfig(env_id), 3)) is type(envs.unwrapped)
 
 
 def test_register_envs_is_idempotent_and_envs_stay_independent():

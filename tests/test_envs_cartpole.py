@@ -6,7 +6,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from evorl.envs import native_vector_env
+from evorl.config import EnvConfig
+from evorl.env_factory import native_vector_env
 from evorl.envs.cartpole_vector import CartPoleVectorEnv, trig_is_elementwise_exact
 from evorl.envs.vector import env_seeds
 
@@ -75,7 +76,7 @@ def test_matches_gymnasium_until_truncation():
 
 def test_cartpolenovel_vector_equals_single_env_slices():
     rng = np.random.default_rng(1)
-    vec = native_vector_env("evorl/CartPoleNoVel-v0", num_envs=6)
+    vec = native_vector_env(EnvConfig("evorl/CartPoleNoVel-v0"), 6)
     assert vec.single_observation_space.shape == (2,)
     _run_against_gymnasium(
         vec, "evorl/CartPoleNoVel-v0", [5, 6, 7, 8, 9, 10], 300, lambda o: rng.integers(0, 2, 6)
@@ -142,4 +143,4 @@ def test_metadata_spaces_and_render():
     frames = vec.render()
     assert len(frames) == 3 and frames[0].shape == (400, 600, 3) and frames[0].dtype == np.uint8
     assert (frames[0] != 255).any()
-    assert native_vector_env("Pendulum-v1", 2) is None
+    assert native_vector_env(EnvConfig("Pendulum-v1"), 2) is None

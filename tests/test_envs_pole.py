@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from evorl.envs import native_vector_env, pole
+from evorl.envs import pole
 from evorl.envs.pole import PoleBalancingEnv
 from evorl.envs.pole_vector import (
     PoleBalancingVectorEnv,
@@ -241,7 +241,9 @@ def test_options_render_and_native_lookup():
     assert np.array_equal(raw.reset()[0], np.array([0, pole.START_ANGLE], np.float32))
     with pytest.raises(ValueError):
         env.reset(options={"state": [0, 0, 0]})
-    vec = native_vector_env("evorl/DoublePoleNV-v0", 4, max_steps=10, render_mode="rgb_array")
+    vec = gym.make_vec(
+        "evorl/DoublePoleNV-v0", 4, "vector_entry_point", max_steps=10, render_mode="rgb_array"
+    )
     assert (
         isinstance(vec, PoleBalancingVectorEnv) and not vec.markov and vec.max_episode_steps == 10
     )

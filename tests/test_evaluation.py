@@ -9,15 +9,17 @@ import torch
 
 from evorl.config import ControllerConfig, EnvConfig
 from evorl.controllers import build_controller
-from evorl.env_factory import SyncPool, env_spaces, make_pool
+from evorl.env_factory import env_spec, make_env
+from evorl.env_pool import EnvPool, make_pool
+from evorl.errors import ConfigError
 from evorl.evaluation import RunningObsStats, SerialEvaluator, VectorEvaluator
 from evorl.evaluation.obs_norm import ObsSums
 from evorl.evaluation.rollout import run_episodes
 
 
 def population(env_cfg: EnvConfig, ctrl: ControllerConfig, size: int, scale: float, seed: int = 0):
-    obs_dim, space = env_spaces(env_cfg)
-    controller = build_controller(ctrl, obs_dim, space, seed=seed)
+    spec = env_spec(env_cfg)
+    controller = build_controller(ctrl, spec.obs_dim, spec.action_space, seed=seed)
     rng = np.random.default_rng(seed)
     x0 = controller.get_flat().numpy().astype(np.float64)
     return controller, x0 + scale * rng.standard_normal((size, controller.num_params))
@@ -48,10 +50,69 @@ def test_vector_evaluator_equals_serial_reference(env_cfg, ctrl, scale):
     np.testing.assert_allclose(result.fitness, reference.returns.mean(axis=1))
 
 
-def test_native_cartpole_pool_is_used_and_matches_sync():
+def _drive(pool: EnvPool, steps: int, seed: int) -> list[np.ndarray]:
+    """Random actions from a fixed generator, finished slots reset with new seeds."""
+    rng, n = np.random.default_rng(seed), pool.num_envs
+    trace = [pool.reset(np.arange(n), np.arange(100, 100 + n)).copy()]
+    for t in range(steps):
+        actions = rng.integers(0, 2, n)
+        obs, reward, terminated, truncated = pool.step(actions, np.ones(n, bool))
+        trace += [obs.copy(), reward, terminated, truncated]
+        done = np.flatnonzero(terminated | truncated)
+        if done.size:
+            trace.append(pool.reset(done, 1000 * t + done).copy())
+    return trace
+
+
+def test_native_cartpole_pool_is_found_and_steps_as_the_list_of_envs():
+    from evorl.envs.cartpole_vector import CartPoleVectorEnv
+
     cfg = EnvConfig("CartPole-v1", observe=(0, 2))
-    assert type(make_pool(cfg, 4)).__name__ == "VectorPool"
-    assert type(make_pool(EnvConfig("CartPole-v1", vectorization="sync"), 4)).__name__ == "SyncPool"
+    native, listed = (
+        make_pool(cfg, 5),
+        make_pool(EnvConfig("CartPole-v1", observe=(0, 2), vectorization="sync"), 5),
+    )
+    assert native.native and isinstance(native.vector, CartPoleVectorEnv)
+    assert not listed.native and len(listed.envs) == 5
+    for a, b in zip(_drive(native, 60, 0), _drive(listed, 60, 0), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+class _SelfResetting(gym.vector.SyncVectorEnv):
+    """A vector env that resets itself (Gymnasium's default): evorl cannot use it natively."""
+
+    def __init__(self, num_envs: int = 1, **kwargs):
+        super().__init__([lambda: gym.make("CartPole-v1") for _ in range(num_envs)])
+
+
+class _Disabled(_SelfResetting):
+    def __init__(self, num_envs: int = 1, **kwargs):
+        gym.vector.SyncVectorEnv.__init__(
+            self,
+            [lambda: gym.make("CartPole-v1") for _ in range(num_envs)],
+            autoreset_mode=gym.vector.AutoresetMode.DISABLED,
+        )
+
+
+def test_a_users_vector_env_is_found_through_its_vector_entry_point():
+    """A registered ``vector_entry_point`` with autoreset disabled plugs in, no injection; one
+    that resets itself is passed over (auto) or refused in one line (native)."""
+    for env_id, creator in [
+        ("test/Disabled-v0", _Disabled),
+        ("test/SelfResetting-v0", _SelfResetting),
+    ]:
+        if env_id not in gym.registry:
+            gym.register(
+                env_id,
+                "gymnasium.envs.classic_control:CartPoleEnv",
+                vector_entry_point=creator,
+                max_episode_steps=500,
+            )
+    pool = make_pool(EnvConfig("test/Disabled-v0"), 3)
+    assert isinstance(pool.vector, _Disabled)
+    assert not make_pool(EnvConfig("test/SelfResetting-v0"), 3).native
+    with pytest.raises(ConfigError, match="no native vectorised version"):
+        make_pool(EnvConfig("test/SelfResetting-v0", vectorization="native"), 3)
 
 
 def test_observation_normalisation_matches_serial_and_statistics_are_exact():
@@ -104,10 +165,8 @@ class CountSteps(gym.Wrapper):
 def test_finished_episodes_stop_stepping_and_states_reset_per_episode():
     env_cfg = EnvConfig("CartPole-v1", observe=(0, 2))
     controller, params = population(env_cfg, ControllerConfig("lstm", (4,)), 5, 1.0)
-    from evorl.env_factory import make_env
-
     envs = [CountSteps(make_env(env_cfg)) for _ in range(3)]
-    pool = SyncPool(envs)
+    pool = EnvPool(envs, observe=env_cfg.observe)
     individual = np.repeat(np.arange(5), 2)
     seeds = np.tile([7, 8], 5)
     out = run_episodes(
@@ -118,7 +177,7 @@ def test_finished_episodes_stop_stepping_and_states_reset_per_episode():
     # an episode run alone (fresh state) equals the same episode run after others in a slot
     alone = run_episodes(
         controller,
-        SyncPool([make_env(env_cfg)]),
+        EnvPool([make_env(env_cfg)], observe=env_cfg.observe),
         torch.as_tensor(params[4:5], dtype=torch.float32),
         np.array([0]),
         np.array([8]),

@@ -14,10 +14,11 @@ import torch
 import evorl.cli
 from evorl.config import ConfigError, EnvConfig
 from evorl.controllers import ControllerConfig, build_controller
+from evorl.env_pool import EnvPool
 from evorl.gradient.config import PolicyConfig, load_gradient_config, preset_names
 from evorl.gradient.policy import RecurrentPolicy
 from evorl.gradient.ppo import chunk, gae
-from evorl.gradient.rollouts import EnvBatch, EpisodeBatch, collect_steps, start_carry
+from evorl.gradient.rollouts import EpisodeBatch, collect_steps, start_carry
 from evorl.gradient.rpg import rpg_losses
 from evorl.gradient.trainer import build_trainer, resume_run, start_run
 from evorl.logger import read_metrics
@@ -201,7 +202,7 @@ def test_fast_lstm_path_equals_the_controller_cell_with_gradients():
 def test_recorded_log_probs_equal_the_chunked_replay():
     """What PPO replays (chunks from recorded states, resets inside) is what the policy did."""
     cfg = EnvConfig("CartPole-v1", observe=(0, 2))
-    envs = EnvBatch(cfg, 3)
+    envs = EnvPool.make(cfg, 3)
     policy = make_policy(hidden=(4,), obs_dim=2).float()
     carry = start_carry(policy, envs, np.array([1, 2, 3]))
     rollout = collect_steps(policy, envs, carry, 48, _gen(0), np.random.default_rng(0))

@@ -27,7 +27,6 @@ from evorl.agents.worldmodel import cli as wm_cli
 from evorl.agents.worldmodel import pipeline
 from evorl.agents.worldmodel.dream_env import DREAM_MAKE_ID, DreamEnv, DreamVectorEnv
 from evorl.agents.worldmodel.evolve import (
-    batched_evaluator,
     evaluate_real,
     evolve,
     final_params,
@@ -48,6 +47,7 @@ from evorl.agents.worldmodel.vae import ConvVAE, vae_loss
 from evorl.config import to_dict
 from evorl.envs.takecover import TakeCoverEnv
 from evorl.errors import ConfigError
+from evorl.evaluation import VectorEvaluator
 from evorl.evaluation.ray_actors import EvalWorker
 from evorl.experiment import build_controller_for
 from evorl.rundir import load_checkpoint
@@ -450,7 +450,7 @@ def test_a_ray_worker_builds_the_dream_from_the_plain_config(trained):
     )
     seeds = np.array([1, 2])
     remote = worker.evaluate(params, seeds, None, False)
-    local = batched_evaluator(lambda n: DreamVectorEnv(n, **run.env.kwargs), controller)
+    local = VectorEvaluator(run.env, controller)
     reference = local.evaluate(params, seeds)
     np.testing.assert_array_equal(remote.lengths, reference.lengths)
     np.testing.assert_allclose(remote.returns, reference.returns, rtol=1e-4)

@@ -5,10 +5,10 @@ An evolution is an ordinary evorl run directory inside the pipeline directory
 env seen through V and M (:mod:`.real_env`), its controller evorl's ``linear`` (the paper's) or
 ``mlp``, its optimizer any evorl optimizer (CMA-ES by default, population 64 × 16 rollouts as in
 the paper). evorl's :class:`~evorl.trainer.Trainer` runs it, checkpoints it atomically and resumes
-it exactly. Locally, all of a generation's episodes are stepped as one batch through M (and V)
-by :func:`batched_evaluator`; with ``evolve.workers`` the population is spread over Ray workers by
-evorl's :class:`~evorl.evaluation.ray_evaluator.RayEvaluator`, whose workers build the same env
-from its Gymnasium id.
+it exactly. Locally, all of a generation's episodes are stepped as one batch through M (and V):
+the dream's Gymnasium id registers :class:`~.dream_env.DreamVectorEnv` as its
+``vector_entry_point``, which evorl's env pool finds as it finds any native vector env; with
+``evolve.workers`` the population is spread over Ray workers, whose pools are built the same way.
 
 Example:
     >>> state = evolve(config, Path("runs/take-cover"), dream=True, temperature=1.15)
@@ -17,11 +17,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from gymnasium.vector import VectorEnv
 
 from evorl.config import (
     EnvConfig,
@@ -31,8 +29,8 @@ from evorl.config import (
     StopConfig,
     from_dict,
 )
-from evorl.controllers import Controller, build_controller
-from evorl.env_factory import VectorPool
+from evorl.controllers import build_controller
+from evorl.env_factory import env_spec
 from evorl.errors import ConfigError
 from evorl.evaluation import VectorEvaluator, make_evaluator
 from evorl.experiment import build_controller_for, build_optimizer
@@ -41,18 +39,8 @@ from evorl.rundir import CHECKPOINT, create_run_dir, load_checkpoint
 from evorl.trainer import Hook, Trainer, TrainState
 
 from .config import WorldModelConfig
-from .dream_env import DREAM_MAKE_ID, DreamVectorEnv
-from .real_env import REAL_MAKE_ID, RealVectorEnv
-
-
-def batched_evaluator(
-    make_env: Callable[[int], VectorEnv], controller: Controller, max_envs: int = 1024
-) -> VectorEvaluator:
-    """evorl's vectorised evaluator on a world-model vector env: one batch through M per step
-    (every individual on every seed, as for any evorl env); ``make_env(n)`` builds n envs."""
-    return VectorEvaluator(
-        None, controller, max_envs, pool_factory=lambda n: VectorPool(make_env(n))
-    )
+from .dream_env import DREAM_MAKE_ID
+from .real_env import REAL_MAKE_ID
 
 
 def run_name(dream: bool, temperature: float) -> str:
@@ -71,7 +59,7 @@ def run_config(
     return RunConfig(
         name=run_name(dream, temperature),
         seed=config.seed,
-        env=EnvConfig(DREAM_MAKE_ID if dream else REAL_MAKE_ID, kwargs, vectorization="sync"),
+        env=EnvConfig(DREAM_MAKE_ID if dream else REAL_MAKE_ID, kwargs),
         controller=e.controller_config(),
         optimizer=OptimizerConfig(e.optimizer, e.popsize, e.sigma),
         eval=EvalConfig(
@@ -94,10 +82,7 @@ def build_evolution(run: RunConfig, run_dir: Path, hooks: list[Hook] | None = No
     controller = build_controller_for(run)
     x0 = controller.get_flat().detach().numpy().astype(np.float64)
     optimizer = build_optimizer(run, x0, controller)
-    if run.eval.evaluator == "ray":
-        evaluator = make_evaluator(run, controller)
-    else:
-        evaluator = batched_evaluator(_vector_env_factory(run.env), controller, run.eval.max_envs)
+    evaluator = make_evaluator(run, controller)
     trainer = Trainer(
         config=run,
         controller=controller,
@@ -124,13 +109,6 @@ def build_evolution(run: RunConfig, run_dir: Path, hooks: list[Hook] | None = No
     else:
         create_run_dir(run, run_dir)
     return trainer
-
-
-def _vector_env_factory(env: EnvConfig) -> Callable[[int], VectorEnv]:
-    kwargs = dict(env.kwargs)
-    if env.id == DREAM_MAKE_ID:
-        return lambda n: DreamVectorEnv(n, **kwargs)
-    return lambda n: RealVectorEnv(n, **kwargs)
 
 
 def evolve(
@@ -163,7 +141,7 @@ def evaluate_dream(
     run: RunConfig, params: np.ndarray, episodes: int, seed: int = 20_000
 ) -> np.ndarray:
     """Returns of controller ``params`` in the dream ``run`` evolved in (its "virtual score")."""
-    evaluator = batched_evaluator(_vector_env_factory(run.env), build_controller_for(run))
+    evaluator = VectorEvaluator(run.env, build_controller_for(run), run.eval.max_envs)
     try:
         return evaluator.evaluate(params[None], np.arange(seed, seed + episodes)).returns[0]
     finally:
@@ -174,11 +152,10 @@ def evaluate_real(
     directory: Path, run: RunConfig, params: np.ndarray, episodes: int, seed: int = 10_000
 ) -> np.ndarray:
     """Real-env returns of controller ``params`` (of ``run``) on seeds ``seed, seed+1, ...``."""
-    env = RealVectorEnv(1, str(directory.resolve()))
-    obs_dim = env.single_observation_space.shape[0]
-    controller = build_controller(run.controller, obs_dim, env.single_action_space, seed=1)
-    env.close()
-    evaluator = batched_evaluator(lambda n: RealVectorEnv(n, str(directory.resolve())), controller)
+    env = EnvConfig(REAL_MAKE_ID, {"directory": str(directory.resolve())})
+    spec = env_spec(env)
+    controller = build_controller(run.controller, spec.obs_dim, spec.action_space, seed=1)
+    evaluator = VectorEvaluator(env, controller, run.eval.max_envs)
     try:
         return evaluator.evaluate(params[None], np.arange(seed, seed + episodes)).returns[0]
     finally:

@@ -13,8 +13,8 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,7 +23,7 @@ import torch
 
 from evorl.config import EnvConfig
 from evorl.controllers import Controller
-from evorl.env_factory import EnvPool, make_env, make_pool
+from evorl.env_pool import EnvPool
 from evorl.evaluation.obs_norm import ObsNormalizer, ObsSums
 from evorl.evaluation.rollout import run_episodes
 
@@ -71,26 +71,15 @@ def episode_tasks(popsize: int, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarr
 class VectorEvaluator:
     """All episodes of a population stepped as one batch (see :mod:`evorl.evaluation.rollout`)."""
 
-    def __init__(
-        self,
-        env: EnvConfig | None,
-        controller: Controller,
-        max_envs: int = 256,
-        pool_factory: Callable[[int], EnvPool] | None = None,
-    ) -> None:
-        """``pool_factory(n)`` builds a pool of n envs instead of ``make_pool(env, n)`` (e.g. a
-        :class:`~evorl.env_factory.VectorPool` of a vector env made outside the registry)."""
-        if env is None and pool_factory is None:
-            raise ValueError("VectorEvaluator needs an env config or a pool factory")
+    def __init__(self, env: EnvConfig, controller: Controller, max_envs: int = 256) -> None:
         self.env_config = env
         self.controller = controller
         self.max_envs = max_envs
-        self.pool_factory = pool_factory or (lambda size: make_pool(env, size))
         self._pools: dict[int, EnvPool] = {}
 
     def _pool(self, size: int) -> EnvPool:
         if size not in self._pools:
-            self._pools[size] = self.pool_factory(size)
+            self._pools[size] = EnvPool.make(self.env_config, size)
         return self._pools[size]
 
     def evaluate(
@@ -130,7 +119,7 @@ class SerialEvaluator:
 
     def __init__(self, env: EnvConfig, controller: Controller) -> None:
         self.controller = controller
-        self.env = make_env(env)
+        self.pool = EnvPool.make(dataclasses.replace(env, vectorization="sync"), 1)
 
     def evaluate(
         self,
@@ -142,7 +131,7 @@ class SerialEvaluator:
         start = time.perf_counter()
         popsize, n = len(params), len(seeds)
         returns, lengths = np.zeros((popsize, n)), np.zeros((popsize, n), np.int64)
-        dim = int(np.prod(self.env.observation_space.shape))
+        dim = self.pool.observation_dim
         sums = ObsSums.zeros(popsize * n, dim) if collect_obs else None
         flat = torch.as_tensor(np.asarray(params), dtype=torch.float32)
         for i in range(popsize):
@@ -155,12 +144,13 @@ class SerialEvaluator:
         return EvalResult(returns, lengths, sums, {"time/eval": time.perf_counter() - start})
 
     def _episode(self, weights, seed, normalizer, sums, task) -> tuple[float, int]:
-        obs, _ = self.env.reset(seed=seed)
+        slot, one = np.zeros(1, np.intp), np.ones(1, bool)
+        obs = self.pool.reset(slot, np.array([seed]))
         state = self.controller.initial_state(1)
         total, steps, done = 0.0, 0, False
         with torch.no_grad():
             while not done:
-                raw = np.asarray(obs, dtype=np.float64)[None]
+                raw = np.array(obs, dtype=np.float64)
                 if sums is not None:
                     sums.count[task] += 1
                     sums.total[task] += raw[0]
@@ -169,14 +159,11 @@ class SerialEvaluator:
                 action, state = self.controller.step(
                     torch.from_numpy(x.astype(np.float32)), state, weights
                 )
-                act = action.numpy()[0]
-                obs, reward, terminated, truncated, _ = self.env.step(
-                    int(act) if act.ndim == 0 else act
-                )
-                total += float(reward)
+                obs, reward, terminated, truncated = self.pool.step(action.numpy(), one)
+                total += float(reward[0])
                 steps += 1
-                done = terminated or truncated
+                done = bool(terminated[0] or truncated[0])
         return total, steps
 
     def close(self) -> None:
-        self.env.close()
+        self.pool.close()

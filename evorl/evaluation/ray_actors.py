@@ -23,7 +23,7 @@ import torch
 from evorl import seeding
 from evorl.config import RunConfig, from_dict
 from evorl.controllers import Controller, build_controller
-from evorl.env_factory import env_spaces
+from evorl.env_factory import env_spec
 from evorl.evaluation.evaluators import VectorEvaluator
 from evorl.evaluation.obs_norm import ObsNormalizer, ObsSums
 
@@ -48,9 +48,9 @@ def build_controller_from_config(config: RunConfig) -> Controller:
     Its initial weights are irrelevant to evaluation (every chunk brings its own parameters); the
     run's init seed is used anyway so a worker's controller is the driver's, bit for bit.
     """
-    obs_dim, action_space = env_spaces(config.env)
+    spec = env_spec(config.env)
     seed = seeding.int_seed(config.seed, seeding.STREAM_INIT)
-    return build_controller(config.controller, obs_dim, action_space, seed=seed)
+    return build_controller(config.controller, spec.obs_dim, spec.action_space, seed=seed)
 
 
 class EvalWorker:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from evorl.controllers import Controller
-from evorl.env_factory import EnvPool
+from evorl.env_pool import EnvPool
 from evorl.evaluation.obs_norm import ObsNormalizer, ObsSums
 
 
@@ -126,11 +126,12 @@ def run_episodes(
                 actions = np.zeros((pool.num_envs, *action.shape[1:]), action.dtype)
             actions[rows] = action
             clock = time.perf_counter()
-            obs, reward, done = pool.step(actions, active)
+            obs, reward, terminated, truncated = pool.step(actions, active)
             env_time += time.perf_counter() - clock
             returns[tasks] += reward[live_slots]
             lengths[tasks] += 1
-            finished = np.flatnonzero(done[rows] & live)  # batch rows
+            done = terminated[rows] | truncated[rows]
+            finished = np.flatnonzero(done & live)  # batch rows
             if finished.size == 0:
                 continue
             take = min(finished.size, n_tasks - next_task)

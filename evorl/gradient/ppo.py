@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from evorl import seeding
+from evorl.env_pool import EnvPool
 from evorl.evaluation import ObsNormalizer
 from evorl.gradient.config import GradientConfig
 from evorl.gradient.policy import RecurrentPolicy, optimizer_step
@@ -36,7 +37,6 @@ from evorl.gradient.rollouts import (
     STREAM_MINIBATCH,
     STREAM_RESETS,
     Carry,
-    EnvBatch,
     Experience,
     RewardScaler,
     Rollout,
@@ -99,12 +99,16 @@ class PPO:
         config: GradientConfig,
         policy: RecurrentPolicy,
         optimizer: torch.optim.Optimizer,
-        envs: EnvBatch | None = None,
+        envs: EnvPool | None = None,
     ) -> None:
         self.config = config
         self.policy = policy
         self.optimizer = optimizer
-        self.envs = envs if envs is not None else EnvBatch(config.env, config.ppo.num_envs)
+        self.envs = (
+            envs
+            if envs is not None
+            else EnvPool.make(config.env, config.ppo.num_envs, replayable=True)
+        )
         self.scaler = (
             RewardScaler(self.envs.num_envs, config.gamma) if config.reward_scale else None
         )

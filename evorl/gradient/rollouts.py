@@ -1,6 +1,7 @@
 """Batches of experience from vector environments, recurrent state reset at episode starts.
 
-Two collectors share one environment batch (:class:`EnvBatch`):
+Two collectors step evorl's env pool (:class:`~evorl.env_pool.EnvPool`, made replayable so that
+a run can be checkpointed mid-episode):
 
 * :func:`collect_episodes` (RPG): one whole episode per env slot, all started from explicit reset
   seeds; arrays are time-major (T, B), padded after each episode's end (``mask``).
@@ -9,150 +10,33 @@ Two collectors share one environment batch (:class:`EnvBatch`):
   for the rollout, and ``episode_start`` marks where the recurrent state must be reset — the
   masking of Stable-Baselines3's ``RecurrentPPO`` and CleanRL's ``ppo_atari_lstm``.
 
-:class:`EnvBatch` steps environments with autoreset disabled (``AutoresetMode.DISABLED``: evorl
-resets finished slots itself, with seeds it chose) and keeps ``terminated`` and ``truncated``
-apart (a truncated episode is bootstrapped with the value of its final observation). It is
-evorl's native numpy ``VectorEnv`` where one exists, else a list of ``gymnasium.make`` envs — as
-evolution's ``SyncPool``, rather than ``SyncVectorEnv``, because finished slots must not be
-stepped while a batch of whole episodes drains and because the list can be checkpointed. Its
-``state_dict`` lets a run continue mid-episode exactly: a native env is pickled; the list's envs
-are reset with their seed and replayed through their actions (a check compares observations).
+The pool keeps ``terminated`` and ``truncated`` apart (a truncated episode is bootstrapped with
+the value of its final observation) and never steps a finished slot of a list of envs.
 
 Example:
-    >>> envs = EnvBatch(EnvConfig("evorl/TMaze-v0"), num_envs=4)
+    >>> envs = EnvPool.make(EnvConfig("evorl/TMaze-v0"), num_envs=4, replayable=True)
     >>> batch = collect_episodes(policy, envs, seeds, torch.Generator().manual_seed(0))
 """
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
-from gymnasium.vector import AutoresetMode
 
-from evorl.config import ConfigError, EnvConfig
 from evorl.controllers import State
-from evorl.env_factory import make_env
+from evorl.env_pool import EnvPool
 from evorl.evaluation import ObsNormalizer, ObsSums
 from evorl.gradient.policy import RecurrentPolicy
 
-DISABLED = AutoresetMode.DISABLED
 STREAM_ACTIONS = 10
 """Seed-stream tags (see :mod:`evorl.seeding`) of gradient training, one stream per update:
 action sampling, minibatch order, reset seeds, and (tag only) the value head's init."""
 STREAM_MINIBATCH = 11
 STREAM_RESETS = 12
 STREAM_VALUE_INIT = 13
-
-
-class EnvBatch:
-    """``num_envs`` environments reset slot by slot with explicit seeds (see module docstring)."""
-
-    def __init__(self, cfg: EnvConfig, num_envs: int) -> None:
-        self.num_envs = num_envs
-        self.vec = None if cfg.vectorization == "sync" else _native(cfg, num_envs)
-        if self.vec is None and cfg.vectorization == "native":
-            raise ConfigError(f"env '{cfg.id}' has no native vectorised version; use sync")
-        if self.vec is not None and self.vec.metadata.get("autoreset_mode") != DISABLED:
-            raise ValueError("EnvBatch needs a vector env with autoreset_mode DISABLED")
-        self.envs = None if self.vec is not None else [make_env(cfg) for _ in range(num_envs)]
-        first = self.vec.single_observation_space if self.vec is not None else None
-        self.keep = None if cfg.observe is None or self.vec is None else np.asarray(cfg.observe)
-        if self.vec is not None:
-            dim = len(self.keep) if self.keep is not None else int(np.prod(first.shape))
-        else:
-            dim = int(np.prod(self.envs[0].observation_space.shape))
-        self.obs = np.zeros((num_envs, dim), np.float64)
-        self._log: list[tuple[int, list[Any]] | None] = [None] * num_envs  # replay (list only)
-
-    def reset(self, mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-        """Reset the slots where ``mask`` with ``seeds`` (one per masked slot); all observations."""
-        slots = np.flatnonzero(mask)
-        if self.vec is not None:
-            seed_list: list[int | None] = [None] * self.num_envs
-            for slot, seed in zip(slots, seeds, strict=True):
-                seed_list[slot] = int(seed)
-            obs, _ = self.vec.reset(seed=seed_list, options={"reset_mask": np.asarray(mask)})
-            obs = np.asarray(obs)
-            self.obs[slots] = (obs if self.keep is None else obs[:, self.keep])[slots]
-            return self.obs
-        for slot, seed in zip(slots, seeds, strict=True):
-            self.obs[slot], _ = self.envs[slot].reset(seed=int(seed))
-            self._log[slot] = (int(seed), [])
-        return self.obs
-
-    def step(
-        self, actions: np.ndarray, active: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Step the active slots (native envs step all; finished ones stay frozen).
-
-        Returns:
-            ``obs`` (B, obs), ``reward``, ``terminated``, ``truncated`` (B,) for every slot;
-            inactive slots report reward 0 and no flags.
-        """
-        n = self.num_envs
-        if self.vec is not None:
-            obs, reward, term, trunc, _ = self.vec.step(actions)
-            obs = np.asarray(obs)
-            self.obs[:] = obs if self.keep is None else obs[:, self.keep]
-            reward, term, trunc = (
-                np.asarray(reward, np.float64),
-                np.asarray(term),
-                np.asarray(trunc),
-            )
-            if active is not None:
-                reward, term, trunc = reward * active, term & active, trunc & active
-            return self.obs, reward, term, trunc
-        reward, term, trunc = np.zeros(n), np.zeros(n, bool), np.zeros(n, bool)
-        for i in range(n) if active is None else np.flatnonzero(active):
-            action = actions[i].item() if actions[i].ndim == 0 else actions[i]
-            self.obs[i], reward[i], term[i], trunc[i], _ = self.envs[i].step(action)
-            self._log[i][1].append(actions[i].copy())
-        return self.obs, reward, term, trunc
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue every slot's episode exactly."""
-        if self.vec is not None:
-            return {"pickle": pickle.dumps(self.vec), "obs": self.obs.copy()}
-        log = [None if e is None else (e[0], np.array(e[1])) for e in self._log]
-        return {"replay": log, "obs": self.obs.copy()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`: unpickle, or reset and replay each slot's actions."""
-        if "pickle" in state:
-            self.vec.close()
-            self.vec = pickle.loads(state["pickle"])
-        else:
-            for i, entry in enumerate(state["replay"]):
-                if entry is None:
-                    continue
-                seed, actions = entry
-                slot = np.arange(self.num_envs) == i
-                self.reset(slot, np.array([seed]))
-                for a in actions:
-                    self.step(np.array([a] * self.num_envs), slot)
-            if not np.array_equal(self.obs, state["obs"]):
-                raise RuntimeError("replaying the environments did not reproduce their state")
-        self.obs = state["obs"].copy()
-
-    def close(self) -> None:
-        if self.vec is not None:
-            self.vec.close()
-        for env in self.envs or ():
-            env.close()
-
-
-def _native(cfg: EnvConfig, num_envs: int) -> gym.vector.VectorEnv | None:
-    from evorl.envs import native_vector_env
-
-    kwargs = dict(cfg.kwargs)
-    if cfg.max_episode_steps is not None:
-        kwargs["max_episode_steps"] = cfg.max_episode_steps
-    return native_vector_env(cfg.id, num_envs, **kwargs)
 
 
 class RewardScaler:
@@ -222,7 +106,7 @@ class EpisodeBatch:
 @torch.no_grad()
 def collect_episodes(
     policy: RecurrentPolicy,
-    envs: EnvBatch,
+    envs: EnvPool,
     seeds: np.ndarray,
     generator: torch.Generator,
     normalizer: ObsNormalizer | None = None,
@@ -230,7 +114,7 @@ def collect_episodes(
 ) -> EpisodeBatch:
     """One episode per slot (reset with ``seeds``), sampled from the policy until all end."""
     n, dtype = envs.num_envs, policy.value_head.weight.dtype
-    obs = envs.reset(np.ones(n, bool), seeds).copy()
+    obs = envs.reset(np.arange(n), seeds).copy()
     state = policy.initial_state(n)
     active = np.ones(n, bool)
     xs, acts, rews, masks, raw = [], [], [], [], []
@@ -296,17 +180,17 @@ class Rollout:
     raw_obs: list[np.ndarray]
 
 
-def start_carry(policy: RecurrentPolicy, envs: EnvBatch, seeds: np.ndarray) -> Carry:
+def start_carry(policy: RecurrentPolicy, envs: EnvPool, seeds: np.ndarray) -> Carry:
     """Reset every slot; the first rollout starts here."""
     n = envs.num_envs
-    obs = envs.reset(np.ones(n, bool), seeds).copy()
+    obs = envs.reset(np.arange(n), seeds).copy()
     return Carry(obs, policy.initial_state(n), np.ones(n, bool), np.zeros(n), np.zeros(n, int))
 
 
 @torch.no_grad()
 def collect_steps(
     policy: RecurrentPolicy,
-    envs: EnvBatch,
+    envs: EnvPool,
     carry: Carry,
     steps: int,
     generator: torch.Generator,
@@ -320,7 +204,7 @@ def collect_steps(
     buf: dict[str, list] = {k: [] for k in keys}
     states, bootstrap, raw = [], torch.zeros(steps, n, dtype=dtype), []
     returns, lengths = [], []
-    c = carry
+    c, everyone = carry, np.ones(n, bool)
     for t in range(steps):
         start = torch.as_tensor(c.episode_start)
         state = policy.controller.reset_state(c.state, start)
@@ -328,7 +212,7 @@ def collect_steps(
         x = _as_input(c.obs, normalizer, dtype)
         outputs, value, next_state = policy.step(x, state)
         action = policy.sample(outputs, generator)
-        obs, reward, term, trunc = envs.step(policy.env_action(action))
+        obs, reward, term, trunc = envs.step(policy.env_action(action), everyone)
         done = term | trunc
         c.episode_return += reward
         c.episode_length += 1
@@ -353,7 +237,8 @@ def collect_steps(
             lengths += c.episode_length[done].tolist()
             c.episode_return[done], c.episode_length[done] = 0.0, 0
             seeds = reset_seeds.integers(0, 2**31 - 1, size=int(done.sum()))
-            obs = envs.reset(done, seeds)
+            envs.reset(np.flatnonzero(done), seeds)
+            obs = envs.obs
         c.obs, c.state, c.episode_start = obs.copy(), next_state, done
     x = _as_input(c.obs, normalizer, dtype)
     _, last_value, _ = policy.step(

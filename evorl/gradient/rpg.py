@@ -26,12 +26,12 @@ from typing import Any
 import torch
 
 from evorl import seeding
+from evorl.env_pool import EnvPool
 from evorl.evaluation import ObsNormalizer
 from evorl.gradient.config import GradientConfig
 from evorl.gradient.policy import RecurrentPolicy, optimizer_step
 from evorl.gradient.rollouts import (
     STREAM_ACTIONS,
-    EnvBatch,
     EpisodeBatch,
     Experience,
     RewardScaler,
@@ -92,12 +92,12 @@ class RPG:
         config: GradientConfig,
         policy: RecurrentPolicy,
         optimizer: torch.optim.Optimizer,
-        envs: EnvBatch | None = None,
+        envs: EnvPool | None = None,
     ) -> None:
         self.config = config
         self.policy = policy
         self.optimizer = optimizer
-        self.envs = envs if envs is not None else EnvBatch(config.env, config.rpg.episodes)
+        self.envs = envs if envs is not None else EnvPool.make(config.env, config.rpg.episodes)
         self.scaler = (
             RewardScaler(self.envs.num_envs, config.gamma) if config.reward_scale else None
         )

@@ -37,7 +37,7 @@ import yaml
 
 from evorl import seeding
 from evorl.config import ConfigError, to_dict
-from evorl.env_factory import env_spaces
+from evorl.env_factory import env_spec
 from evorl.evaluation import RunningObsStats, VectorEvaluator
 from evorl.experiment import build_controller_for
 from evorl.gradient.config import KIND, GradientConfig, config_from_dict, evaluation_config
@@ -260,7 +260,7 @@ def build_policy(config: GradientConfig, fresh_head: bool = True) -> RecurrentPo
     if fresh_head and scale is not None and hasattr(controller, "w_out"):
         with torch.no_grad():
             controller.w_out.mul_(scale)
-    _, space = env_spaces(config.env)
+    space = env_spec(config.env).action_space
     seed = seeding.int_seed(config.seed, STREAM_VALUE_INIT)
     return RecurrentPolicy(controller, space, config.policy, seed=seed)
 
