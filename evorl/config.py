@@ -101,7 +101,7 @@ class EvalConfig:
     """Torch threads of the `evorl` command (1 is fastest for small controllers: each batched
     operation is too small to split, and extra threads contend with the environments)."""
     pole_protocol: str | None = None
-    """Pole-balancing envs only: follow the benchmark's solve protocol (:mod:`evorl.pole_protocol`)
+    """Pole-balancing envs only: follow the benchmark's solve protocol (:mod:`evorl.pole`)
     instead of test episodes (needs ``test_every: 0``). ``balanced``: every individual that
     balanced its whole training episode gets the 100,000-step test; ``champion``: only the
     generation's fittest. The run stops solved when a candidate passes."""

@@ -1,19 +1,30 @@
 """Run directories: the resolved config, metrics, and checkpoints written atomically.
 
-Layout of ``<out>/<name>-<YYYYmmdd-HHMMSS>/``::
+Layout of ``<out>/<name>-<YYYYmmdd-HHMMSS>/``, for every kind of run::
 
-    config.yaml          the resolved RunConfig (what `evorl resume` rebuilds the run from)
-    metrics.jsonl/.csv   one row per generation (see evorl.logger)
+    config.yaml          the resolved config (what `evorl resume` rebuilds the run from); a
+                         ``kind:`` key names gradient and supervised runs (none: evolution)
+    metrics.jsonl/.csv   one row per iteration (see evorl.logger)
     checkpoint.pt        latest full training state; `evorl resume` continues from it exactly
-    best.pt              the best controller so far (parameters + observation statistics)
+    best.pt              the best policy so far (see evorl.policy)
 
 A checkpoint is one dict (nanoGPT style) pickled with ``torch.save`` to a temporary file in the
 same folder, flushed to disk, then renamed over the old one: a crash mid-write leaves the previous
-checkpoint intact.
+checkpoint intact. Its schema (``format`` 2)::
+
+    format, versions     this schema's version; the library versions that wrote it
+    kind                 evolution | gradient | fit | an agent's kind
+    config               the run's config as plain data
+    trainer              the loop's counters (evorl.training.trainer.TrainState)
+    learner, tester      their state dicts (optimizer and RNG, weights, statistics, ...)
+    champion, policy     policy files of the champion and of the learner's latest policy
+
+``best.pt`` holds ``format``, ``versions``, ``kind`` and ``policy`` (the champion's).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 import sys
@@ -25,15 +36,21 @@ from typing import Any, BinaryIO
 
 import yaml
 
-from evorl.config import ConfigError, RunConfig, from_dict, to_dict
+from evorl.config import ConfigError, from_dict, to_dict
 
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
 CONFIG = "config.yaml"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+RUN_KINDS = {
+    "evolution": ("evorl.config", "RunConfig"),
+    "gradient": ("evorl.gradient.config", "GradientConfig"),
+    "fit": ("evorl.supervised.config", "FitConfig"),
+}
+"""The config class of each kind of run directory (imported when a run of that kind is read)."""
 
 
-def create_run_dir(config: RunConfig, path: str | Path | None = None) -> Path:
+def create_run_dir(config: Any, path: str | Path | None = None) -> Path:
     """Make a fresh run directory (``path`` or a timestamped one under ``config.out``)."""
     if path is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -50,12 +67,32 @@ def create_run_dir(config: RunConfig, path: str | Path | None = None) -> Path:
     return path
 
 
-def load_run_config(run_dir: str | Path) -> RunConfig:
-    """The resolved config saved in a run directory."""
+def run_kind(run_dir: str | Path) -> str:
+    """The kind of run saved in ``run_dir`` (from its ``config.yaml``)."""
+    return _read_config(run_dir).get("kind", "evolution")
+
+
+def load_run_config(run_dir: str | Path) -> Any:
+    """The resolved config saved in a run directory, as its kind's config class."""
+    data = _read_config(run_dir)
+    kind = data.get("kind", "evolution")
+    if kind not in RUN_KINDS:
+        raise ConfigError(f"{Path(run_dir) / CONFIG}: unknown kind {kind!r}")
+    module, name = RUN_KINDS[kind]
+    return from_dict(getattr(importlib.import_module(module), name), data)
+
+
+def _read_config(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / CONFIG
     if not path.is_file():
         raise ConfigError(f"not a run directory (no {CONFIG}): {run_dir}")
-    return from_dict(RunConfig, yaml.safe_load(path.read_text()))
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError):
+        raise ConfigError(f"{path} is not valid YAML") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of config keys")
+    return data
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -81,8 +118,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         payload = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # a truncated or foreign file
         raise ConfigError(f"cannot read checkpoint {path}: {type(err).__name__}") from None
-    if payload.get("format") != FORMAT_VERSION:
-        raise ConfigError(f"{path}: unsupported checkpoint format {payload.get('format')}")
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
+        found = payload.get("format") if isinstance(payload, dict) else None
+        raise ConfigError(
+            f"{path}: checkpoint format {found} is not this evorl's ({FORMAT_VERSION}); "
+            "it was written by another version"
+        )
     return payload
 
 

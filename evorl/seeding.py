@@ -9,11 +9,34 @@ from __future__ import annotations
 
 import numpy as np
 
-# Spawn-key tags of the independent streams of a run.
-STREAM_INIT = 0
-STREAM_OPTIMIZER = 1
-STREAM_TRAIN_EPISODES = 2
-STREAM_TEST_EPISODES = 3
+# Spawn-key tags of the independent streams of a run: every tag evorl and its agents use is here.
+# A tag is unique within the kind of run that uses it (two kinds never share a run, so the few
+# numbers reused across kinds never meet).
+
+# Every run
+STREAM_INIT = 0  # the controller's initial weights
+STREAM_OPTIMIZER = 1  # the optimizer's generator
+STREAM_TRAIN_EPISODES = 2  # training episodes' reset seeds (and supervised training batches)
+STREAM_TEST_EPISODES = 3  # test episodes (and the supervised test set)
+
+# Gradient training (evorl train), per update
+STREAM_ACTIONS = 10  # action sampling
+STREAM_MINIBATCH = 11  # PPO minibatch order
+STREAM_RESETS = 12  # reset seeds of episodes that end inside a rollout
+STREAM_VALUE_INIT = 13  # the value head's initial weights
+
+# The glimpse agent (evorl glimpse)
+STREAM_TEST_CANVASES = 7  # the fixed test canvases
+STREAM_TRAIN_CANVASES = 8  # each epoch's training canvases
+STREAM_BATCHES = 9  # minibatch order and location noise
+STREAM_CATCH_TRAIN = 10  # training episodes of Catch
+STREAM_CATCH_TEST = 11  # test episodes of Catch
+STREAM_CATCH_NOISE = 12  # action and location sampling on Catch
+
+# The world model (evorl wm)
+STREAM_COLLECT = 101  # each collected episode's policy noise
+STREAM_VAE = 102  # V's initial weights and each epoch's batches
+STREAM_RNN = 103  # M's initial weights and each epoch's batches
 
 
 def stream(seed: int, *key: int) -> np.random.SeedSequence:

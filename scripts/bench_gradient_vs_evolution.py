@@ -11,7 +11,7 @@ Tasks (each solved by a deterministic test of the controller, as in every evorl 
   episodes (Wierstra et al. 2010); the winning controller is also tried for 100,000 steps.
 
 Methods: ``rpg`` and ``ppo`` (evorl.gradient presets, ``--algo`` switched) and ``evolution``
-(evorl.experiment.build_trainer; CMA-ES, the best evolution method we found for these tasks —
+(evorl.builder.build_trainer; CMA-ES, the best evolution method we found for these tasks —
 see EVOLUTION below). Each (task, method) runs ``--seeds`` seeds until solved or out of budget;
 the table gives the fraction solved and, over solved runs, the mean env steps, episodes and wall
 seconds to solve. Writes the table as JSON (``--out``) and a PNG beside it.
@@ -74,36 +74,31 @@ def run_one(task: str, method: str, seed: int, quick: bool, max_seconds: float) 
 
     torch.set_num_threads(1)
     start = time.perf_counter()
+    from evorl.builder import build_trainer, controller_for
+
     if method == "evolution":
         from evorl.config import load_config
-        from evorl.experiment import build_trainer
 
         spec = EVOLUTION[task]
         extra = QUICK["evolution"] if quick else []
         over = [*spec["overrides"], f"seed={seed}", f"stop.wall_time={max_seconds}", *extra]
-        trainer = build_trainer(load_config(spec["preset"], over))
-        try:
-            st = trainer.run()
-        finally:
-            trainer.evaluator.close()
-        steps, episodes, champion = st.env_steps, st.evaluations, trainer.champion
-        solved, score, config = st.solved, st.champion_score, trainer.config
-        controller = trainer.controller
+        config = load_config(spec["preset"], over)
     else:
-        from evorl.gradient import build_trainer, load_gradient_config
+        from evorl.gradient import load_gradient_config
 
         preset, budget, _ = TASKS[task]
         extra = QUICK["gradient"] if quick else []
         over = [f"algo={method}", f"seed={seed}", f"stop.env_steps={budget}",
                 f"stop.wall_time={max_seconds}", *extra]  # fmt: skip
-        trainer = build_trainer(load_gradient_config(preset, over))
-        try:
-            st = trainer.run()
-        finally:
-            trainer.close()
-        steps, episodes, champion = st.env_steps, st.episodes, trainer.champion
-        solved, score, config = st.solved, st.champion_score, trainer.config
-        controller = trainer.policy.controller
+        config = load_gradient_config(preset, over)
+    trainer = build_trainer(config)
+    try:
+        st = trainer.run()
+    finally:
+        trainer.close()
+    steps, episodes, champion = st.env_steps, st.episodes, trainer.champion
+    solved, score = st.solved, st.champion_score
+    controller = controller_for(config.env, config.controller, config.seed)[0]
     row = {
         "task": task,
         "method": method,

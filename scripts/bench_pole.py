@@ -2,13 +2,13 @@
 
 For each task — single pole (Markov), double pole (Markov), double pole without velocities with
 Gruau's damping fitness — run the task's preset (``evorl/presets/{single-pole,double-pole,dpnv}``)
-with ``--seeds`` seeds under the solve-and-count protocol of :mod:`evorl.pole_protocol` (1,000-step
+with ``--seeds`` seeds under the solve-and-count protocol of :mod:`evorl.pole` (1,000-step
 episodes count as evaluations; a candidate must balance 100,000 steps; the non-Markov champions'
 generalisation over Gruau's 625 start states is reported) and print evaluations to solve (mean,
 median, success rate) beside CoSyNE, CMA-ES, NEAT and ESP (Gomez, Schmidhuber & Miikkulainen,
 JMLR 2008: means of 50 runs). The seeds of a task run in lockstep (:func:`run_lockstep`): one
 batch per generation for all populations, one batch for all long tests; each run's numbers are
-those it gets alone with ``evorl.pole_protocol.attach``.
+those it gets alone with ``evorl.pole.PoleTester``.
 
 Usage:
     python scripts/bench_pole.py                       # 20 seeds per task, the presets
@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from evorl.config import RunConfig, apply_overrides, from_dict, read_source, to_dict
-from evorl.pole_protocol import PoleProtocol, RunResult, run_lockstep
+from evorl.pole import PoleProtocol, RunResult, run_lockstep
 
 PUBLISHED_METHODS = ("CoSyNE", "CMA-ES", "NEAT", "ESP")
 

@@ -34,10 +34,10 @@ import numpy as np
 import ray
 import torch
 
+from evorl.builder import controller_for
 from evorl.config import ControllerConfig, EnvConfig, EvalConfig, RunConfig, StopConfig
 from evorl.evaluation import VectorEvaluator
 from evorl.evaluation.ray_evaluator import RayEvaluator
-from evorl.experiment import build_controller_for
 
 CHEETAH = EnvConfig("HalfCheetah-v5")  # its registered time limit: 1000-step episodes
 TASKS = {
@@ -127,7 +127,8 @@ def bench_task(name: str, args, worker_counts: tuple[int, ...] = (1, 2)) -> list
         popsize, episodes = 8, 1
         env = EnvConfig(env.id, max_episode_steps=50)
     try:
-        controller = build_controller_for(run_config(env, ctrl, workers=1))
+        cfg = run_config(env, ctrl, workers=1)
+        controller, _ = controller_for(cfg.env, cfg.controller, cfg.seed)
     except Exception as err:  # e.g. MuJoCo not installed
         print(f"skipping {name}: {err}")
         return []

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evorl.cli import main
+from evorl.commands import main
 
 TINY = [
     "--controller.hidden=[3]",
@@ -25,7 +25,10 @@ TINY = [
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "evorl.cli", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "evorl", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -127,14 +130,14 @@ def test_help_lists_every_command():
 
 
 def test_evolve_init_from_starts_at_the_earlier_runs_controller(run_dir, tmp_path):
+    from evorl.builder import build_trainer
     from evorl.config import load_config
-    from evorl.experiment import build_trainer
     from evorl.playback import load_policy
 
     source = load_policy(run_dir)
     config = load_config("cartpole-novel", [*TINY, f"--init_from={run_dir}"])
     trainer = build_trainer(config)
-    np.testing.assert_array_equal(trainer.optimizer.center, source.params)
+    np.testing.assert_array_equal(trainer.learner.optimizer.center, source.params)
     second = tmp_path / "second"
     args = ["evolve", "--run-dir", str(second), "--quiet", "--init-from", str(run_dir), *TINY]
     assert main(args) == 0

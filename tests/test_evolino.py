@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-import evorl.cli
+import evorl.commands.cli
 from evorl.agents.evolino import Evolino, EvolinoConfig, add_bias, solve_readout
 from evorl.agents.evolino.bench import Row, format_summary, format_table, run_benchmark
 from evorl.agents.evolino.esn import ESN, ESNConfig
@@ -21,9 +21,9 @@ from evorl.agents.evolino.glstm import GradientLSTM, GradientLSTMConfig
 from evorl.agents.evolino.network import Runner, restart_errors
 from evorl.agents.evolino.plots import plot_task, step_nrmse
 from evorl.controllers import ControllerConfig, build_controller
-from evorl.envs.timeseries import make_task, nrmse
 from evorl.optimizers.base import Optimizer
 from evorl.optimizers.esp import ESP, ESPSettings
+from evorl.tasks.timeseries import make_task, nrmse
 
 F64 = torch.float64
 ROOT = Path(__file__).resolve().parents[1]
@@ -359,12 +359,12 @@ def test_cli_bench_timeseries(tmp_path, capsys):
         str(tmp_path),
         "--no-plots",
     ]
-    assert evorl.cli.main(args) == 0
+    assert evorl.commands.cli.main(args) == 0
     assert "sines2" in capsys.readouterr().out
-    assert evorl.cli.main(["bench", "timeseries", "--task", "nope"]) == 2
+    assert evorl.commands.cli.main(["bench", "timeseries", "--task", "nope"]) == 2
     assert "unknown time-series task 'nope'" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
-        evorl.cli.main(["bench", "timeseries", "--seeds", "0"])
+        evorl.commands.cli.main(["bench", "timeseries", "--seeds", "0"])
     assert exit_info.value.code == 2
     assert "--seeds: must be an integer >= 1, got '0'" in capsys.readouterr().err
 

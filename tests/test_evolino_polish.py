@@ -22,7 +22,7 @@ from evorl.agents.evolino.lstm_pass import LSTMPass
 from evorl.agents.evolino.network import LSTMPopulation, Runner
 from evorl.agents.evolino.polish import _adam, free_run_loss
 from evorl.agents.evolino.readout import add_bias, solve_readout_qr
-from evorl.envs.timeseries import make_task
+from evorl.tasks.timeseries import make_task
 
 F64 = torch.float64
 
@@ -260,7 +260,7 @@ def test_workers_in_an_unguarded_script_fail_with_a_clear_error(tmp_path):
     script = tmp_path / "unguarded.py"
     script.write_text(
         "from evorl.agents.evolino import Evolino, EvolinoConfig\n"
-        "from evorl.envs.timeseries import make_task\n"
+        "from evorl.tasks.timeseries import make_task\n"
         "task = make_task('sines2')\n"
         "Evolino(EvolinoConfig(hidden=2, generations=1, workers=2), 1)"
         ".fit(task.train, task.washout)\n"
@@ -298,7 +298,7 @@ def test_workers_exit_when_their_parent_dies(tmp_path):
     script = tmp_path / "long_fit.py"
     script.write_text(
         "from evorl.agents.evolino import Evolino, EvolinoConfig\n"
-        "from evorl.envs.timeseries import make_task\n"
+        "from evorl.tasks.timeseries import make_task\n"
         "if __name__ == '__main__':\n"
         "    task = make_task('sines2')\n"
         "    config = EvolinoConfig(hidden=2, generations=10**9, time_limit=120, workers=2)\n"

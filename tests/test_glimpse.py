@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from evorl import seeding
 from evorl.agents.glimpse import cli as glimpse_cli
 from evorl.agents.glimpse.agent import GlimpseAgent, GlimpseConfig, classify
 from evorl.agents.glimpse.baselines import ConvNet, FCNet, PaperConvNet
@@ -23,7 +24,14 @@ from evorl.agents.glimpse.catch import (
     train_catch,
 )
 from evorl.agents.glimpse.data import Digits, load_digits, make_canvases, read_idx
-from evorl.agents.glimpse.evolve import EvolveConfig, catch_fitness, classification_fitness, evolve
+from evorl.agents.glimpse.evolve import (
+    EPISODES,
+    EvolveConfig,
+    catch_fitness,
+    classification_fitness,
+    evolve,
+    population_fitness,
+)
 from evorl.agents.glimpse.networks import gaussian_log_prob
 from evorl.agents.glimpse.sensor import glimpse
 from evorl.agents.glimpse.train import FitConfig, fit_glimpse, hybrid_loss
@@ -301,13 +309,30 @@ def test_neuroevolution_improves_the_fitness_it_is_given():
     digits = fake_digits(n_train=64)
     x = make_canvases(digits.train_images, "translated", seed=0, canvas=32)
     agent = GlimpseAgent(TINY, 10, seed=0)
-    fitness = classification_fitness(x, digits.train_labels, batch=64, seed=0)
-    start = fitness(agent, 0)
+    fitness = classification_fitness(x, digits.train_labels, batch=16)
+    # the minibatch of generation 0 (the learner's episode seeds choose it)
+    seeds = seeding.episode_seeds(0, seeding.STREAM_TRAIN_EPISODES, 0, EPISODES)
+    start = fitness(agent, seeds)
     evolve(agent, fitness, EvolveConfig(optimizer="snes", sigma=0.1, popsize=8, generations=6))
-    assert fitness(agent, 0) > start  # the same minibatch (generation 0) as before
+    assert fitness(agent, seeds) > start
+
+
+def test_population_fitness_scores_each_candidate_through_the_agent():
+    """The evaluator of glimpse evolution gives each candidate its own fitness (the recorded
+    best is the best candidate's), and different weights score differently."""
     small = GlimpseAgent(catch_config(what=4, where=4, features=8, hidden=8), 3, seed=0)
-    history = evolve(small, catch_fitness(2, 0), EvolveConfig(popsize=4, generations=1))
-    assert history[0]["fitness_best"] >= history[0]["fitness_mean"]
+    fitness = catch_fitness(2)
+    rng = np.random.default_rng(0)
+    x0 = small.get_flat().double().numpy()
+    params = x0 + 0.5 * rng.standard_normal((3, x0.size))
+    seeds = np.array([5, 6])
+    scores = population_fitness(small, fitness)(params, seeds)
+    for p, score in zip(params, scores, strict=True):
+        small.set_flat(torch.from_numpy(p))
+        assert fitness(small, seeds) == score
+    assert len(set(scores.tolist())) > 1
+    history = evolve(small, fitness, EvolveConfig(popsize=4, generations=2, sigma=0.5))
+    assert [h["generation"] for h in history] == [1, 2]
 
 
 # --------------------------------------------------------------------------- CLI and pictures
@@ -315,11 +340,11 @@ def test_neuroevolution_improves_the_fitness_it_is_given():
 
 @pytest.fixture
 def evorl_main(monkeypatch):
-    """``evorl.cli.main`` with the glimpse command registered (as its entry point will)."""
-    import evorl.cli
+    """``evorl`` with the glimpse command registered (as its entry point will)."""
+    import evorl.commands.cli
 
-    monkeypatch.setattr(evorl.cli, "_registrars", lambda: [glimpse_cli.register])
-    return evorl.cli.main
+    monkeypatch.setattr(evorl.commands.cli, "_registrars", lambda: [glimpse_cli.register])
+    return evorl.commands.cli.main
 
 
 def _write_idx_digits(folder, n_train: int, n_test: int) -> None:

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-import evorl.cli
+import evorl.commands.cli
+from evorl.builder import build_trainer, resume_run, start_run
 from evorl.config import ConfigError, EnvConfig
 from evorl.controllers import ControllerConfig, build_controller
 from evorl.env_pool import EnvPool
@@ -20,7 +21,6 @@ from evorl.gradient.policy import RecurrentPolicy
 from evorl.gradient.ppo import chunk, gae
 from evorl.gradient.rollouts import EpisodeBatch, collect_steps, start_carry
 from evorl.gradient.rpg import rpg_losses
-from evorl.gradient.trainer import build_trainer, resume_run, start_run
 from evorl.logger import read_metrics
 from evorl.playback import evaluate_policy, load_policy
 
@@ -324,8 +324,12 @@ def test_policy_files_are_read_by_evolution_playback(tmp_path):
 
 @pytest.fixture
 def cli(monkeypatch):
-    monkeypatch.setattr(evorl.cli, "EXTENSIONS", ("evorl.gradient.cli",))
-    return evorl.cli.main
+    monkeypatch.setattr(
+        evorl.commands.cli,
+        "COMMANDS",
+        ("evorl.commands.train", "evorl.commands.runs", "evorl.commands.inspect"),
+    )
+    return evorl.commands.cli.main
 
 
 ARGS = [
@@ -358,16 +362,16 @@ def test_cli_train_eval_plot_and_init_from_an_evolved_run(cli, tmp_path, capsys)
     cfg = load_gradient_config(str(fine / "config.yaml"))
     assert cfg.init_from == str(evolved)
     trainer = build_trainer(cfg)  # the fine-tuning run starts from the evolved champion
-    np.testing.assert_allclose(trainer.params(), load_policy(evolved).params, rtol=1e-6)
+    np.testing.assert_allclose(
+        trainer.learner.policy_params(), load_policy(evolved).params, rtol=1e-6
+    )
     trainer.close()
 
 
 def test_cli_resume_print_config_and_errors(cli, tmp_path, capsys):
-    from evorl.gradient.cli import resume
-
     run = tmp_path / "grad"
     assert cli(["train", "cartpole-novel", "--run-dir", str(run), "--quiet", *ARGS]) == 0
-    assert resume(run, ["stop.iterations=3"], quiet=True) == 0
+    assert cli(["resume", str(run), "--stop.iterations=3", "--quiet"]) == 0
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 3
     assert "after 3 updates" in capsys.readouterr().out
     assert cli(["train", "tmaze-50", "--print-config", "--algo=rpg"]) == 0

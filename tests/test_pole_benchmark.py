@@ -12,16 +12,15 @@ import numpy as np
 import pytest
 import torch
 
+from evorl.builder import build_trainer, controller_for
 from evorl.config import ConfigError, ControllerConfig, EnvConfig, load_config
 from evorl.controllers import build_controller
 from evorl.envs import pole
 from evorl.envs.pole_vector import PoleBalancingVectorEnv, advance_array
-from evorl.experiment import build_trainer
-from evorl.pole_protocol import (
+from evorl.pole import (
     LongTest,
     PoleProtocol,
-    ProtocolEvaluator,
-    attach,
+    PoleTester,
     balance_steps,
     candidate_rows,
     generalization,
@@ -111,6 +110,14 @@ def _config(preset: str, seed: int, *extra: str):
     return load_config(preset, [f"--seed={seed}", *extra])
 
 
+def _with_protocol(cfg, protocol: PoleProtocol):
+    """A trainer of ``cfg`` whose tester follows ``protocol`` (a tester of the test's own)."""
+    trainer = build_trainer(cfg)
+    controller = controller_for(cfg.env, cfg.controller, cfg.seed)[0]
+    trainer.tester = PoleTester(controller, cfg.env, protocol)
+    return trainer, controller
+
+
 def test_protocol_on_a_trainer_equals_lockstep_and_counts_whole_generations():
     torch.set_num_threads(1)
     protocol = PoleProtocol(test_steps=2000, generalization=False)
@@ -120,28 +127,28 @@ def test_protocol_on_a_trainer_equals_lockstep_and_counts_whole_generations():
     ]
     batched = run_lockstep(configs, protocol, chunk=700)
     for cfg, result in zip(configs, batched, strict=True):
-        trainer = build_trainer(cfg)
-        wrapped = attach(trainer, protocol)
+        trainer, controller = _with_protocol(cfg, protocol)
         state = trainer.run()
-        alone = wrapped.solution
+        alone = trainer.tester.solution
         assert state.solved and result.solved and state.stop_reason == "solved"
-        assert alone.evaluations == result.evaluations == state.evaluations
+        assert alone.evaluations == result.evaluations == state.episodes
         assert alone.evaluations % cfg.optimizer.popsize == 0
         assert alone.evaluations_serial == result.solution.evaluations_serial
         assert alone.evaluations - cfg.optimizer.popsize < alone.evaluations_serial
         assert np.array_equal(alone.params, result.solution.params)
-        assert balance_steps(trainer.controller, alone.params, cfg.env, 2000)[0] == 2000
+        assert balance_steps(controller, alone.params, cfg.env, 2000)[0] == 2000
+        np.testing.assert_array_equal(trainer.champion, alone.params)
 
 
 def test_config_attaches_the_protocol():
     """``eval.pole_protocol`` in a config makes ``evorl evolve`` follow the protocol."""
     trainer = build_trainer(_config("dpnv", 1))
-    assert isinstance(trainer.evaluator, ProtocolEvaluator)
-    assert trainer.evaluator.protocol.candidates == "balanced"
+    assert isinstance(trainer.tester, PoleTester)
+    assert trainer.tester.protocol.candidates == "balanced"
     strict = build_trainer(_config("dpnv", 1, "--eval.pole_min_generalization=150"))
-    assert strict.evaluator.protocol.min_generalization == 150
+    assert strict.tester.protocol.min_generalization == 150
     plain = build_trainer(_config("dpnv", 1, "--eval.pole_protocol=null"))
-    assert not isinstance(plain.evaluator, ProtocolEvaluator)
+    assert not isinstance(plain.tester, PoleTester)
     with pytest.raises(ConfigError, match=r"\[0, 625\]"):
         _config("dpnv", 1, "--eval.pole_min_generalization=626")
     with pytest.raises(ConfigError, match=r"eval\.pole_protocol"):
@@ -169,12 +176,8 @@ def test_required_generalization_turns_down_a_long_test_winner():
                 first.evaluations,
                 first.solution.index,
             )
-            assert (
-                balance_steps(build_trainer(cfg).controller, strict.solution.params, cfg.env, 2000)[
-                    0
-                ]
-                == 2000
-            )
+            controller = controller_for(cfg.env, cfg.controller, cfg.seed)[0]
+            assert balance_steps(controller, strict.solution.params, cfg.env, 2000)[0] == 2000
         else:
             assert strict.evaluations >= 300
 
@@ -190,14 +193,14 @@ def test_lockstep_records_the_optimizers_restarts():
         "--eval.pole_min_generalization=0",
     )
     (result,) = run_lockstep([cfg], PoleProtocol(test_steps=1000, generalization=False))
-    trainer = build_trainer(cfg)
-    wrapped = attach(trainer, PoleProtocol(test_steps=1000, generalization=False))
+    trainer, _ = _with_protocol(cfg, PoleProtocol(test_steps=1000, generalization=False))
     trainer.run()
-    assert trainer.optimizer.restarts >= 2
-    if wrapped.solution is None:
-        assert not result.solved and result.restarts == trainer.optimizer.restarts
+    restarts, solution = trainer.learner.optimizer.restarts, trainer.tester.solution
+    assert restarts >= 2
+    if solution is None:
+        assert not result.solved and result.restarts == restarts
     else:
-        assert result.solved and result.evaluations == wrapped.solution.evaluations
+        assert result.solved and result.evaluations == solution.evaluations
 
 
 def test_champion_protocol_runs_on_the_damping_task():
@@ -209,11 +212,12 @@ def test_champion_protocol_runs_on_the_damping_task():
         assert 0 <= result.solution.generalization <= 625
 
 
-def test_attach_refuses_trainer_tests_and_other_envs():
-    with pytest.raises(ValueError, match="test_every"):
-        attach(build_trainer(_config("single-pole", 1, "--eval.test_every=5")))
-    with pytest.raises(ValueError, match="Pole"):
-        attach(build_trainer(load_config("cartpole", ["--eval.test_every=0"])))
+def test_the_pole_tester_refuses_trainer_tests_and_other_envs():
+    with pytest.raises(ConfigError, match="test_every"):
+        build_trainer(_config("single-pole", 1, "--eval.test_every=5"))
+    cfg = load_config("cartpole", ["--eval.test_every=0"])
+    with pytest.raises(ConfigError, match="Pole"):
+        PoleTester(controller_for(cfg.env, cfg.controller, 1)[0], cfg.env, PoleProtocol())
 
 
 def _bench_module(monkeypatch):
@@ -245,18 +249,20 @@ def test_bench_quick_mode_writes_the_table(tmp_path, capsys, monkeypatch):
 @pytest.mark.parametrize(("params", "verdict"), [(HAND_PD, "passed"), (np.zeros(5), "failed")])
 def test_cli_eval_pole_tests(tmp_path, capsys, monkeypatch, params, verdict):
     """``evorl eval --pole-tests`` runs the long balance test and the generalisation test."""
-    import evorl.cli
-    from evorl import pole_protocol
-    from evorl.experiment import start_run
+    import evorl.commands.cli
+    import evorl.pole
+    from evorl.builder import start_run
     from evorl.rundir import CHECKPOINT, load_checkpoint, save_checkpoint
 
-    monkeypatch.setattr(pole_protocol, "TEST_STEPS", 3000)  # the standard 100,000 takes seconds
+    monkeypatch.setattr(evorl.pole, "TEST_STEPS", 3000)  # the standard 100,000 takes seconds
     trainer = start_run(load_config("single-pole", [f"--out={tmp_path}", "--stop.generations=1"]))
     trainer.run()
     path = trainer.run_dir / CHECKPOINT
-    save_checkpoint(path, {**load_checkpoint(path), "params": params, "center": params})
+    payload = load_checkpoint(path)
+    payload["policy"]["params"] = params
+    save_checkpoint(path, payload)
     args = ["eval", str(trainer.run_dir), "--checkpoint=latest", "--episodes=1", "--pole-tests"]
-    assert evorl.cli.main(args) == 0
+    assert evorl.commands.cli.main(args) == 0
     out = capsys.readouterr().out
     assert f"of 3,000 steps ({verdict})" in out
     score = int(out.split("generalisation: ")[1].split(" of 625")[0])
@@ -265,11 +271,13 @@ def test_cli_eval_pole_tests(tmp_path, capsys, monkeypatch, params, verdict):
 
 
 def test_cli_eval_pole_tests_refuses_other_envs(tmp_path, capsys):
-    import evorl.cli
-    from evorl.experiment import start_run
+    import evorl.commands.cli
+    from evorl.builder import start_run
 
     cfg = load_config("cartpole", [f"--out={tmp_path}", "--stop.generations=1"])
     trainer = start_run(cfg)
     trainer.run()
-    assert evorl.cli.main(["eval", str(trainer.run_dir), "--episodes=1", "--pole-tests"]) == 2
+    assert (
+        evorl.commands.cli.main(["eval", str(trainer.run_dir), "--episodes=1", "--pole-tests"]) == 2
+    )
     assert "needs an evorl/*Pole* env" in capsys.readouterr().err

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from evorl.builder import build_trainer
 from evorl.config import load_config, preset_names
-from evorl.experiment import build_trainer
 
 
 @pytest.mark.parametrize("name", preset_names())
@@ -25,6 +25,6 @@ def test_preset_runs_one_tiny_generation(name):
     try:
         state = trainer.run()
     finally:
-        trainer.evaluator.close()
-    assert state.generation == 1
+        trainer.close()
+    assert state.iteration == 1
     assert state.env_steps > 0

@@ -25,6 +25,7 @@ import pytest
 import ray
 from ray.cluster_utils import Cluster
 
+from evorl.builder import build_trainer, controller_for
 from evorl.config import (
     ConfigError,
     ControllerConfig,
@@ -34,10 +35,9 @@ from evorl.config import (
     StopConfig,
     load_config,
 )
+from evorl.errors import TrainingError
 from evorl.evaluation import ObsNormalizer, VectorEvaluator, make_evaluator
 from evorl.evaluation.ray_evaluator import RayEvaluator
-from evorl.experiment import build_controller_for, build_trainer
-from evorl.trainer import TrainingError
 
 pytestmark = pytest.mark.ray
 
@@ -58,7 +58,7 @@ def ray_config(env: EnvConfig, ctrl: ControllerConfig, workers: int, **eval_kw) 
 
 def population(config: RunConfig, size: int, seed: int = 0):
     """The run's controller and ``size`` perturbed parameter vectors (float64, as asked)."""
-    controller = build_controller_for(config)
+    controller = controller_for(config.env, config.controller, config.seed)[0]
     rng = np.random.default_rng(seed)
     x0 = controller.get_flat().numpy().astype(np.float64)
     return controller, x0 + 0.7 * rng.standard_normal((size, controller.num_params))
@@ -193,7 +193,8 @@ class TestLocalInstance:
 
     def test_worker_disagreeing_with_the_driver_is_refused(self):
         env, ctrl = CASES["cartpole-nv-lstm"]
-        other = build_controller_for(ray_config(env, ControllerConfig("lstm", (3,)), 1))
+        other_cfg = ray_config(env, ControllerConfig("lstm", (3,)), 1)
+        other = controller_for(other_cfg.env, other_cfg.controller, other_cfg.seed)[0]
         with pytest.raises(ConfigError, match="same evorl"):
             RayEvaluator(ray_config(env, ctrl, workers=1), other)
 
@@ -233,12 +234,12 @@ def trainer_rows(config: RunConfig, on_submit=None) -> tuple[list[dict], object]
     rows: list[dict] = []
     trainer.hooks.append(lambda _trainer, row: rows.append(row))
     if on_submit is not None:
-        trainer.evaluator.on_submit = on_submit
+        trainer.learner.evaluator.on_submit = on_submit
     try:
         trainer.run()
     finally:
-        trainer.evaluator.close()
-    return rows, trainer.evaluator
+        trainer.close()
+    return rows, trainer.learner.evaluator
 
 
 def comparable(row: dict) -> dict:

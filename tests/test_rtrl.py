@@ -21,8 +21,9 @@ from evorl.supervised.bptt import (
 )
 from evorl.supervised.config import resolve_config
 from evorl.supervised.gradcheck import gradient_check
+from evorl.supervised.learner import build_net
 from evorl.supervised.rtrl import RealTimeRTRL, rtrl_gradient
-from evorl.supervised.train import build_for, fit, to_torch
+from evorl.supervised.train import fit, to_torch
 
 
 def random_problem(
@@ -186,7 +187,7 @@ def test_input_bias_option_sets_the_first_gate_block_with_or_without_forget_gate
 def early_to_late_gradient(task: str, overrides: list[str]) -> float:
     """At initialisation: |dL/dx| at steps 0-19 (where the relevant inputs lie) over steps 90-99
     (just before the target) of the task's default net, 16 sequences."""
-    task_, net, loss = build_for(resolve_config(task, None, overrides))
+    task_, net, loss = build_net(resolve_config(task, None, overrides))
     x, d, mask = to_torch(task_.sample(16, np.random.default_rng(0)))
     x.requires_grad_(True)
     sequence_loss(net.unroll(x, net.initial_state(16))[0], d, mask, loss).backward()
@@ -209,7 +210,7 @@ def test_long_lag_gate_biases_are_set_only_for_the_lstm():
     assert resolve_config("adding", "rtrl").input_bias is None  # rtrl's net is fully recurrent
     assert resolve_config("reber").input_bias is None
     with pytest.raises(ConfigError, match="null"):
-        build_for(resolve_config("temporal_order", None, ["controller.kind=gru"]))
+        build_net(resolve_config("temporal_order", None, ["controller.kind=gru"]))
 
 
 @pytest.mark.parametrize("algo", ["bptt", "tbptt", "evolution"])

@@ -8,8 +8,9 @@ import json
 import numpy as np
 import pytest
 
-import evorl.cli
-from evorl.envs.sequences import (
+import evorl.commands.cli
+from evorl.logger import read_metrics
+from evorl.tasks.sequences import (
     EMBEDDED_REBER_REGEX,
     REBER_SYMBOLS,
     TASKS,
@@ -165,9 +166,9 @@ def test_make_task_rejects_unknown_names_and_options():
 
 @pytest.fixture
 def fit_cli():
-    """``evorl.cli.main``, which has ``fit`` among its extension commands."""
-    assert "evorl.supervised.cli" in evorl.cli.EXTENSIONS
-    return evorl.cli.main
+    """``evorl.commands.cli.main``, which has ``fit`` among its extension commands."""
+    assert "evorl.commands.fit" in evorl.commands.cli.COMMANDS
+    return evorl.commands.cli.main
 
 
 def test_evorl_fit_prints_and_plots_the_learning_curve(fit_cli, capsys, tmp_path):
@@ -175,7 +176,6 @@ def test_evorl_fit_prints_and_plots_the_learning_curve(fit_cli, capsys, tmp_path
     argv = [
         "fit",
         "reber",
-        "--quiet",
         "--max_sequences=64",
         "--eval_every=32",
         "--test_size=8",
@@ -190,6 +190,28 @@ def test_evorl_fit_prints_and_plots_the_learning_curve(fit_cli, capsys, tmp_path
     assert "test loss" in out and "stopped (budget) at 64 sequences" in out
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert [r["sequences"] for r in json.loads(js.read_text())["curve"]] == [0, 32, 64]
+    assert fit_cli([*argv, "--quiet"]) == 0  # only the final line
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and "stopped (budget)" in out[0] and "learning curve" in out[1]
+
+
+def test_evorl_fit_keeps_a_run_directory_that_resumes_exactly(fit_cli, capsys, tmp_path):
+    """``--run-dir``: metrics, checkpoints and best.pt as any run; a resumed fit equals an
+    uninterrupted one, row for row."""
+    common = ["fit", "reber", "--quiet", "--eval_every=32", "--test_size=8",
+              "--controller.hidden=[4]", "--checkpoint_every=2"]  # fmt: skip
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert fit_cli([*common, "--max_sequences=128", "--run-dir", str(full)]) == 0
+    assert fit_cli([*common, "--max_sequences=64", "--run-dir", str(part)]) == 0
+    assert fit_cli(["resume", str(part), "--max_sequences=128", "--quiet"]) == 0
+    capsys.readouterr()
+
+    def rows(run):
+        return [{k: v for k, v in r.items() if not k.startswith(("time/", "perf/"))}
+                for r in read_metrics(run)]  # fmt: skip
+
+    assert rows(part) == rows(full) and len(rows(full)) == 1 + 128 // 16
+    assert (full / "best.pt").is_file()
 
 
 def test_evorl_fit_gradcheck_and_errors(fit_cli, capsys):

@@ -7,7 +7,7 @@ from collections import deque
 import numpy as np
 import pytest
 
-from evorl.envs.timeseries import (
+from evorl.tasks.timeseries import (
     EVOLINO_FREQS,
     MSO_FREQS,
     TASKS,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from evorl.builder import build_trainer, resume_run, start_run
 from evorl.config import load_config
-from evorl.experiment import build_trainer, resume_run, start_run
+from evorl.errors import TrainingError
 from evorl.logger import read_metrics
 from evorl.rundir import CHECKPOINT, load_checkpoint
-from evorl.trainer import TrainingError
 
 TIMING = ("time/", "perf/")
 
@@ -24,7 +24,7 @@ def test_same_seed_gives_the_same_run(tiny_config, tmp_path):
     a.run()
     b.run()
     assert comparable(read_metrics(tmp_path / "a")) == comparable(read_metrics(tmp_path / "b"))
-    np.testing.assert_array_equal(a.optimizer.center, b.optimizer.center)
+    np.testing.assert_array_equal(a.learner.optimizer.center, b.learner.optimizer.center)
     c = start_run(tiny_config("--seed=2"), tmp_path / "c")
     c.run()
     assert comparable(read_metrics(tmp_path / "c")) != comparable(read_metrics(tmp_path / "a"))
@@ -50,24 +50,26 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(tiny_config, tmp_path,
     crashed.hooks.append(crash)
     with pytest.raises(KeyboardInterrupt):
         crashed.run()
-    assert load_checkpoint(tmp_path / "crashed" / CHECKPOINT)["state"]["generation"] == 4
+    assert load_checkpoint(tmp_path / "crashed" / CHECKPOINT)["trainer"]["iteration"] == 4
     resumed = resume_run(tmp_path / "crashed")
     resumed.run()
 
     assert comparable(read_metrics(tmp_path / "crashed")) == comparable(
         read_metrics(tmp_path / "full")
     )
-    np.testing.assert_array_equal(resumed.optimizer.center, full.optimizer.center)
-    np.testing.assert_array_equal(resumed.obs_stats.mean, full.obs_stats.mean)
-    assert resumed.state.generation == full.state.generation == 7
+    np.testing.assert_array_equal(resumed.learner.optimizer.center, full.learner.optimizer.center)
+    np.testing.assert_array_equal(resumed.learner.obs_stats.mean, full.learner.obs_stats.mean)
+    assert resumed.state.iteration == full.state.iteration == 7
 
 
 def test_checkpoint_holds_everything_needed(tiny_config, tmp_path):
     trainer = start_run(tiny_config(), tmp_path / "run")
     trainer.run()
     payload = load_checkpoint(tmp_path / "run" / CHECKPOINT)
-    for key in ("config", "params", "state", "optimizer", "versions", "obs_stats"):
+    for key in ("format", "versions", "kind", "config", "trainer", "learner", "champion", "policy"):
         assert key in payload
+    assert payload["kind"] == "evolution" and "optimizer" in payload["learner"]
+    assert set(payload["policy"]) >= {"env", "controller", "params", "obs_stats", "score"}
     assert payload["versions"]["torch"].startswith("2.")
     assert (tmp_path / "run" / "config.yaml").is_file()
     assert not list((tmp_path / "run").glob(".*.tmp"))  # atomic writes leave no temporaries
@@ -90,15 +92,15 @@ class NaNEvaluator:
 
 def test_nan_fitness_ranks_last_and_is_counted(tiny_config):
     trainer = build_trainer(tiny_config("--eval.test_every=0"))
-    trainer.evaluator = NaNEvaluator(trainer.evaluator, lambda n: [0, 3])
+    trainer.learner.evaluator = NaNEvaluator(trainer.learner.evaluator, lambda n: [0, 3])
     row = trainer.step()
-    assert trainer.state.nan_fitness == 2
+    assert trainer.learner.nan_fitness == 2
     assert np.isfinite(row["fitness/mean"])
 
 
 def test_all_nan_fitness_stops_with_a_clear_error(tiny_config):
     trainer = build_trainer(tiny_config("--eval.test_every=0"))
-    trainer.evaluator = NaNEvaluator(trainer.evaluator, lambda n: slice(None))
+    trainer.learner.evaluator = NaNEvaluator(trainer.learner.evaluator, lambda n: slice(None))
     with pytest.raises(TrainingError, match="every fitness value of generation 1 is NaN"):
         trainer.step()
 
@@ -107,7 +109,7 @@ def test_evaluation_budget_stops_the_run(tiny_config):
     trainer = build_trainer(tiny_config("--stop.generations=null", "--stop.evaluations=30"))
     state = trainer.run()
     assert state.stop_reason == "evaluations"
-    assert state.evaluations >= 30 and state.evaluations - 12 < 30  # 6 individuals x 2 episodes
+    assert state.episodes >= 30 and state.episodes - 12 < 30  # 6 individuals x 2 episodes
 
 
 def test_trainer_solves_cartpole_with_a_linear_controller():
@@ -122,10 +124,12 @@ def test_eval_latest_loads_the_optimizer_centre_and_best_the_champion(tiny_confi
 
     trainer = start_run(tiny_config(), tmp_path / "run")
     trainer.run()
-    x = trainer.optimizer.ask()  # one more, untested generation moves the centre off the champion
-    trainer.optimizer.tell(x, -np.arange(len(x), dtype=np.float64))
+    x = (
+        trainer.learner.optimizer.ask()
+    )  # one more, untested generation moves the centre off the champion
+    trainer.learner.optimizer.tell(x, -np.arange(len(x), dtype=np.float64))
     trainer.checkpoint()
-    assert not np.array_equal(trainer.optimizer.center, trainer.champion)
+    assert not np.array_equal(trainer.learner.optimizer.center, trainer.champion)
     latest, best = load_policy(tmp_path / "run", "latest"), load_policy(tmp_path / "run", "best")
-    np.testing.assert_array_equal(latest.params, trainer.optimizer.center)
+    np.testing.assert_array_equal(latest.params, trainer.learner.optimizer.center)
     np.testing.assert_array_equal(best.params, trainer.champion)

@@ -44,12 +44,12 @@ from evorl.agents.worldmodel.shards import (
 )
 from evorl.agents.worldmodel.train import load_rnn, load_vae
 from evorl.agents.worldmodel.vae import ConvVAE, vae_loss
+from evorl.builder import controller_for
 from evorl.config import to_dict
 from evorl.envs.takecover import TakeCoverEnv
 from evorl.errors import ConfigError
 from evorl.evaluation import VectorEvaluator
 from evorl.evaluation.ray_actors import EvalWorker
-from evorl.experiment import build_controller_for
 from evorl.rundir import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -374,10 +374,10 @@ def test_collection_resumes_by_filling_in_missing_shards(trained, tmp_path):
 
 
 def run_cli(monkeypatch, *argv: str) -> int:
-    import evorl.cli
+    import evorl.commands.cli
 
-    monkeypatch.setattr(evorl.cli, "_registrars", lambda: [wm_cli.register])
-    return evorl.cli.main(list(argv))
+    monkeypatch.setattr(evorl.commands.cli, "_registrars", lambda: [wm_cli.register])
+    return evorl.commands.cli.main(list(argv))
 
 
 def test_cli_stages_and_flags(trained, monkeypatch, capsys, tmp_path):
@@ -444,7 +444,7 @@ def test_a_ray_worker_builds_the_dream_from_the_plain_config(trained):
     config, directory = trained
     run = run_config(config, directory, dream=True, temperature=1.0)
     worker = EvalWorker(to_dict(run))
-    controller = build_controller_for(run)
+    controller = controller_for(run.env, run.controller, run.seed)[0]
     params = controller.get_flat().numpy()[None] + 0.3 * np.random.default_rng(0).standard_normal(
         (3, controller.num_params)
     )

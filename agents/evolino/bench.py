@@ -2,7 +2,7 @@
 
 Methods: ``evolino`` (ESP-evolved LSTM + least-squares readout), ``esn`` (random reservoir + the
 same readout, Evolino without evolution) and ``glstm`` (the same LSTM trained by BPTT + Adam).
-Tasks and their protocols: :mod:`evorl.envs.timeseries`. Budgets per (task, method) are in
+Tasks and their protocols: :mod:`evorl.tasks.timeseries`. Budgets per (task, method) are in
 :data:`SETTINGS`; ``quick=True`` shrinks them to a seconds-long smoke run. Results go to
 ``<out>/timeseries.json`` and one PNG per task (prediction vs truth, free-running part shaded).
 ``evorl bench timeseries`` and ``scripts/bench_timeseries.py`` both call :func:`main`.
@@ -28,7 +28,7 @@ from evorl.agents.evolino.esn import ESN, ESNConfig
 from evorl.agents.evolino.glstm import GradientLSTM, GradientLSTMConfig
 from evorl.agents.evolino.model import Evolino, EvolinoConfig
 from evorl.agents.evolino.progress import BenchProgress
-from evorl.envs.timeseries import TASKS, AnBnCn, ForecastTask, make_task
+from evorl.tasks.timeseries import TASKS, AnBnCn, ForecastTask, make_task
 
 _E, _G, _N = EvolinoConfig, GradientLSTMConfig, ESNConfig
 _ESP = {"credit": "max", "burst_scale": 0.01, "generations": 10**9, "readout_cells": True}

@@ -1,7 +1,8 @@
 """``evorl bench timeseries``: the time-series prediction benchmark from the command line.
 
 A plug-in of the ``evorl`` command line (entry-point group ``evorl.commands``, see
-:mod:`evorl.cli`): :func:`register` adds the ``bench`` command with the benchmark ``timeseries``.
+:mod:`evorl.commands`): :func:`register` adds the ``bench`` command with the benchmark
+``timeseries``.
 The benchmark itself (:mod:`evorl.agents.evolino.bench`) is imported only when the command runs,
 so ``evorl --help`` stays fast.
 
@@ -23,7 +24,7 @@ METHODS = ("evolino", "esn", "glstm")
 """Methods of the benchmark: ESP-evolved LSTM + least-squares readout, echo state network,
 gradient-trained LSTM."""
 DEFAULT_TASKS = ("sines2", "sines3", "sines4", "sines5", "mackey-glass", "anbncn", "lorenz")
-"""Tasks run when none is named (see :data:`evorl.envs.timeseries.TASKS` for all)."""
+"""Tasks run when none is named (see :data:`evorl.tasks.timeseries.TASKS` for all)."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -91,7 +92,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``evorl bench timeseries``."""
-    from evorl.envs.timeseries import TASKS
+    from evorl.tasks.timeseries import TASKS
 
     for task in args.task or ():
         if task not in TASKS:

@@ -99,7 +99,7 @@ class ESN:
     """Echo state network forecaster with the ``fit / forecast / one_step`` interface.
 
     Example:
-        >>> from evorl.envs.timeseries import make_task
+        >>> from evorl.tasks.timeseries import make_task
         >>> task = make_task("mackey-glass")
         >>> esn = ESN(ESNConfig(), task.dim)
         >>> info = esn.fit(task.train, washout=1000)  # Jaeger discards 1000 steps

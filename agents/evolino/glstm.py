@@ -58,7 +58,7 @@ class GradientLSTM:
     """A gradient-trained LSTM forecaster with the ``fit / forecast / one_step`` interface.
 
     Example:
-        >>> from evorl.envs.timeseries import make_task
+        >>> from evorl.tasks.timeseries import make_task
         >>> task = make_task("sines2")
         >>> model = GradientLSTM(GradientLSTMConfig(hidden=10, updates=200), task.dim)
         >>> info = model.fit(task.train, task.washout)

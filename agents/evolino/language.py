@@ -2,7 +2,7 @@
 
 Schmidhuber, Wierstra, Gagliolo & Gomez 2007, sec. 5.1 (after Gers & Schmidhuber, IEEE TNN
 12(6), 2001): the network reads S aⁿbⁿcⁿ one symbol at a time and predicts the set of legal next
-symbols (:class:`evorl.envs.timeseries.AnBnCn`). For Evolino the readout is solved by least
+symbols (:class:`evorl.tasks.timeseries.AnBnCn`). For Evolino the readout is solved by least
 squares on the 0/1 targets of the training strings (n = 1 … 10, state reset at each string);
 fitness = number of training strings predicted right at every step, plus a tie-break in
 (0, 1] that grows as the readout's mean squared error falls.
@@ -20,7 +20,8 @@ from evorl.agents.evolino.glstm import GradientLSTM
 from evorl.agents.evolino.model import Callback, Evolino, FitResult
 from evorl.agents.evolino.network import DTYPE, Params, Runner
 from evorl.agents.evolino.readout import add_bias, solve_readout
-from evorl.envs.timeseries import AnBnCn
+from evorl.tasks.timeseries import AnBnCn
+from evorl.training import Budget, search
 
 
 def _accepted(
@@ -56,22 +57,22 @@ def language_fitness(
 
 def fit_evolino(model: Evolino, task: AnBnCn, callback: Callback | None = None) -> FitResult:
     """Evolve ``model`` (in_dim = out_dim = 4) on the training strings."""
-    opt, c = model.make_optimizer(), model.config
-    best, history, start, gen = -np.inf, [], time.perf_counter(), 0
-    for gen in range(1, c.generations + 1):
-        genomes = opt.ask()
-        net = model.search_net
-        fitness, _ = language_fitness(
-            net, net.params(model.flat(genomes)), len(genomes), task, c.ridge
-        )
-        opt.tell(genomes, fitness)
-        if fitness.max() > best:
-            best, model.genome = float(fitness.max()), genomes[fitness.argmax()]
-        history.append(best)
+    opt, c, net = model.make_optimizer(), model.config, model.search_net
+    best, history, start = [-np.inf], [], time.perf_counter()
+
+    def fitness(genomes: np.ndarray, _: np.ndarray) -> np.ndarray:
+        f = language_fitness(net, net.params(model.flat(genomes)), len(genomes), task, c.ridge)[0]
+        if f.max() > best[0]:
+            best[0], model.genome = float(f.max()), genomes[f.argmax()]
+        return f
+
+    def hook(trainer, row) -> None:
+        history.append(best[0])
         if callback is not None:
-            callback(gen, best)
-        if c.time_limit is not None and time.perf_counter() - start > c.time_limit:
-            break
+            callback(row["step"], best[0])
+
+    budget = Budget(iterations=c.generations, wall_time=c.time_limit)
+    gen = search(opt, fitness, budget, [hook]).state.iteration
     final, readout = language_fitness(
         model.net, model.net.params(model.flat(model.genome)), 1, task, c.ridge
     )

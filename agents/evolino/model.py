@@ -28,7 +28,7 @@ final network's hidden weights through free runs (``polish_steps``,
 :mod:`~evorl.agents.evolino.polish`).
 
 Example:
-    >>> from evorl.envs.timeseries import make_task
+    >>> from evorl.tasks.timeseries import make_task
     >>> task = make_task("sines2")
     >>> model = Evolino(EvolinoConfig(hidden=10, generations=3), task.dim)
     >>> result = model.fit(task.train, task.washout)
@@ -59,6 +59,7 @@ from evorl.agents.evolino.network import (
 )
 from evorl.agents.evolino.polish import polish
 from evorl.optimizers.esp import ESP, ESPSettings
+from evorl.training import Budget, search
 
 Callback = Callable[[int, float], None]
 """``callback(generation, best_fitness)`` after each generation (progress display)."""
@@ -368,17 +369,16 @@ class Evolino:
         """One ESP search on a series (T, d) in network coordinates (seed: the config's)."""
         c = self.config
         opt, hall = self.make_optimizer(seed), _HallOfFame(c.finalists)
-        start, gen = time.perf_counter(), 0
-        for gen in range(1, c.generations + 1):
-            genomes = opt.ask()
-            fitness, _ = self.evaluate(genomes, series, washout)
-            opt.tell(genomes, fitness)
-            hall.add(genomes, fitness)
-            if callback is not None:
-                callback(gen, hall.best)
-            if c.time_limit is not None and time.perf_counter() - start > c.time_limit:
-                break
-        return Search(hall.genomes(), gen, gen * opt.popsize, hall.history)
+
+        def fitness(genomes: np.ndarray, _: np.ndarray) -> np.ndarray:
+            f = self.evaluate(genomes, series, washout)[0]
+            hall.add(genomes, f)
+            return f
+
+        hooks = [] if callback is None else [lambda trainer, row: callback(row["step"], hall.best)]
+        budget = Budget(iterations=c.generations, wall_time=c.time_limit)
+        gens = search(opt, fitness, budget, hooks).state.iteration
+        return Search(hall.genomes(), gens, gens * opt.popsize, hall.history)
 
     def fit(self, train: np.ndarray, washout: int, callback: Callback | None = None) -> FitResult:
         """Evolve on a training series (T, d) of network coordinates.

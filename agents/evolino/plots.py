@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evorl.envs.timeseries import ForecastTask
+from evorl.tasks.timeseries import ForecastTask
 
 
 def step_nrmse(task: ForecastTask, pred: np.ndarray) -> np.ndarray:

@@ -51,9 +51,9 @@ from evorl.envs.catch import CatchEnv
 from evorl.gradient.rpg import returns_to_go
 
 ENV_ID = "evorl/Catch-v0"
-STREAM_TRAIN_EPISODES = 10  # seeding stream of training episodes
-STREAM_TEST_EPISODES = 11  # ... of test episodes
-STREAM_NOISE = 12  # ... of action and location sampling
+STREAM_TRAIN_EPISODES = seeding.STREAM_CATCH_TRAIN
+STREAM_TEST_EPISODES = seeding.STREAM_CATCH_TEST
+STREAM_NOISE = seeding.STREAM_CATCH_NOISE
 SHAPINGS = ("landing", "ball", "none")
 
 

@@ -143,6 +143,7 @@ def run_train(args: argparse.Namespace) -> int:
     agent = GlimpseAgent(config, 3 if args.task == "catch" else 10, seed=args.seed)
     out = Path(args.out or f"runs/glimpse-{args.task}-{time.strftime('%Y%m%d-%H%M%S')}")
     out.mkdir(parents=True, exist_ok=True)
+    args.out_dir = out
     log = None if args.quiet else (lambda record: print(json.dumps(record), flush=True))
     train = _train_catch if args.task == "catch" else _train_digits
     settings, history, result = train(agent, args, log)
@@ -177,8 +178,8 @@ def _train_digits(agent, args: argparse.Namespace, log) -> tuple[dict, list, dic
 
     evo = _evolve_config(args)
     train_x = make_canvases(digits.train_images, args.task, args.seed, fit_cfg.canvas)
-    fitness = classification_fitness(train_x, digits.train_labels, 256, args.seed)
-    history = evolve(agent, fitness, evo, log)
+    fitness = classification_fitness(train_x, digits.train_labels, 256)
+    history = evolve(agent, fitness, evo, log, args.out_dir)
     test_x = test_canvases(digits, fit_cfg)
     err = error_of(agent, glimpse_predict, test_x, digits.test_labels)
     return {"fit": fit_cfg.to_dict(), "evolve": evo.to_dict()}, history, {"test_error": err}
@@ -197,7 +198,8 @@ def _train_catch(agent, args: argparse.Namespace, log) -> tuple[dict, list, dict
         settings = {"catch": cfg.to_dict(), "drift": drift}
     else:
         evo = _evolve_config(args)
-        history = evolve(agent, catch_fitness(32, args.seed, args.shaping, drift), evo, log)
+        fitness = catch_fitness(32, args.shaping, drift)
+        history = evolve(agent, fitness, evo, log, args.out_dir)
         settings = {"evolve": evo.to_dict(), "drift": drift}
     return settings, history, {"caught": catch_rate(agent, 500, args.seed, drift)}
 

@@ -2,44 +2,44 @@
 
 Evolution needs neither a differentiable sensor nor REINFORCE, which is how much of the earlier
 attentive-vision work trained its controllers. Here every parameter of the agent — glimpse,
-core, location and action networks — is one flat vector searched by an evorl optimizer
-(:func:`evorl.optimizers.make_optimizer`, ask/tell, higher is better). Locations are the location
-network's means (the agent acts deterministically); each generation evaluates every candidate on
-the same minibatch or episode seeds (common random numbers).
+core, location and action networks — is one flat vector searched by an evorl optimizer in
+evorl's training loop (:class:`~evorl.training.EvolutionLearner` in a
+:class:`~evorl.training.Trainer`, so the run logs ``metrics.jsonl`` like any other and
+``evorl plot`` draws it). Locations are the location network's means (the agent acts
+deterministically); each generation evaluates every candidate on the same minibatch or episode
+seeds (common random numbers), which derive from the run seed and the generation.
 
 Separable or low-rank searchers (``snes``, ``pgpe``, ``openai-es``, ``sep-cmaes``) suit the agent's
 size; full CMA-ES needs O(D²) memory and is only for very small agents.
 
 Example:
     >>> agent = GlimpseAgent(catch_config(what=8, where=4, features=16, hidden=16), 3, seed=0)
-    >>> history = evolve(agent, catch_fitness(episodes=4, seed=0), EvolveConfig(generations=2))
+    >>> history = evolve(agent, catch_fitness(episodes=4), EvolveConfig(generations=2))
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from evorl import seeding
 from evorl.agents.glimpse.agent import GlimpseAgent, classify
-from evorl.agents.glimpse.catch import (
-    STREAM_TRAIN_EPISODES,
-    check_shaping,
-    make_envs,
-    play,
-    shaped_rewards,
-)
-from evorl.optimizers import make_optimizer
+from evorl.agents.glimpse.catch import check_shaping, make_envs, play, shaped_rewards
+from evorl.builder import optimizer_for
+from evorl.config import OptimizerConfig
+from evorl.logger import Logger
+from evorl.training import Budget, Trainer, search
 
-Fitness = Callable[[GlimpseAgent, int], float]
-"""``fitness(agent, generation)``: score of the agent's current weights; higher is better."""
+Fitness = Callable[[GlimpseAgent, np.ndarray], float]
+"""``fitness(agent, seeds)``: score of the agent's current weights on a generation's episode seeds
+(which also choose its minibatch); higher is better."""
 
-STREAM_MINIBATCHES = 13  # seeding stream of each generation's minibatch
+EPISODES = 32
+"""Episode seeds per generation (Catch episodes; for digits they seed the minibatch)."""
 
 
 @dataclass(frozen=True)
@@ -55,22 +55,20 @@ class EvolveConfig:
     generations: int = 100
     """Generations to run."""
     seed: int = 0
-    """Seeds the optimizer."""
+    """Seeds the optimizer and each generation's episode seeds (and minibatch)."""
 
     def to_dict(self) -> dict[str, object]:
         """The fields as a plain dict."""
         return asdict(self)
 
 
-def classification_fitness(
-    images: np.ndarray, labels: np.ndarray, batch: int, seed: int
-) -> Fitness:
-    """Minus the cross-entropy on a minibatch of ``batch`` canvases drawn per generation."""
+def classification_fitness(images: np.ndarray, labels: np.ndarray, batch: int) -> Fitness:
+    """Minus the cross-entropy on a minibatch of ``batch`` canvases chosen by the seeds."""
     x, y = torch.from_numpy(images), torch.from_numpy(labels)
 
     @torch.no_grad()
-    def fitness(agent: GlimpseAgent, generation: int) -> float:
-        rng = np.random.default_rng(seeding.stream(seed, STREAM_MINIBATCHES, generation))
+    def fitness(agent: GlimpseAgent, seeds: np.ndarray) -> float:
+        rng = np.random.default_rng(np.asarray(seeds, dtype=np.int64))
         idx = torch.from_numpy(rng.choice(len(x), size=min(batch, len(x)), replace=False))
         return -float(F.cross_entropy(classify(agent, x[idx], None).logits, y[idx]))
 
@@ -78,10 +76,10 @@ def classification_fitness(
 
 
 def catch_fitness(
-    episodes: int, seed: int, shaping: str = "landing", drift: bool = True
+    episodes: int = EPISODES, shaping: str = "landing", drift: bool = True
 ) -> Fitness:
-    """Mean undiscounted return of ``episodes`` greedy Catch episodes, with the ``shaping``
-    reward of :mod:`.catch` ("landing", "ball" or "none"); new reset seeds every generation.
+    """Mean undiscounted return of greedy Catch episodes (one per seed, at most ``episodes``),
+    with the ``shaping`` reward of :mod:`.catch` ("landing", "ball" or "none").
 
     Undiscounted, the shaping adds only ``(gap_0 − gap_T) / size``: with "landing" the fitness is
     the game's return plus how close the paddle ended to the ball, less the start's distance."""
@@ -89,11 +87,25 @@ def catch_fitness(
     envs = make_envs(episodes, drift)
 
     @torch.no_grad()
-    def fitness(agent: GlimpseAgent, generation: int) -> float:
-        seeds = seeding.episode_seeds(seed, STREAM_TRAIN_EPISODES, generation, episodes)
-        return float(shaped_rewards(play(agent, envs, seeds, None), shaping).sum(0).mean())
+    def fitness(agent: GlimpseAgent, seeds: np.ndarray) -> float:
+        seeds = np.asarray(seeds)[:episodes]
+        eps = play(agent, envs[: len(seeds)], seeds, None)
+        return float(shaped_rewards(eps, shaping).sum(0).mean())
 
     return fitness
+
+
+def population_fitness(agent: GlimpseAgent, fitness: Fitness):
+    """``fitness`` of every candidate weight vector (P, D) on the seeds, through the agent."""
+
+    def run(params: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+        scores = np.empty(len(params))
+        for i, flat in enumerate(params):
+            agent.set_flat(torch.from_numpy(flat))
+            scores[i] = fitness(agent, seeds)
+        return scores
+
+    return run
 
 
 def evolve(
@@ -101,35 +113,34 @@ def evolve(
     fitness: Fitness,
     cfg: EvolveConfig,
     log: Callable[[dict], None] | None = None,
+    out: str | Path | None = None,
 ) -> list[dict]:
     """Search the agent's weights for ``cfg.generations``; the agent ends at the search centre.
 
     Returns one record per generation: ``generation``, ``fitness_mean``, ``fitness_best``,
-    ``seconds``; ``log`` is called with each.
+    ``seconds``; ``log`` is called with each. With ``out``, the run's metrics rows go to
+    ``out/metrics.jsonl`` (and ``.csv``).
     """
-    opt = make_optimizer(
-        cfg.optimizer,
-        agent.get_flat().double().numpy(),
-        sigma=cfg.sigma,
-        popsize=cfg.popsize,
-        seed=seeding.stream(cfg.seed, seeding.STREAM_OPTIMIZER),
+    x0 = agent.get_flat().double().numpy()
+    optimizer = optimizer_for(
+        OptimizerConfig(cfg.optimizer, cfg.popsize, cfg.sigma), cfg.seed, x0, None
     )
-    history, start = [], time.perf_counter()
-    for generation in range(cfg.generations):
-        candidates = opt.ask()
-        scores = np.empty(len(candidates))
-        for i, flat in enumerate(candidates):
-            agent.set_flat(torch.from_numpy(flat))
-            scores[i] = fitness(agent, generation)
-        opt.tell(candidates, scores)
-        record = {
-            "generation": generation + 1,
-            "fitness_mean": float(scores.mean()),
-            "fitness_best": float(scores.max()),
-            "seconds": time.perf_counter() - start,
-        }
-        history.append(record)
+    history: list[dict] = []
+
+    def record(trainer: Trainer, row: dict) -> None:
+        history.append(
+            {
+                "generation": row["step"],
+                "fitness_mean": row["fitness/mean"],
+                "fitness_best": row["fitness/max"],
+                "seconds": trainer.state.elapsed,
+            }
+        )
         if log is not None:
-            log(record)
-    agent.set_flat(torch.from_numpy(opt.center))
+            log(history[-1])
+
+    budget = Budget(iterations=cfg.generations)
+    run = population_fitness(agent, fitness)
+    trainer = search(optimizer, run, budget, [record], cfg.seed, Logger(out), EPISODES)
+    agent.set_flat(torch.from_numpy(trainer.learner.policy_params()))
     return history

@@ -36,9 +36,9 @@ from evorl.agents.glimpse.data import Digits, make_canvases
 BatchLoss = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
 Predict = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 
-STREAM_TEST_CANVASES = 7  # seeding stream of the fixed test canvases
-STREAM_TRAIN_CANVASES = 8  # ... of each epoch's training canvases
-STREAM_BATCHES = 9  # ... of minibatch order and location noise
+STREAM_TEST_CANVASES = seeding.STREAM_TEST_CANVASES
+STREAM_TRAIN_CANVASES = seeding.STREAM_TRAIN_CANVASES
+STREAM_BATCHES = seeding.STREAM_BATCHES
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from .config import CollectConfig, EnvSection, WorldModelConfig
 from .preprocess import make_real_env, to_frame
 from .shards import shard_name, write_shard
 
-STREAM_COLLECT = 101
+STREAM_COLLECT = seeding.STREAM_COLLECT
 """Seed-stream tag of collection (evorl's own tags are small integers)."""
 BROWNIAN_STEP = 0.1
 """Standard deviation of a Brownian action's step, as a fraction of the action range."""

@@ -16,17 +16,15 @@ budget (``--vae.epochs=20``) and re-running a stage continues training.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from rich.console import Console
 
+from evorl.builder import controller_for
 from evorl.errors import ConfigError
-from evorl.experiment import build_controller_for
-from evorl.progress import ProgressHook, progress_bar
+from evorl.progress import Progress
 from evorl.rundir import CHECKPOINT, atomic_write_text
 
 from .collect import collect, missing_episodes
@@ -58,36 +56,11 @@ def open_pipeline(directory: Path, source: str | None, overrides: list[str]) -> 
     return config
 
 
-class StageProgress:
-    """A rich progress bar on a terminal, plain lines elsewhere (``quiet``: nothing)."""
-
-    def __init__(self, description: str, total: int, quiet: bool = False) -> None:
-        self.console = Console(stderr=True)
-        self.quiet = quiet
-        self.live = self.console.is_terminal and not quiet
-        self.description = description
-        self._bar = progress_bar(self.console, self.live)
-        self._task = self._bar.add_task(description, total=total, status="")
-
-    def __enter__(self) -> StageProgress:
-        self._bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._bar.stop()
-
-    def advance(self, count: int = 1, status: str = "") -> None:
-        """Count ``count`` more units done; show ``status``."""
-        self._bar.update(self._task, advance=count, status=status)
-        if not self.live and not self.quiet and status:
-            print(f"{self.description}: {status}", file=sys.stderr, flush=True)
-
-
 def stage_collect(config: WorldModelConfig, directory: Path, quiet: bool = False) -> str:
     """Collect the missing episodes."""
     todo = len(missing_episodes(directory / DATA, config.collect.episodes))
-    with StageProgress("collect", todo, quiet) as bar:
-        written = collect(config, directory / DATA, lambda n: bar.advance(n))
+    with Progress("collect", todo, quiet) as bar:
+        written = collect(config, directory / DATA, lambda n: bar.update(advance=n))
     return f"collect: {written} episodes written, {config.collect.episodes} in {directory / DATA}"
 
 
@@ -99,9 +72,9 @@ def _epoch_status(epoch: int, row: dict[str, float], keys: tuple[str, ...]) -> s
 def stage_train_vae(config: WorldModelConfig, directory: Path, quiet: bool = False) -> str:
     """Train V to ``vae.epochs``."""
     keys = ("loss", "reconstruction", "kl")
-    with StageProgress("train-vae", config.vae.epochs, quiet) as bar:
+    with Progress("train-vae", config.vae.epochs, quiet) as bar:
         history = train_vae(
-            config, directory, lambda e, row: bar.advance(1, _epoch_status(e, row, keys))
+            config, directory, lambda e, row: bar.update(e, status=_epoch_status(e, row, keys))
         )
     last = history[-1]
     return (
@@ -113,9 +86,9 @@ def stage_train_vae(config: WorldModelConfig, directory: Path, quiet: bool = Fal
 def stage_train_rnn(config: WorldModelConfig, directory: Path, quiet: bool = False) -> str:
     """Encode the episodes through V and train M to ``rnn.epochs``."""
     keys = ("z_nll", "reward_mse", "done_bce")
-    with StageProgress("train-rnn", config.rnn.epochs, quiet) as bar:
+    with Progress("train-rnn", config.rnn.epochs, quiet) as bar:
         history = train_rnn(
-            config, directory, lambda e, row: bar.advance(1, _epoch_status(e, row, keys))
+            config, directory, lambda e, row: bar.update(e, status=_epoch_status(e, row, keys))
         )
     last = history[-1]
     return (
@@ -129,18 +102,14 @@ def stage_evolve(
 ) -> str:
     """Evolve C (in the dream at ``temperature`` or in the real env) to ``evolve.generations``."""
     run = run_config(config, directory, dream, temperature)
-    hooks = [] if quiet else [ProgressHook(run.stop.generations, run.name)]
-    trainer = build_evolution(run, directory / run.name, hooks)
-    try:
-        if hooks:
-            with hooks[0]:
-                state = trainer.run()
-        else:
+    with Progress(run.name, run.stop.generations, quiet) as bar:
+        trainer = build_evolution(run, directory / run.name, [bar])
+        try:
             state = trainer.run()
-    finally:
-        trainer.evaluator.close()
+        finally:
+            trainer.close()
     return (
-        f"evolve: {run.name} after {state.generation} generations, best fitness "
+        f"evolve: {run.name} after {state.iteration} generations, best fitness "
         f"{state.best_fitness:.4g}, {state.env_steps} steps, {state.elapsed:.0f} s"
     )
 
@@ -181,9 +150,10 @@ def stage_dream(config: WorldModelConfig, directory: Path, dream: bool, temperat
     run_dir = directory / run_name(dream, temperature)
     if (run_dir / CHECKPOINT).exists():
         run, params = final_params(run_dir)
-        controller = build_controller_for(run)
+        controller, _ = controller_for(run.env, run.controller, run.seed)
     else:
-        controller = build_controller_for(run_config(config, directory, True, temperature))
+        run = run_config(config, directory, True, temperature)
+        controller, _ = controller_for(run.env, run.controller, run.seed)
         params = controller.get_flat().numpy().astype(np.float64)
     gif, real, dreamt = dream_gif(
         directory, controller, params, out / f"dream-t{temperature:g}.gif", temperature

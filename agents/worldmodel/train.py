@@ -28,7 +28,7 @@ from .preprocess import action_dim, encode_actions, make_real_env
 from .shards import read_shard, shard_paths, stream_frames, stream_sequences, write_shard
 from .vae import ConvVAE, to_tensor
 
-STREAM_VAE, STREAM_RNN = 102, 103
+STREAM_VAE, STREAM_RNN = seeding.STREAM_VAE, seeding.STREAM_RNN
 INIT = 2**20
 """Sub-stream of a stage's initial weights (its epochs use sub-streams 0, 1, ...)."""
 VAE_FILE, RNN_FILE = "vae.pt", "rnn.pt"

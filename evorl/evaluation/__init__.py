@@ -7,6 +7,7 @@ from evorl.controllers import Controller
 from evorl.evaluation.evaluators import (
     EvalResult,
     Evaluator,
+    FunctionEvaluator,
     SerialEvaluator,
     VectorEvaluator,
     episode_tasks,
@@ -16,6 +17,7 @@ from evorl.evaluation.obs_norm import ObsNormalizer, ObsSums, RunningObsStats
 __all__ = [
     "EvalResult",
     "Evaluator",
+    "FunctionEvaluator",
     "ObsNormalizer",
     "ObsSums",
     "RunningObsStats",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -109,6 +110,39 @@ class VectorEvaluator:
         for pool in self._pools.values():
             pool.close()
         self._pools.clear()
+
+
+class FunctionEvaluator:
+    """Fitness from a function of the population, for searches whose fitness is not the return of
+    episodes (Evolino's least-squares readout, a minibatch loss, any black-box function).
+
+    Args:
+        fitness: ``fitness(params (P, D), seeds) -> (P,)``; ``seeds`` are the generation's
+            episode seeds (use them for anything random, e.g. choosing a minibatch).
+
+    Example:
+        >>> evaluator = FunctionEvaluator(lambda x, seeds: -np.sum(x**2, axis=1))
+        >>> evaluator.evaluate(np.ones((3, 2)), np.array([0])).fitness.tolist()
+        [-2.0, -2.0, -2.0]
+    """
+
+    def __init__(self, fitness: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+        self.fitness = fitness
+
+    def evaluate(
+        self,
+        params: np.ndarray,
+        seeds: np.ndarray,
+        normalizer: ObsNormalizer | None = None,
+        collect_obs: bool = False,
+    ) -> EvalResult:
+        start = time.perf_counter()
+        f = np.asarray(self.fitness(np.asarray(params), np.asarray(seeds)), dtype=np.float64)
+        lengths = np.zeros((len(f), 1), np.int64)
+        return EvalResult(f[:, None], lengths, None, {"time/eval": time.perf_counter() - start})
+
+    def close(self) -> None:
+        pass
 
 
 class SerialEvaluator:

@@ -20,10 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from evorl import seeding
 from evorl.config import RunConfig, from_dict
-from evorl.controllers import Controller, build_controller
-from evorl.env_factory import env_spec
 from evorl.evaluation.evaluators import VectorEvaluator
 from evorl.evaluation.obs_norm import ObsNormalizer, ObsSums
 
@@ -42,17 +39,6 @@ class ChunkResult:
     """Seconds the worker spent evaluating (excludes queueing and transfer)."""
 
 
-def build_controller_from_config(config: RunConfig) -> Controller:
-    """The run's controller, built as :func:`evorl.experiment.build_controller_for` builds it.
-
-    Its initial weights are irrelevant to evaluation (every chunk brings its own parameters); the
-    run's init seed is used anyway so a worker's controller is the driver's, bit for bit.
-    """
-    spec = env_spec(config.env)
-    seed = seeding.int_seed(config.seed, seeding.STREAM_INIT)
-    return build_controller(config.controller, spec.obs_dim, spec.action_space, seed=seed)
-
-
 class EvalWorker:
     """Evaluates population chunks with a private :class:`VectorEvaluator` (wrapped by Ray).
 
@@ -65,8 +51,12 @@ class EvalWorker:
         # One core per actor: Ray sizes the cluster in actors, and intra-op threads of several
         # actors on one machine would only fight over its cores.
         torch.set_num_threads(1)
+        from evorl.builder import controller_for  # the driver's builder: the same controller
+
         self.config = from_dict(RunConfig, config)
-        self.controller = build_controller_from_config(self.config)
+        self.controller, _ = controller_for(
+            self.config.env, self.config.controller, self.config.seed
+        )
         self.evaluator = VectorEvaluator(
             self.config.env, self.controller, self.config.eval.max_envs
         )

@@ -350,7 +350,7 @@ def _one_line(err: BaseException) -> str:
 
 
 def _raise_lost(reason: str) -> None:
-    # Imported here: evorl.trainer imports evorl.evaluation, so a module-level import would make
+    # Imported here: evorl.training imports evorl.evaluation, so a module-level import would make
     # the evaluation layer depend on the training layer.
     raise TrainingError(
         f"{reason}; the Ray cluster looks gone. The last checkpoint is intact: "

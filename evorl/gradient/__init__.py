@@ -10,34 +10,21 @@ value head kept beside it (:mod:`evorl.gradient.policy`):
 * :mod:`evorl.gradient.ppo` — recurrent PPO (Schulman et al. 2017) with GAE (Schulman et al.
   2016), truncated BPTT over chunks that keep episodes whole.
 
-Runs use evolution's run directories (``config.yaml`` with ``kind: gradient``, metrics,
-``checkpoint.pt``, ``best.pt`` readable by :func:`evorl.playback.load_policy`); ``evorl train``
-(:mod:`evorl.gradient.cli`) starts them.
+A gradient run is a run of evorl's one training loop with
+:class:`~evorl.gradient.learner.GradientLearner` as its learner: the same run directories
+(``config.yaml`` with ``kind: gradient``), metrics, checkpoints and policy files
+(:mod:`evorl.policy`) as evolution; ``evorl train`` (:mod:`evorl.commands.train`) starts them.
 
 Example:
-    >>> from evorl.gradient import build_trainer, load_gradient_config
-    >>> trainer = build_trainer(load_gradient_config("cartpole-novel"))
-    >>> state = trainer.run()
+    >>> from evorl.builder import build_trainer
+    >>> from evorl.gradient import load_gradient_config
+    >>> trainer = build_trainer(load_gradient_config("tmaze-10", ["--stop.iterations=1"]))
+    >>> trainer.run().iteration
+    1
 """
 
 from __future__ import annotations
 
 from evorl.gradient.config import GradientConfig, load_gradient_config, preset_names
-from evorl.gradient.trainer import (
-    GradientTrainer,
-    build_trainer,
-    is_gradient_run,
-    resume_run,
-    start_run,
-)
 
-__all__ = [
-    "GradientConfig",
-    "GradientTrainer",
-    "build_trainer",
-    "is_gradient_run",
-    "load_gradient_config",
-    "preset_names",
-    "resume_run",
-    "start_run",
-]
+__all__ = ["GradientConfig", "load_gradient_config", "preset_names"]

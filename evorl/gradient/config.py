@@ -24,9 +24,6 @@ import yaml
 from evorl.config import (
     ConfigError,
     EnvConfig,
-    EvalConfig,
-    RunConfig,
-    StopConfig,
     apply_overrides,
     from_dict,
     read_source,
@@ -296,40 +293,3 @@ def config_from_dict(data: dict) -> GradientConfig:
 def dump_yaml(config: GradientConfig) -> str:
     """The config as YAML, ``kind`` first."""
     return yaml.safe_dump(to_dict(config), sort_keys=False)
-
-
-def evaluation_config(config: GradientConfig) -> RunConfig:
-    """The run as evolution's :class:`~evorl.config.RunConfig` sees it, for ``best.pt``.
-
-    :func:`evorl.playback.load_policy` (hence ``evorl eval`` and videos) and ``evorl evolve
-    --init-from`` read ``env``, ``controller``, ``seed`` and ``eval`` from a policy file; this is
-    the gradient run expressed in those terms. Its ``optimizer`` section is the default and its
-    ``stop`` section repeats the rules evolution also has (``generations: 1`` stands in when the
-    run only has an env-step budget); neither is used when a policy is loaded.
-    """
-    stop, ev = config.stop, config.eval
-    rules = {
-        "target": stop.target,
-        "generations": stop.iterations,
-        "evaluations": stop.episodes,
-        "wall_time": stop.wall_time,
-    }
-    if all(v is None for v in rules.values()):
-        rules["generations"] = 1
-    return RunConfig(
-        name=config.name,
-        seed=config.seed,
-        env=config.env,
-        controller=config.controller,
-        eval=EvalConfig(
-            max_envs=ev.max_envs,
-            obs_norm=config.obs_norm,
-            obs_clip=config.obs_clip,
-            test_every=ev.test_every,
-            test_episodes=ev.test_episodes,
-        ),
-        stop=StopConfig(**rules),
-        checkpoint_every=config.checkpoint_every,
-        out=config.out,
-        notes=config.notes,
-    )

@@ -33,9 +33,6 @@ from evorl.evaluation import ObsNormalizer
 from evorl.gradient.config import GradientConfig
 from evorl.gradient.policy import RecurrentPolicy, optimizer_step
 from evorl.gradient.rollouts import (
-    STREAM_ACTIONS,
-    STREAM_MINIBATCH,
-    STREAM_RESETS,
     Carry,
     Experience,
     RewardScaler,
@@ -119,8 +116,10 @@ class PPO:
     ) -> tuple[dict[str, float], Experience]:
         """Collect one rollout with the update's own random streams, then optimise on it."""
         cfg, ppo = self.config, self.config.ppo
-        gen = torch.Generator().manual_seed(seeding.int_seed(cfg.seed, STREAM_ACTIONS, iteration))
-        resets = np.random.default_rng(seeding.stream(cfg.seed, STREAM_RESETS, iteration))
+        gen = torch.Generator().manual_seed(
+            seeding.int_seed(cfg.seed, seeding.STREAM_ACTIONS, iteration)
+        )
+        resets = np.random.default_rng(seeding.stream(cfg.seed, seeding.STREAM_RESETS, iteration))
         if self.carry is None:
             seeds = resets.integers(0, 2**31 - 1, size=self.envs.num_envs)
             self.carry = start_carry(self.policy, self.envs, seeds)
@@ -162,7 +161,7 @@ class PPO:
         }
         data = {k: chunk(v, length) for k, v in data.items()}
         init = tuple(s[::length].reshape(-1, *s.shape[2:]) for s in rollout.states)
-        rng = np.random.default_rng(seeding.stream(cfg.seed, STREAM_MINIBATCH, iteration))
+        rng = np.random.default_rng(seeding.stream(cfg.seed, seeding.STREAM_MINIBATCH, iteration))
         sums: dict[str, float] = {}
         updates = 0
         for _ in range(ppo.epochs):

@@ -31,13 +31,6 @@ from evorl.env_pool import EnvPool
 from evorl.evaluation import ObsNormalizer, ObsSums
 from evorl.gradient.policy import RecurrentPolicy
 
-STREAM_ACTIONS = 10
-"""Seed-stream tags (see :mod:`evorl.seeding`) of gradient training, one stream per update:
-action sampling, minibatch order, reset seeds, and (tag only) the value head's init."""
-STREAM_MINIBATCH = 11
-STREAM_RESETS = 12
-STREAM_VALUE_INIT = 13
-
 
 class RewardScaler:
     """Rewards divided by the running std of the discounted return (SB3's VecNormalize)."""

@@ -31,7 +31,6 @@ from evorl.evaluation import ObsNormalizer
 from evorl.gradient.config import GradientConfig
 from evorl.gradient.policy import RecurrentPolicy, optimizer_step
 from evorl.gradient.rollouts import (
-    STREAM_ACTIONS,
     EpisodeBatch,
     Experience,
     RewardScaler,
@@ -110,7 +109,9 @@ class RPG:
         seeds = seeding.episode_seeds(
             cfg.seed, seeding.STREAM_TRAIN_EPISODES, iteration, self.envs.num_envs
         )
-        gen = torch.Generator().manual_seed(seeding.int_seed(cfg.seed, STREAM_ACTIONS, iteration))
+        gen = torch.Generator().manual_seed(
+            seeding.int_seed(cfg.seed, seeding.STREAM_ACTIONS, iteration)
+        )
         batch = collect_episodes(self.policy, self.envs, seeds, gen, normalizer, self.scaler)
         losses = rpg_losses(
             self.policy,

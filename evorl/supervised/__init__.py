@@ -5,9 +5,10 @@
 * :mod:`~evorl.supervised.bptt` — backpropagation through time on any controller, full and
   truncated, gradient clipping, forget-gate bias.
 * :mod:`~evorl.supervised.gradcheck` — finite differences against the analytic gradient.
-* :mod:`~evorl.supervised.train` — :func:`fit`, the training loop and its learning curve, for
-  the tasks of :mod:`evorl.envs.sequences`; :mod:`~evorl.supervised.config` its configuration.
-* :mod:`~evorl.supervised.cli` — the ``evorl fit`` command.
+* :mod:`~evorl.supervised.train` — the update rules, :func:`fit` and its learning curve, for
+  the tasks of :mod:`evorl.tasks.sequences`; :mod:`~evorl.supervised.config` its configuration.
+* :mod:`~evorl.supervised.learner` — the learner and tester of ``evorl fit`` runs
+  (:mod:`evorl.commands.fit`).
 
 Example:
     >>> from evorl.supervised import fit, resolve_config

@@ -27,8 +27,10 @@ ALGOS = ("rtrl", "bptt", "tbptt", "evolution")
 class FitConfig:
     """Everything that defines one supervised run (``evorl fit TASK --key=value``)."""
 
+    kind: str = "fit"
+    """Marker saved in the run directory: this run was made by supervised fitting."""
     task: str = "xor"
-    """Task name, a key of ``evorl.envs.sequences.TASKS``."""
+    """Task name, a key of ``evorl.tasks.sequences.TASKS``."""
     task_options: dict[str, Any] = field(default_factory=dict)
     """Task parameters, e.g. ``{delay: 3}``; on the command line ``--task.delay=3``."""
     algo: str = "bptt"
@@ -73,8 +75,16 @@ class FitConfig:
     """Sequences in the fixed test set; solved means all of them are right."""
     stop_on_solve: bool = True
     """Stop as soon as the test set is solved."""
+    name: str = "fit"
+    """Run name; the run directory (``--run-dir`` or ``out``) is ``<out>/<name>-<timestamp>``."""
+    out: str = "runs"
+    """Folder that holds run directories."""
+    checkpoint_every: int = 100
+    """Write a checkpoint every this many batches (run directories only; always at the end)."""
 
     def __post_init__(self) -> None:
+        if self.kind != "fit":
+            raise ConfigError(f"kind must be 'fit' for `evorl fit`, got {self.kind!r}")
         _choice("algo", self.algo, ALGOS)
         _choice("optimizer", self.optimizer, ("adam", "sgd"))
         _choice("rtrl_mode", self.rtrl_mode, ("realtime", "epochwise"))
@@ -90,7 +100,8 @@ class FitConfig:
             _choice("es", self.es, tuple(OPTIMIZERS))
         if self.teacher_forcing and not recurrent:
             raise ConfigError("teacher_forcing needs controller.kind=fully_recurrent")
-        for name in ("batch_size", "window", "max_sequences", "eval_every", "test_size"):
+        names = ("batch_size", "window", "max_sequences", "eval_every", "test_size")
+        for name in (*names, "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1")
         if not self.lr > 0 or not self.sigma > 0:
@@ -190,7 +201,7 @@ def resolve_config(task: str, algo: str | None = None, overrides: list[str] = ()
         raise ConfigError(f"algo must be one of {', '.join(ALGOS)}; got {algo!r}")
     tuned = copy.deepcopy(per_algo.get(algo, {}))
     data["controller"] = {**data["controller"], **tuned.pop("controller", {})}
-    data.update(tuned, task=task, algo=algo)
+    data.update(tuned, task=task, algo=algo, name=task)
     fixed = [o.lstrip("-") for o in overrides]
     fixed = ["task_options." + o[5:] if o.startswith("task.") else o for o in fixed]
     return from_dict(FitConfig, apply_overrides(data, fixed))

@@ -1,12 +1,14 @@
-"""Training loops of supervised sequence learning, and their learning curves.
+"""Supervised sequence learning: the update rules, :func:`fit`, and learning curves.
 
-:func:`fit` runs one :class:`~evorl.supervised.config.FitConfig`: it builds the task's data
-generator and the controller, hands each freshly drawn batch to a *learner* — real-time or
-epochwise RTRL (Williams & Zipser 1989), full or truncated BPTT, or an evorl evolution strategy
-— and tests the net on a fixed, separately seeded test set every ``eval_every`` sequences. The
-learning curve is a list of rows (``sequences``, ``steps``, ``loss/train``, ``loss/test``,
-``test/correct``, ``time/elapsed``); a run is solved when every test sequence is right by the
-task's own criterion (e.g. the 1997 LSTM paper's for the Reber grammar and the adding problem).
+:func:`fit` runs one :class:`~evorl.supervised.config.FitConfig` in evorl's training loop (the
+learner and tester are in :mod:`evorl.supervised.learner`): each batch of freshly drawn
+sequences goes to an update rule — real-time or epochwise RTRL (Williams & Zipser 1989), full or
+truncated BPTT, or an evorl evolution strategy — and the net is tested on a fixed, separately
+seeded test set before training and every ``eval_every`` sequences. The learning curve is a list
+of rows (``sequences``, ``steps``, ``loss/train`` — the mean since the last test —,
+``loss/test``, ``test/correct``, ``time/elapsed``); a run is solved when every test sequence is
+right by the task's own criterion (e.g. the 1997 LSTM paper's for the Reber grammar and the
+adding problem).
 
 Example:
     >>> result = fit(resolve_config("xor", "rtrl", ["seed=0"]))
@@ -17,40 +19,28 @@ Example:
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 
-from evorl import seeding
-from evorl.config import ConfigError
-from evorl.controllers import Controller, build_controller
-from evorl.envs.sequences import SequenceBatch, SequenceTask, make_task
-from evorl.optimizers import make_optimizer
+from evorl.controllers import Controller
 from evorl.supervised.bptt import (
     bptt_step,
     make_torch_optimizer,
     predictions,
     run_sequence,
     sequence_loss,
-    set_gate_bias,
 )
 from evorl.supervised.config import FitConfig
 from evorl.supervised.rtrl import RealTimeRTRL, rtrl_gradient
+from evorl.tasks.sequences import SequenceBatch, SequenceTask
 
 Row = dict[str, Any]
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # inputs, targets, mask
-
-
-class Learner(Protocol):
-    """Consumes one batch; returns (training loss, sequences consumed)."""
-
-    def update(self, data: Batch) -> tuple[float, int]: ...
 
 
 def to_torch(batch: SequenceBatch, dtype: torch.dtype = torch.float32) -> Batch:
@@ -71,8 +61,9 @@ def loss_kind(task: SequenceTask, controller: Controller) -> str:
 
 
 @dataclass
-class GradientLearner:
-    """Full or truncated BPTT with a torch optimizer (window None: full)."""
+class BPTTUpdate:
+    """Full or truncated BPTT with a torch optimizer (window None: full); ``update(batch)``
+    returns (training loss, sequences consumed)."""
 
     net: Controller
     config: FitConfig
@@ -98,7 +89,7 @@ class GradientLearner:
 
 
 @dataclass
-class RTRLLearner:
+class RTRLUpdate:
     """Real-time RTRL (W changes every step, state reset per sequence) or epochwise RTRL."""
 
     net: Controller
@@ -120,59 +111,6 @@ class RTRLLearner:
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), c.clip)
         self.opt.step()
         return result.loss, batch
-
-
-@dataclass
-class EvolutionLearner:
-    """An evorl optimizer on the flat weights; fitness = -loss on the batch (all candidates
-    see the same sequences), the whole population run as one batch (population mode)."""
-
-    net: Controller
-    config: FitConfig
-    loss: str
-    opt: Any = field(init=False)
-
-    def __post_init__(self) -> None:
-        c = self.config
-        x0 = self.net.get_flat().double().numpy()
-        seed = seeding.stream(c.seed, seeding.STREAM_OPTIMIZER)
-        self.opt = make_optimizer(c.es, x0, sigma=c.sigma, popsize=c.popsize, seed=seed)
-
-    @torch.no_grad()
-    def losses(self, candidates: np.ndarray, data: Batch) -> np.ndarray:
-        """Loss of each candidate (row) on the batch."""
-        x, d, m = data
-        pop, batch = len(candidates), x.shape[1]
-        flat = torch.as_tensor(candidates, dtype=torch.float32).repeat_interleave(batch, 0)
-        params = self.net.population_params(flat)
-        tile = lambda t: t.repeat(1, pop, 1)  # noqa: E731  row r is sequence r % batch
-        out, _ = run_sequence(
-            self.net,
-            tile(x),
-            targets=tile(d),
-            mask=tile(m),
-            params=params,
-            teacher_forcing=self.config.teacher_forcing,
-        )
-        per = [sequence_loss(o, d, m, self.loss) for o in out.split(batch, dim=1)]
-        return torch.stack(per).double().numpy()
-
-    def update(self, data: Batch) -> tuple[float, int]:
-        candidates = self.opt.ask()
-        losses = self.losses(candidates, data)
-        losses = np.where(np.isfinite(losses), losses, 1e30)
-        self.opt.tell(candidates, -losses)
-        self.net.set_flat(torch.as_tensor(self.opt.center))
-        return float(np.mean(losses)), len(candidates) * data[0].shape[1]
-
-
-def make_learner(config: FitConfig, net: Controller, loss: str) -> Learner:
-    """The learner for ``config.algo``."""
-    if config.algo == "rtrl":
-        return RTRLLearner(net, config)
-    if config.algo == "evolution":
-        return EvolutionLearner(net, config, loss)
-    return GradientLearner(net, config, loss, config.window if config.algo == "tbptt" else None)
 
 
 @torch.no_grad()
@@ -208,73 +146,65 @@ class FitResult:
         return self.solved_at is not None
 
 
-def build_for(config: FitConfig) -> tuple[SequenceTask, Controller, str]:
-    """The task, the freshly initialised controller and the loss of a run.
+def fit(
+    config: FitConfig,
+    callback: Callable[[Row], None] | None = None,
+    run_dir: str | Path | None = None,
+) -> FitResult:
+    """Train ``config``'s controller on its task; ``callback`` gets every learning-curve row.
 
-    Raises:
-        ConfigError: A task option or controller setting the task cannot take.
+    With ``run_dir`` the run keeps a run directory (metrics, checkpoints, ``best.pt``).
     """
+    from evorl.builder import build_trainer, start_run
+
+    trainer = build_trainer(config) if run_dir is None else start_run(config, run_dir)
+    curve = Curve(callback)
+    trainer.hooks.append(curve)
     try:
-        task = make_task(config.task, **config.task_options)
-        task.sample(1, np.random.default_rng(0))  # validates the options' values
-        space = gym.spaces.Box(-1.0, 1.0, (task.output_dim,))
-        init_seed = seeding.int_seed(config.seed, seeding.STREAM_INIT)
-        net = build_controller(config.controller, task.input_dim, space, seed=init_seed)
-        for gate in ("input", "forget"):
-            value = getattr(config, f"{gate}_bias")
-            if value is not None:
-                set_gate_bias(net, gate, value)
-    except (KeyError, ValueError, TypeError) as err:
-        raise ConfigError(str(err).strip("'\"")) from None
-    return task, net, loss_kind(task, net)
+        state = trainer.run()
+    finally:
+        trainer.close()
+    first = next((r for r in curve.rows if r["test/correct"] == 1.0), None)
+    return FitResult(
+        config,
+        curve.rows,
+        None if first is None else first["sequences"],
+        None if first is None else first["steps"],
+        state.episodes,
+        state.env_steps,
+        state.elapsed,
+        state.stop_reason,
+        trainer.learner.net,
+    )
 
 
-def fit(config: FitConfig, callback: Callable[[Row], None] | None = None) -> FitResult:
-    """Train ``config``'s controller on its task; ``callback`` gets every learning-curve row."""
-    task, net, loss = build_for(config)
-    try:
-        learner = make_learner(config, net, loss)
-    except ValueError as err:  # e.g. an unknown evolution optimizer or setting
-        raise ConfigError(str(err)) from None
-    train_rng = np.random.default_rng(seeding.stream(config.seed, seeding.STREAM_TRAIN_EPISODES))
-    test_rng = np.random.default_rng(seeding.stream(config.seed, seeding.STREAM_TEST_EPISODES))
-    test = task.sample(config.test_size, test_rng)
-    start, seqs, steps, losses, curve = time.perf_counter(), 0, 0, [], []
-    solved_at = steps_at = None
-    reason, next_eval = "budget", 0
-    while True:
-        if seqs >= next_eval or seqs >= config.max_sequences:
-            row = {
-                "sequences": seqs,
-                "steps": steps,
-                "loss/train": float(np.mean(losses)) if losses else math.nan,
-                **evaluate(net, task, test, loss),
-                "time/elapsed": time.perf_counter() - start,
-            }
-            curve.append(row)
-            losses, next_eval = [], next_eval + config.eval_every
-            if callback is not None:
-                callback(row)
-            if row["test/correct"] == 1.0 and solved_at is None:
-                solved_at, steps_at = seqs, steps
-                if config.stop_on_solve:
-                    reason = "solved"
-                    break
-        if seqs >= config.max_sequences:
-            break
-        if config.wall_time is not None and time.perf_counter() - start > config.wall_time:
-            reason = "wall_time"
-            break
-        data = task.sample(config.batch_size, train_rng)
-        value, count = learner.update(to_torch(data))
-        if not math.isfinite(value):
-            reason = "diverged"
-            break
-        losses.append(value)
-        seqs += count
-        steps += int(data.lengths.sum()) * (count // config.batch_size)
-    elapsed = time.perf_counter() - start
-    return FitResult(config, curve, solved_at, steps_at, seqs, steps, elapsed, reason, net)
+class Curve:
+    """Trainer hook collecting the learning curve: one row per test, with the mean training
+    loss since the previous test."""
+
+    def __init__(self, callback: Callable[[Row], None] | None = None) -> None:
+        self.callback = callback
+        self.rows: list[Row] = []
+        self._losses: list[float] = []
+
+    def __call__(self, trainer: Any, row: Row) -> None:
+        if row.get("loss/train") is not None:
+            self._losses.append(row["loss/train"])
+        if "test/correct" not in row:
+            return
+        st = trainer.state
+        point = {
+            "sequences": st.episodes,
+            "steps": st.env_steps,
+            "loss/train": float(np.mean(self._losses)) if self._losses else math.nan,
+            "loss/test": row["loss/test"],
+            "test/correct": row["test/correct"],
+            "time/elapsed": st.elapsed,
+        }
+        self._losses = []
+        self.rows.append(point)
+        if self.callback is not None:
+            self.callback(point)
 
 
 def plot_curve(result: FitResult, path: str | Path) -> Path:

@@ -1,8 +1,8 @@
 """The ``evorl fit`` command: supervised sequence learning from the command line.
 
-Registered through ``evorl.cli.EXTENSIONS``; ``register`` adds the parser, ``run_fit`` runs it.
-Overrides follow RNNLIB's ``--key=value`` (values are YAML): any :class:`FitConfig` field,
-``--controller.FIELD=...`` and ``--task.OPTION=...``.
+``register`` adds the parser, ``run_fit`` runs it. Overrides follow RNNLIB's ``--key=value``
+(values are YAML): any :class:`FitConfig` field, ``--controller.FIELD=...`` and
+``--task.OPTION=...``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 from evorl.config import ConfigError, to_dict
 from evorl.controllers import CONTROLLERS
-from evorl.envs.sequences import TASKS
 from evorl.supervised.config import ALGOS, TASK_DEFAULTS, resolve_config
+from evorl.tasks.sequences import TASKS
 
 EPILOG = """tasks (default algorithm and network in brackets):
 {tasks}
@@ -35,7 +35,7 @@ overrides (--key=value, YAML values): any field of evorl.supervised.FitConfig, e
   --teacher_forcing, --rtrl_mode (realtime|epochwise), --forget_bias, --input_bias, --es,
   --popsize, --sigma, --max_sequences, --wall_time, --eval_every, --test_size, --stop_on_solve,
   --controller.FIELD (kind, hidden, activation, init, init_scale, forget_gate, peepholes),
-  --task.OPTION (e.g. --task.delay=3, --task.length=500; see evorl.envs.sequences)
+  --task.OPTION (e.g. --task.delay=3, --task.length=500; see evorl.tasks.sequences)
 """
 
 
@@ -80,7 +80,12 @@ def register(subparsers: Any) -> None:
         default=1,
         help="torch threads (default 1: small nets run fastest single-threaded)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument(
+        "--run-dir",
+        default=None,
+        help="keep a run directory (metrics, checkpoints, best.pt; `evorl resume` continues it)",
+    )
+    p.add_argument("--quiet", action="store_true", help="print only the final line")
     p.add_argument("--print-config", action="store_true", help="print the resolved config, exit")
     p.set_defaults(handler=run_fit, accepts_overrides=True)
 
@@ -109,9 +114,10 @@ def _gradcheck(config: Any) -> int:
     import numpy as np
 
     from evorl.supervised.gradcheck import gradient_check
-    from evorl.supervised.train import build_for, to_torch
+    from evorl.supervised.learner import build_net
+    from evorl.supervised.train import to_torch
 
-    task, net, loss = build_for(config)
+    task, net, loss = build_net(config)
     data = task.sample(2, np.random.default_rng(config.seed))
     x, d, m = (t[:30] for t in to_torch(data))
     method = "rtrl" if config.algo == "rtrl" else "bptt"
@@ -126,9 +132,11 @@ def _gradcheck(config: Any) -> int:
 
 
 def _fit(config: Any, args: argparse.Namespace) -> int:
-    from evorl.supervised.train import build_for, fit, plot_curve
+    from evorl.progress import Progress
+    from evorl.supervised.learner import build_net
+    from evorl.supervised.train import fit, plot_curve
 
-    build_for(config)  # task options and network settings: fail before any output
+    build_net(config)  # task options and network settings: fail before any output
 
     header = (
         f"{'sequences':>10} {'steps':>11} {'train loss':>11} {'test loss':>10} "
@@ -136,13 +144,22 @@ def _fit(config: Any, args: argparse.Namespace) -> int:
     )
     c = config
     options = " ".join(f"{k}={v}" for k, v in c.task_options.items())
-    print(
-        f"{c.task}{' ' + options if options else ''} · {c.algo} · {c.controller.kind}"
-        f"{list(c.controller.hidden)} · seed {c.seed}"
-    )
-    print(header, flush=True)
-    with _Progress(c.max_sequences, c.task, enabled=not args.quiet) as progress:
-        result = fit(config, progress.row)
+    if not args.quiet:
+        print(
+            f"{c.task}{' ' + options if options else ''} · {c.algo} · {c.controller.kind}"
+            f"{list(c.controller.hidden)} · seed {c.seed}"
+        )
+    if not args.quiet:
+        print(header, flush=True)
+    with Progress(c.task, c.max_sequences, quiet=args.quiet) as progress:
+
+        def show(row: dict[str, Any]) -> None:
+            status = f"test loss {row['loss/test']:.4g}, {row['test/correct']:.0%} right"
+            progress.update(completed=row["sequences"], status=status)
+            if not args.quiet:
+                print(_format(row), flush=True)  # rich moves stdout above the live bar
+
+        result = fit(config, show, args.run_dir)
     r = result
     where = f"after {r.solved_at:,} sequences ({r.steps_at:,} steps)" if r.solved else "not solved"
     print(
@@ -172,36 +189,3 @@ def _format(row: dict[str, Any]) -> str:
         f"{row['sequences']:>10,} {row['steps']:>11,} {row['loss/train']:>11.4g} "
         f"{row['loss/test']:>10.4g} {row['test/correct']:>6.1%} {row['time/elapsed']:>7.1f}"
     )
-
-
-class _Progress:
-    """A rich progress bar over the sequence budget on a terminal; the curve rows go to stdout."""
-
-    def __init__(self, total: int, description: str, enabled: bool) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-        self.console = Console(stderr=True)
-        self.live = enabled and self.console.is_terminal
-        self.bar = Progress(
-            "[bold]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            "{task.fields[status]}",
-            TimeElapsedColumn(),
-            console=self.console,
-            disable=not self.live,
-        )
-        self.task = self.bar.add_task(description, total=total, status="")
-
-    def __enter__(self) -> _Progress:
-        self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
-
-    def row(self, row: dict[str, Any]) -> None:
-        status = f"test loss {row['loss/test']:.4g}, {row['test/correct']:.0%} right"
-        self.bar.update(self.task, completed=row["sequences"], status=status)
-        print(_format(row), flush=True)  # rich moves stdout above the live bar

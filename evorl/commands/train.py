@@ -1,9 +1,7 @@
 """``evorl train PRESET|CONFIG [--key=value ...]``: gradient training from the command line.
 
-A CLI extension module (see ``EXTENSIONS`` in :mod:`evorl.cli`): :func:`register` adds ``train``.
-Gradient runs use evolution's run directories, so ``evorl eval`` and ``evorl plot`` work on them
-as they are; ``evorl resume`` hands a gradient run (``kind: gradient`` in its ``config.yaml``) to
-:func:`resume`.
+Gradient runs are runs of evorl's one training loop, with evolution's run directories and policy
+files, so ``evorl eval``, ``evorl plot`` and ``evorl resume`` work on them as they are.
 
 Example:
     evorl train cartpole-novel                      # recurrent PPO, LSTM, CartPole w/o velocities
@@ -16,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
-from evorl.config import ConfigError, apply_overrides, to_dict
+from evorl.errors import ConfigError
 
 EXAMPLES = """examples:
   evorl train cartpole-novel                   # recurrent PPO on CartPole without velocities
@@ -77,61 +74,14 @@ def train(args: argparse.Namespace) -> int:
     if args.print_config:
         print(dump_yaml(config), end="")
         return 0
-    from evorl.gradient.trainer import start_run
+    from evorl.builder import start_run
+    from evorl.commands.runner import run_trainer
 
-    return run_trainer(start_run(config, args.run_dir), args.quiet)
-
-
-def resume(run_dir: str | Path, overrides: list[str], quiet: bool = False) -> int:
-    """``evorl resume`` of a gradient run: overrides (e.g. a larger budget) are saved first."""
-    from evorl.gradient.config import config_from_dict, dump_yaml
-    from evorl.gradient.trainer import load_run_config, resume_run
-    from evorl.rundir import CONFIG, atomic_write_text
-
-    run_dir = Path(run_dir)
-    config = load_run_config(run_dir)
-    if overrides:
-        config = config_from_dict(apply_overrides(to_dict(config), overrides))
-        atomic_write_text(run_dir / CONFIG, dump_yaml(config))
-    return run_trainer(resume_run(run_dir, config), quiet)
+    trainer = start_run(config, args.run_dir)
+    return run_trainer(trainer, args.quiet, total_updates(config), f"{config.name} ({config.algo})")
 
 
-def run_trainer(trainer: Any, quiet: bool) -> int:
-    """Run to a stopping rule with a progress display; print a one-line summary."""
-    import torch
-
-    from evorl.progress import ProgressHook
-
-    # Small recurrent nets step fastest on one thread; intra-op threads only add synchronisation
-    # (measured 30x slower with 2 threads on a busy 2-core machine).
-    torch.set_num_threads(1)
-
-    cfg = trainer.config
-    print(f"run directory: {trainer.run_dir}", file=sys.stderr)
-    try:
-        if quiet:
-            st = trainer.run()
-        else:
-            with ProgressHook(_total_updates(cfg), f"{cfg.name} ({cfg.algo})") as hook:
-                trainer.hooks.append(hook)
-                st = trainer.run()
-    except KeyboardInterrupt:
-        trainer.checkpoint()
-        print(f"evorl: interrupted; continue with: evorl resume {trainer.run_dir}", file=sys.stderr)
-        return 130
-    finally:
-        trainer.close()
-    print(
-        f"{cfg.name}: stopped ({st.stop_reason}) after {st.iteration} updates, "
-        f"{st.episodes} episodes, {st.env_steps} env steps, {st.elapsed:.1f} s; "
-        f"best test score {st.champion_score:.4g} (update {st.champion_iteration}); "
-        f"{'SOLVED' if st.solved else 'not solved'}"
-    )
-    print(f"run directory: {trainer.run_dir}")
-    return 0
-
-
-def _total_updates(cfg: Any) -> int | None:
+def total_updates(cfg: Any) -> int | None:
     """Updates the budget allows, when known in advance (for the progress bar)."""
     if cfg.stop.iterations is not None:
         return cfg.stop.iterations

@@ -1,0 +1,103 @@
+"""``evorl eval`` (test a trained policy, render it), ``evorl plot`` and ``evorl list``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from evorl.errors import ConfigError
+
+
+def register(sub: Any) -> None:
+    """Add ``eval``, ``plot`` and ``list``."""
+    p = sub.add_parser(
+        "eval",
+        help="test a trained controller; optionally render a video",
+        description="Run test episodes of a run's best controller (any kind of run with an "
+        "env); --video writes a GIF or MP4.",
+    )
+    p.add_argument("run_dir")
+    p.add_argument("--episodes", type=int, default=20, help="test episodes (default 20)")
+    p.add_argument("--seed", type=int, default=10_000, help="first reset seed (default 10000)")
+    p.add_argument(
+        "--checkpoint",
+        choices=("best", "latest"),
+        default="best",
+        help="best tested controller or the latest centre / weights (default best)",
+    )
+    p.add_argument(
+        "--video", default=None, metavar="FILE", help="render one episode to FILE (.gif/.mp4)"
+    )
+    p.add_argument(
+        "--pole-tests",
+        action="store_true",
+        help="pole-balancing runs: also the 100,000-step balance test from the standard start "
+        "and Gruau et al.'s generalisation test (625 start states, 1,000 steps each)",
+    )
+    p.set_defaults(handler=evaluate)
+
+    p = sub.add_parser("plot", help="learning curves of a run as PNG")
+    p.add_argument("run_dir")
+    p.add_argument("--out", default=None, help="PNG path (default RUN_DIR/learning_curve.png)")
+    p.set_defaults(handler=plot)
+
+    p = sub.add_parser("list", help="list presets, envs, controllers, optimizers")
+    p.add_argument(
+        "what",
+        nargs="?",
+        default="all",
+        choices=("all", "presets", "envs", "controllers", "optimizers"),
+    )
+    p.set_defaults(handler=listing)
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """Handler of ``evorl eval``."""
+    from evorl.playback import evaluate_policy, record_video
+    from evorl.policy import load_policy
+
+    if args.episodes < 1:
+        raise ConfigError("--episodes must be >= 1")
+    policy = load_policy(args.run_dir, args.checkpoint)
+    if policy.env is None:
+        raise ConfigError(f"{args.run_dir} was trained on a data task, not an env: nothing to play")
+    returns = evaluate_policy(policy, args.episodes, args.seed)
+    print(
+        f"{policy.env.id}: mean return {returns.mean():.2f} ± {returns.std():.2f} "
+        f"over {args.episodes} episodes (min {returns.min():.2f}, max {returns.max():.2f})"
+    )
+    if args.pole_tests:
+        _print_pole_tests(policy)
+    if args.video:
+        score = record_video(policy, args.video, args.seed)
+        print(f"video: {args.video} (return {score:.2f})")
+    return 0
+
+
+def _print_pole_tests(policy: Any) -> None:
+    from evorl.pole import TEST_STEPS, balance_steps, generalization
+
+    env_cfg, normalizer, controller = policy.env, policy.normalizer(), policy.controller()
+    balanced = int(balance_steps(controller, policy.params, env_cfg, TEST_STEPS, normalizer)[0])
+    score = generalization(controller, policy.params, env_cfg, normalizer)
+    verdict = "passed" if balanced >= TEST_STEPS else "failed"
+    print(
+        f"balance test: {balanced:,} of {TEST_STEPS:,} steps ({verdict}); "
+        f"generalisation: {score} of 625 start states balanced for 1,000 steps"
+    )
+
+
+def plot(args: argparse.Namespace) -> int:
+    """Handler of ``evorl plot``."""
+    from evorl.plotting import plot_run
+
+    print(plot_run(args.run_dir, args.out))
+    return 0
+
+
+def listing(args: argparse.Namespace) -> int:
+    """Handler of ``evorl list``."""
+    from evorl.commands.listing import listing as text
+
+    print(text(args.what))
+    return 0
