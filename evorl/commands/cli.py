@@ -153,4 +153,3 @@ def _command_options(parser: argparse.ArgumentParser, argv: list[str]) -> set[st
             command = sub.choices[token]
             known |= set(command._option_string_actions)
     return known
-
