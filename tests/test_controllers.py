@@ -63,9 +63,14 @@ def randn(*shape, seed: int = 0, dtype=torch.float32) -> torch.Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
 
 
+def state_shape(size: int | tuple[int, ...]) -> tuple[int, ...]:
+    return (size,) if isinstance(size, int) else tuple(size)
+
+
 def random_state(ctrl: Controller, batch: int, seed: int, dtype=torch.float32):
     return tuple(
-        0.5 * randn(batch, n, seed=seed + i, dtype=dtype) for i, n in enumerate(ctrl.state_sizes)
+        0.5 * randn(batch, *state_shape(n), seed=seed + i, dtype=dtype)
+        for i, n in enumerate(ctrl.state_sizes)
     )
 
 
@@ -292,7 +297,7 @@ def test_uniform_init(kind: str) -> None:
 def test_state_shapes_and_reset(cfg: ControllerConfig) -> None:
     ctrl = make(cfg)
     state = ctrl.initial_state(4, dtype=torch.float64)
-    assert [s.shape for s in state] == [(4, n) for n in ctrl.state_sizes]
+    assert [s.shape for s in state] == [(4, *state_shape(n)) for n in ctrl.state_sizes]
     assert all(s.dtype == torch.float64 and not s.any() for s in state)
     state = random_state(ctrl, 4, seed=1)
     mask = torch.tensor([True, False, True, False])

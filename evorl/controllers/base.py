@@ -32,6 +32,10 @@ from evorl.controllers.init import init_param, make_generator
 State = tuple[torch.Tensor, ...]
 """Recurrent state: every tensor batch-first (B, ...); ``()`` for feed-forward controllers."""
 
+StateSize = int | tuple[int, ...]
+"""Shape of one state tensor after the batch axis: n for a (B, n) vector, a tuple for (B, *shape)
+(the fast-weight matrix or Hebbian trace of :mod:`evorl.controllers.fast_weights`)."""
+
 Params = dict[str, torch.Tensor]
 
 
@@ -39,8 +43,9 @@ class Controller(torch.nn.Module):
     """Base class of all cells; owns the flat-vector mapping, state handling and action head.
 
     Subclasses take ``(config, obs_dim, action_space, seed=None)``, register parameters with
-    :meth:`add_param` in their flat order, set ``state_sizes`` (the width of each state tensor),
-    call :meth:`initialize` and implement :meth:`forward`.
+    :meth:`add_param` in their flat order, set ``state_sizes`` (the shape of each state tensor
+    after the batch axis: an int for a vector, a tuple for a matrix), call :meth:`initialize` and
+    implement :meth:`forward`.
 
     Example:
         >>> import gymnasium as gym
@@ -55,7 +60,7 @@ class Controller(torch.nn.Module):
         torch.Size([16])
     """
 
-    state_sizes: tuple[int, ...] = ()
+    state_sizes: tuple[StateSize, ...] = ()
 
     def __init__(
         self,
@@ -157,7 +162,18 @@ class Controller(torch.nn.Module):
         """Zero state for ``batch`` rows (on the parameters' device unless ``device`` is given)."""
         if device is None:
             device = next(iter(self.parameters())).device
-        return tuple(torch.zeros(batch, n, dtype=dtype, device=device) for n in self.state_sizes)
+        return tuple(
+            torch.zeros(batch, *((n,) if isinstance(n, int) else n), dtype=dtype, device=device)
+            for n in self.state_sizes
+        )
+
+    @property
+    def hidden_state_index(self) -> int | None:
+        """Index in the state of the top layer's hidden vector (B, H), e.g. for a value head.
+
+        Default: the last state tensor (Elman, GRU, fully recurrent); None without state.
+        """
+        return len(self.state_sizes) - 1 if self.state_sizes else None
 
     def reset_state(self, state: State, mask: torch.Tensor) -> State:
         """New state with rows where ``mask`` (B,) is True set to the initial (zero) state."""

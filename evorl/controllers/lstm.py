@@ -72,6 +72,11 @@ class LSTMController(Controller):
             for layer, width in enumerate(self.config.hidden):
                 getattr(self, f"b{layer}")[width : 2 * width] = 1.0  # remember by default
 
+    @property
+    def hidden_state_index(self) -> int:
+        """h of the last layer (its c follows it)."""
+        return len(self.state_sizes) - 2
+
     def population_params(self, flat: torch.Tensor) -> Params:
         views = super().population_params(flat)
         layout = {name: (offset, shape) for name, offset, shape in self.flat_layout()}
