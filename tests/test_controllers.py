@@ -173,6 +173,7 @@ def _population(ctrl: Controller, size: int, seed: int) -> torch.Tensor:
 
 @variants
 def test_population_equals_individual_forward(cfg: ControllerConfig) -> None:
+    """Equal up to float32 rounding, relative to the values (a fast-weight matrix grows > 1)."""
     ctrl = make(cfg)
     flat = _population(ctrl, 4, seed=3)
     x = randn(5, 4, OBS, seed=4)
@@ -181,9 +182,9 @@ def test_population_equals_individual_forward(cfg: ControllerConfig) -> None:
         ctrl.set_flat(flat[b])
         with torch.no_grad():
             out_b, final_b = ctrl.unroll(x[:, b : b + 1], ctrl.initial_state(1))
-        torch.testing.assert_close(out[:, b : b + 1], out_b, atol=1e-6, rtol=0)
+        torch.testing.assert_close(out[:, b : b + 1], out_b, atol=1e-6, rtol=1e-6)
         for s, s_b in zip(final, final_b, strict=True):
-            torch.testing.assert_close(s[b : b + 1], s_b, atol=1e-6, rtol=0)
+            torch.testing.assert_close(s[b : b + 1], s_b, atol=1e-6, rtol=1e-6)
 
 
 @variants
