@@ -404,6 +404,10 @@ def test_box_clip_head() -> None:
         ("init_scale", float("nan")),
         ("continuous_action", "sigmoid"),
         ("activation", "gelu"),
+        ("key_size", 0),
+        ("key_size", 2.0),
+        ("feature_map", "softmax"),
+        ("slow_recurrent", 1),
     ],
 )
 def test_bad_config_raises(field: str, value: object) -> None:
