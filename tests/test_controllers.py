@@ -35,6 +35,9 @@ VARIANTS = [_config(kind) for kind in CONTROLLERS] + [
     _config("elman", activation="relu"),
     _config("fully_recurrent", activation="sigmoid"),
     _config("mlp", activation="sigmoid"),
+    _config("fwp_sum", slow_recurrent=True, key_size=3),
+    _config("fwp_delta", slow_recurrent=True, feature_map="dpfp2"),
+    _config("fwp_delta", key_size=4, feature_map="dpfp1"),
 ]
 
 
