@@ -2,9 +2,10 @@
 
 Cells: ``linear`` and ``mlp`` (feed-forward baselines), ``elman`` (Elman 1990),
 ``fully_recurrent`` (Williams & Zipser 1989), ``lstm`` (Hochreiter & Schmidhuber 1997 with
-switchable forget gate and peepholes), ``gru`` (Cho et al. 2014, PyTorch's variant) and
-``fwp_sum`` / ``fwp_delta`` (fast weight programmers, Schmidhuber 1992; Schlag et al. 2021),
-which keep a matrix in their state (the fast weights).
+switchable forget gate and peepholes), ``gru`` (Cho et al. 2014, PyTorch's variant),
+``fwp_sum`` and ``fwp_delta`` (fast weight programmers, Schmidhuber 1992; Schlag et al. 2021)
+and ``hebbian`` (differentiable plasticity, Miconi et al. 2018). The last three keep a matrix
+in their state (the fast weights or the Hebbian trace).
 See :mod:`evorl.controllers.base` for the two execution modes and the flat-vector contract.
 
 Example:
@@ -25,6 +26,7 @@ from evorl.controllers.fast_weights import FastWeightController
 from evorl.controllers.feedforward import LinearController, MLPController
 from evorl.controllers.fully_recurrent import FullyRecurrentController
 from evorl.controllers.gru import GRUController
+from evorl.controllers.hebbian import HebbianController
 from evorl.controllers.lstm import LSTMController
 
 CONTROLLERS: dict[str, type[Controller]] = {
@@ -36,6 +38,7 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "gru": GRUController,
     "fwp_sum": FastWeightController,
     "fwp_delta": FastWeightController,
+    "hebbian": HebbianController,
 }
 """Registry of cells by ``ControllerConfig.kind``; tests iterate over it."""
 
@@ -68,6 +71,7 @@ __all__ = [
     "FastWeightController",
     "FullyRecurrentController",
     "GRUController",
+    "HebbianController",
     "LSTMController",
     "LinearController",
     "MLPController",
