@@ -307,6 +307,8 @@ def unit_index(controller: Any, readout: bool = True) -> np.ndarray:
     True, its outgoing readout row ``w_out[u]``; ``b_out`` is shared (-1). Units of layer l are
     numbered after those of layers < l. With ``readout=False`` the readout genes are marked -2
     (to be left out of the search). The fully recurrent net's unit u owns row u of ``w``.
+    A controller with a ``unit_index`` method of its own (the fast-weight and plastic cells,
+    whose state is a matrix) defines its units there, with these semantics.
 
     Args:
         controller: An evorl controller (``elman``, ``fully_recurrent``, ``lstm``, ``gru`` or
@@ -319,6 +321,9 @@ def unit_index(controller: Any, readout: bool = True) -> np.ndarray:
     Raises:
         ValueError: A controller without hidden units, or a parameter this rule does not know.
     """
+    own = getattr(controller, "unit_index", None)
+    if callable(own):
+        return own(readout)
     hidden = tuple(controller.config.hidden)
     if not hidden:
         raise ValueError("esp needs hidden units to split into subpopulations")
