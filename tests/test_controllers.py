@@ -35,6 +35,9 @@ VARIANTS = [_config(kind) for kind in CONTROLLERS] + [
     _config("elman", activation="relu"),
     _config("fully_recurrent", activation="sigmoid"),
     _config("mlp", activation="sigmoid"),
+    _config("fwp_sum", slow_recurrent=True, key_size=3),
+    _config("fwp_delta", slow_recurrent=True, feature_map="dpfp2"),
+    _config("fwp_delta", key_size=4, feature_map="dpfp1"),
 ]
 
 
@@ -63,9 +66,14 @@ def randn(*shape, seed: int = 0, dtype=torch.float32) -> torch.Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
 
 
+def state_shape(size: int | tuple[int, ...]) -> tuple[int, ...]:
+    return (size,) if isinstance(size, int) else tuple(size)
+
+
 def random_state(ctrl: Controller, batch: int, seed: int, dtype=torch.float32):
     return tuple(
-        0.5 * randn(batch, n, seed=seed + i, dtype=dtype) for i, n in enumerate(ctrl.state_sizes)
+        0.5 * randn(batch, *state_shape(n), seed=seed + i, dtype=dtype)
+        for i, n in enumerate(ctrl.state_sizes)
     )
 
 
@@ -168,6 +176,7 @@ def _population(ctrl: Controller, size: int, seed: int) -> torch.Tensor:
 
 @variants
 def test_population_equals_individual_forward(cfg: ControllerConfig) -> None:
+    """Equal up to float32 rounding, relative to the values (a fast-weight matrix grows > 1)."""
     ctrl = make(cfg)
     flat = _population(ctrl, 4, seed=3)
     x = randn(5, 4, OBS, seed=4)
@@ -293,7 +302,7 @@ def test_uniform_init(kind: str) -> None:
 def test_state_shapes_and_reset(cfg: ControllerConfig) -> None:
     ctrl = make(cfg)
     state = ctrl.initial_state(4, dtype=torch.float64)
-    assert [s.shape for s in state] == [(4, n) for n in ctrl.state_sizes]
+    assert [s.shape for s in state] == [(4, *state_shape(n)) for n in ctrl.state_sizes]
     assert all(s.dtype == torch.float64 and not s.any() for s in state)
     state = random_state(ctrl, 4, seed=1)
     mask = torch.tensor([True, False, True, False])
@@ -399,6 +408,10 @@ def test_box_clip_head() -> None:
         ("init_scale", float("nan")),
         ("continuous_action", "sigmoid"),
         ("activation", "gelu"),
+        ("key_size", 0),
+        ("key_size", 2.0),
+        ("feature_map", "softmax"),
+        ("slow_recurrent", 1),
     ],
 )
 def test_bad_config_raises(field: str, value: object) -> None:

@@ -2,7 +2,10 @@
 
 Cells: ``linear`` and ``mlp`` (feed-forward baselines), ``elman`` (Elman 1990),
 ``fully_recurrent`` (Williams & Zipser 1989), ``lstm`` (Hochreiter & Schmidhuber 1997 with
-switchable forget gate and peepholes) and ``gru`` (Cho et al. 2014, PyTorch's variant).
+switchable forget gate and peepholes), ``gru`` (Cho et al. 2014, PyTorch's variant),
+``fwp_sum`` and ``fwp_delta`` (fast weight programmers, Schmidhuber 1992; Schlag et al. 2021)
+and ``hebbian`` (differentiable plasticity, Miconi et al. 2018). The last three keep a matrix
+in their state (the fast weights or the Hebbian trace).
 See :mod:`evorl.controllers.base` for the two execution modes and the flat-vector contract.
 
 Example:
@@ -19,9 +22,11 @@ import gymnasium as gym
 from evorl.controllers.base import Controller, State
 from evorl.controllers.config import ControllerConfig
 from evorl.controllers.elman import ElmanController
+from evorl.controllers.fast_weights import FastWeightController
 from evorl.controllers.feedforward import LinearController, MLPController
 from evorl.controllers.fully_recurrent import FullyRecurrentController
 from evorl.controllers.gru import GRUController
+from evorl.controllers.hebbian import HebbianController
 from evorl.controllers.lstm import LSTMController
 
 CONTROLLERS: dict[str, type[Controller]] = {
@@ -31,6 +36,9 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "fully_recurrent": FullyRecurrentController,
     "lstm": LSTMController,
     "gru": GRUController,
+    "fwp_sum": FastWeightController,
+    "fwp_delta": FastWeightController,
+    "hebbian": HebbianController,
 }
 """Registry of cells by ``ControllerConfig.kind``; tests iterate over it."""
 
@@ -60,8 +68,10 @@ __all__ = [
     "Controller",
     "ControllerConfig",
     "ElmanController",
+    "FastWeightController",
     "FullyRecurrentController",
     "GRUController",
+    "HebbianController",
     "LSTMController",
     "LinearController",
     "MLPController",

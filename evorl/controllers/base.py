@@ -32,6 +32,10 @@ from evorl.controllers.init import init_param, make_generator
 State = tuple[torch.Tensor, ...]
 """Recurrent state: every tensor batch-first (B, ...); ``()`` for feed-forward controllers."""
 
+StateSize = int | tuple[int, ...]
+"""Shape of one state tensor after the batch axis: n for a (B, n) vector, a tuple for (B, *shape)
+(the fast-weight matrix or Hebbian trace of :mod:`evorl.controllers.fast_weights`)."""
+
 Params = dict[str, torch.Tensor]
 
 Unit = tuple[str, int] | None
@@ -51,8 +55,9 @@ class Controller(torch.nn.Module):
     """Base class of all cells; owns the flat-vector mapping, state handling and action head.
 
     Subclasses take ``(config, obs_dim, action_space, seed=None)``, register parameters with
-    :meth:`add_param` in their flat order, set ``state_sizes`` (the width of each state tensor),
-    call :meth:`initialize` and implement :meth:`forward`.
+    :meth:`add_param` in their flat order, set ``state_sizes`` (the shape of each state tensor
+    after the batch axis: an int for a vector, a tuple for a matrix), call :meth:`initialize` and
+    implement :meth:`forward`.
 
     Example:
         >>> import gymnasium as gym
@@ -67,7 +72,7 @@ class Controller(torch.nn.Module):
         torch.Size([16])
     """
 
-    state_sizes: tuple[int, ...] = ()
+    state_sizes: tuple[StateSize, ...] = ()
 
     def __init__(
         self,
@@ -138,12 +143,6 @@ class Controller(torch.nn.Module):
                 cols = np.arange(shape[-1]) % self.config.hidden[spec[1]] + first[spec[1]]
                 parts.append(np.broadcast_to(cols, shape).reshape(-1))
         return np.concatenate(parts).astype(np.int64)
-
-    @property
-    def hidden_state_index(self) -> int:
-        """Index in the state tuple of the top layer's hidden vector (B, H), the features a
-        value head reads; the last state tensor unless a cell says otherwise."""
-        return len(self.state_sizes) - 1
 
     def readout(self, h: torch.Tensor, p: Params) -> torch.Tensor:
         """Raw outputs from the last hidden layer."""
@@ -219,7 +218,18 @@ class Controller(torch.nn.Module):
         """Zero state for ``batch`` rows (on the parameters' device unless ``device`` is given)."""
         if device is None:
             device = next(iter(self.parameters())).device
-        return tuple(torch.zeros(batch, n, dtype=dtype, device=device) for n in self.state_sizes)
+        return tuple(
+            torch.zeros(batch, *((n,) if isinstance(n, int) else n), dtype=dtype, device=device)
+            for n in self.state_sizes
+        )
+
+    @property
+    def hidden_state_index(self) -> int | None:
+        """Index in the state of the top layer's hidden vector (B, H), e.g. for a value head.
+
+        Default: the last state tensor (Elman, GRU, fully recurrent); None without state.
+        """
+        return len(self.state_sizes) - 1 if self.state_sizes else None
 
     def reset_state(self, state: State, mask: torch.Tensor) -> State:
         """New state with rows where ``mask`` (B,) is True set to the initial (zero) state."""

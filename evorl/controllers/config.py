@@ -1,7 +1,9 @@
 """Configuration of a recurrent controller.
 
 One frozen dataclass describes every cell; fields that a cell does not use are ignored by it
-(``hidden`` by ``"linear"``, ``forget_gate`` / ``peepholes`` by everything but ``"lstm"``).
+(``hidden`` by ``"linear"``, ``forget_gate`` / ``peepholes`` by everything but ``"lstm"``,
+``key_size`` / ``feature_map`` / ``slow_recurrent`` by everything but ``"fwp_sum"`` and
+``"fwp_delta"``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 INITS = ("orthogonal", "uniform")
 CONTINUOUS_ACTIONS = ("tanh", "clip")
 ACTIVATIONS = ("tanh", "relu", "sigmoid")
+FEATURE_MAPS = ("elu", "dpfp1", "dpfp2", "dpfp3")
 
 
 def _check_choice(field: str, value: object, allowed: tuple[str, ...]) -> None:
@@ -31,11 +34,12 @@ class ControllerConfig:
 
     kind: str = "lstm"
     """Cell type, a key of ``evorl.controllers.CONTROLLERS``: "linear", "mlp", "elman",
-    "fully_recurrent", "lstm" or "gru"."""
+    "fully_recurrent", "lstm", "gru", "fwp_sum", "fwp_delta" or "hebbian"."""
 
     hidden: tuple[int, ...] = (16,)
     """Units per layer; several entries stack layers. Ignored by "linear"; "fully_recurrent"
-    takes exactly one entry n >= number of outputs (its output units are among the n)."""
+    takes exactly one entry n >= number of outputs (its output units are among the n); for
+    "fwp_sum" / "fwp_delta" an entry is the layer's value size d_v (the width of its output)."""
 
     forget_gate: bool = True
     """LSTM only: use a forget gate (Gers et al. 2000). Without it c(t) = c(t-1) + i * g."""
@@ -61,6 +65,20 @@ class ControllerConfig:
     """Hidden activation of "mlp", "elman" and "fully_recurrent": "tanh", "relu" or "sigmoid"
     (the logistic units of Williams & Zipser 1989)."""
 
+    key_size: int | None = None
+    """FWP cells ("fwp_sum", "fwp_delta") only: d_k, the width of keys and queries before the
+    feature map; None: the layer's value size (its ``hidden`` entry)."""
+
+    feature_map: str = "elu"
+    """FWP cells only: φ applied to keys and queries before sum normalisation:
+    "elu" (1 + ELU, Katharopoulos et al. 2020; d_φ = d_k) or "dpfp1" / "dpfp2" / "dpfp3" (the
+    deterministic parameter-free projection of Schlag et al. 2021 with ν = 1, 2, 3;
+    d_φ = 2ν d_k)."""
+
+    slow_recurrent: bool = False
+    """FWP cells only: the slow net also reads the layer's previous output y(t-1)
+    (False: a feed-forward slow net, the linear Transformer's FWP)."""
+
     def __post_init__(self) -> None:
         from evorl.controllers import CONTROLLERS  # lazy: the registry imports this module
 
@@ -76,7 +94,7 @@ class ControllerConfig:
             )
         # Coercing a YAML/CLI list to a tuple keeps the config hashable; it is not a derived value.
         object.__setattr__(self, "hidden", hidden)
-        for name in ("forget_gate", "peepholes"):
+        for name in ("forget_gate", "peepholes", "slow_recurrent"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"ControllerConfig.{name}={getattr(self, name)!r} must be a bool")
         _check_choice("init", self.init, INITS)
@@ -86,3 +104,7 @@ class ControllerConfig:
             raise ValueError(f"ControllerConfig.init_scale={scale!r} must be a finite number > 0")
         _check_choice("continuous_action", self.continuous_action, CONTINUOUS_ACTIONS)
         _check_choice("activation", self.activation, ACTIVATIONS)
+        size = self.key_size
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
+            raise ValueError(f"ControllerConfig.key_size={size!r} must be None or an int > 0")
+        _check_choice("feature_map", self.feature_map, FEATURE_MAPS)

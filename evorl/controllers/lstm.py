@@ -65,16 +65,17 @@ class LSTMController(Controller):
         self.state_sizes = tuple(s for width in config.hidden for s in (width, width))
         self.initialize(seed)
 
-    @property
-    def hidden_state_index(self) -> int:
-        return len(self.state_sizes) - 2  # (..., h_top, c_top)
-
     @torch.no_grad()
     def _init_parameters(self, gen: torch.Generator) -> None:
         super()._init_parameters(gen)
         if self.config.init == "orthogonal" and self.config.forget_gate:
             for layer, width in enumerate(self.config.hidden):
                 getattr(self, f"b{layer}")[width : 2 * width] = 1.0  # remember by default
+
+    @property
+    def hidden_state_index(self) -> int:
+        """h of the last layer (its c follows it)."""
+        return len(self.state_sizes) - 2
 
     def population_params(self, flat: torch.Tensor) -> Params:
         views = super().population_params(flat)

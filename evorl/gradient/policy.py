@@ -37,7 +37,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from evorl.controllers import Controller, LSTMController, State
+from evorl.controllers import Controller, State
 from evorl.controllers.functional import linear
 from evorl.controllers.init import make_generator
 from evorl.gradient.config import PolicyConfig
@@ -69,8 +69,7 @@ class RecurrentPolicy(torch.nn.Module):
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
         sizes = controller.state_sizes
         self.use_state = config.value_from == "state" and bool(sizes)
-        # The top layer's hidden state: h of the last LSTM layer, the last tensor otherwise.
-        self._top = len(sizes) - (2 if isinstance(controller, LSTMController) else 1)
+        self._top = controller.hidden_state_index  # the top layer's hidden vector (B, H)
         self.value_head = torch.nn.Linear(
             sizes[self._top] if self.use_state else controller.obs_dim, 1
         )
