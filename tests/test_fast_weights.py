@@ -15,10 +15,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from evorl.controllers import Controller, ControllerConfig, build_controller
-from evorl.controllers.fast_weights import NORM_EPS
 from evorl.builder import optimizer_for
 from evorl.config import OptimizerConfig
+from evorl.controllers import Controller, ControllerConfig, build_controller
+from evorl.controllers.fast_weights import NORM_EPS
 from evorl.optimizers import make_optimizer
 from evorl.tasks.fast_weights import (
     SPLITS,
