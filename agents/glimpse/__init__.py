@@ -9,7 +9,24 @@ convolutional nets), :mod:`.pictures` (glimpse paths as PNG / GIF), :mod:`.cli` 
 glimpse``).
 """
 
-from evorl.agents.glimpse.agent import GlimpseAgent, GlimpseConfig, classify
-from evorl.agents.glimpse.sensor import glimpse
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "GlimpseAgent": "agent",
+    "GlimpseConfig": "agent",
+    "classify": "agent",
+    "glimpse": "sensor",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Modules load on first use (``evorl --help`` registers this package's command only)."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["GlimpseAgent", "GlimpseConfig", "classify", "glimpse"]

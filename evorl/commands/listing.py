@@ -42,13 +42,13 @@ def envs() -> list[str]:
 def controllers() -> list[str]:
     from evorl.controllers import CONTROLLERS
 
-    return [f"  {k:<16} {_first_line(v)}" for k, v in CONTROLLERS.items()]
+    return [f"  {k:<16} {CONTROLLERS.summary(k)}" for k in CONTROLLERS]
 
 
 def optimizers() -> list[str]:
     from evorl.optimizers import OPTIMIZERS
 
-    return [f"  {k:<12} {_first_line(v)}" for k, v in OPTIMIZERS.items()]
+    return [f"  {k:<12} {OPTIMIZERS.summary(k)}" for k in OPTIMIZERS]
 
 
 SECTIONS = {"presets": presets, "envs": envs, "controllers": controllers, "optimizers": optimizers}

@@ -17,50 +17,31 @@ Example:
 
 from __future__ import annotations
 
-import gymnasium as gym
+import importlib
+from typing import Any
 
-from evorl.controllers.base import Controller, State
 from evorl.controllers.config import ControllerConfig
-from evorl.controllers.elman import ElmanController
-from evorl.controllers.fast_weights import FastWeightController
-from evorl.controllers.feedforward import LinearController, MLPController
-from evorl.controllers.fully_recurrent import FullyRecurrentController
-from evorl.controllers.gru import GRUController
-from evorl.controllers.hebbian import HebbianController
-from evorl.controllers.lstm import LSTMController
+from evorl.controllers.registry import CONTROLLERS, build_controller
 
-CONTROLLERS: dict[str, type[Controller]] = {
-    "linear": LinearController,
-    "mlp": MLPController,
-    "elman": ElmanController,
-    "fully_recurrent": FullyRecurrentController,
-    "lstm": LSTMController,
-    "gru": GRUController,
-    "fwp_sum": FastWeightController,
-    "fwp_delta": FastWeightController,
-    "hebbian": HebbianController,
+_LAZY = {
+    "Controller": "base",
+    "State": "base",
+    "ElmanController": "elman",
+    "FastWeightController": "fast_weights",
+    "LinearController": "feedforward",
+    "MLPController": "feedforward",
+    "FullyRecurrentController": "fully_recurrent",
+    "GRUController": "gru",
+    "HebbianController": "hebbian",
+    "LSTMController": "lstm",
 }
-"""Registry of cells by ``ControllerConfig.kind``; tests iterate over it."""
 
 
-def build_controller(
-    config: ControllerConfig,
-    obs_dim: int,
-    action_space: gym.spaces.Space,
-    seed: int | None = None,
-) -> Controller:
-    """Build the controller ``config.kind`` for ``obs_dim`` inputs and ``action_space``.
-
-    Args:
-        config: Architecture and initialisation.
-        obs_dim: Length of the (flat) observation vector.
-        action_space: ``Discrete(n)`` (n outputs, action = argmax, int64 (B,)) or
-            ``Box(low, high, shape=(k,))`` (k outputs, float32 (B, k) per
-            ``config.continuous_action``); anything else raises ValueError.
-        seed: Seeds a private ``torch.Generator`` for initialisation; None draws from OS entropy.
-            The global torch RNG is never used.
-    """
-    return CONTROLLERS[config.kind](config, obs_dim, action_space, seed=seed)
+def __getattr__(name: str) -> Any:
+    """The cell classes load on first use (they import torch; configs and listings do not)."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

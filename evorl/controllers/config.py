@@ -80,7 +80,7 @@ class ControllerConfig:
     (False: a feed-forward slow net, the linear Transformer's FWP)."""
 
     def __post_init__(self) -> None:
-        from evorl.controllers import CONTROLLERS  # lazy: the registry imports this module
+        from evorl.controllers.registry import CONTROLLERS
 
         _check_choice("kind", self.kind, tuple(CONTROLLERS))
         hidden = tuple(self.hidden) if isinstance(self.hidden, list | tuple) else self.hidden

@@ -24,25 +24,47 @@ Example:
     True
 """
 
-from evorl.optimizers.base import Optimizer, SeedLike
-from evorl.optimizers.cmaes import CMAES, CMAESSettings, SepCMAES
-from evorl.optimizers.cosyne import CoSyNE, CoSyNESettings
-from evorl.optimizers.esp import ESP, ESPSettings
-from evorl.optimizers.openai_es import OpenAIES, OpenAIESSettings
-from evorl.optimizers.pgpe import PGPE, PGPESettings
+import importlib
+from typing import Any
+
 from evorl.optimizers.registry import OPTIMIZERS, make_optimizer, optimizer_settings
-from evorl.optimizers.settings import SettingInfo
-from evorl.optimizers.shaping import (
-    SHAPINGS,
-    centered_ranks,
-    nes_utilities,
-    nes_utility_shaping,
-    normalize,
-    rank_weights,
-)
-from evorl.optimizers.snes import SNES, SNESSettings
-from evorl.optimizers.steppers import Adam, ClipUp
-from evorl.optimizers.xnes import XNES, XNESSettings
+
+_LAZY = {
+    "Optimizer": "base",
+    "SeedLike": "base",
+    "CMAES": "cmaes",
+    "CMAESSettings": "cmaes",
+    "SepCMAES": "cmaes",
+    "CoSyNE": "cosyne",
+    "CoSyNESettings": "cosyne",
+    "ESP": "esp",
+    "ESPSettings": "esp",
+    "OpenAIES": "openai_es",
+    "OpenAIESSettings": "openai_es",
+    "PGPE": "pgpe",
+    "PGPESettings": "pgpe",
+    "SNES": "snes",
+    "SNESSettings": "snes",
+    "XNES": "xnes",
+    "XNESSettings": "xnes",
+    "SettingInfo": "settings",
+    "SHAPINGS": "shaping",
+    "centered_ranks": "shaping",
+    "nes_utilities": "shaping",
+    "nes_utility_shaping": "shaping",
+    "normalize": "shaping",
+    "rank_weights": "shaping",
+    "Adam": "steppers",
+    "ClipUp": "steppers",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Algorithms load on first use (pycma imports scipy: seconds)."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CMAES",

@@ -7,20 +7,51 @@ from typing import Any
 import numpy as np
 
 from evorl.optimizers.base import Optimizer, SeedLike
-from evorl.optimizers.cmaes import CMAES, SepCMAES
-from evorl.optimizers.cosyne import CoSyNE
-from evorl.optimizers.esp import ESP
-from evorl.optimizers.openai_es import OpenAIES
-from evorl.optimizers.pgpe import PGPE
 from evorl.optimizers.settings import SettingInfo, build_settings, settings_info
-from evorl.optimizers.snes import SNES
-from evorl.optimizers.xnes import XNES
+from evorl.registry import Registry
 
-OPTIMIZERS: dict[str, type] = {
-    cls.name: cls for cls in (CMAES, SepCMAES, PGPE, SNES, XNES, OpenAIES, CoSyNE, ESP)
-}
-"""Optimizer classes by registered name. Each is called as
-``cls(x0, sigma=..., popsize=..., seed=..., settings=cls.Settings(...))``."""
+OPTIMIZERS = Registry(
+    {
+        "cmaes": (
+            "evorl.optimizers.cmaes:CMAES",
+            "CMA-ES (Hansen & Ostermeier 2001) via pycma, with optional IPOP/BIPOP restarts.",
+        ),
+        "sep-cmaes": (
+            "evorl.optimizers.cmaes:SepCMAES",
+            "Separable (diagonal) CMA-ES (Ros & Hansen 2008) via pycma; O(d) memory and time "
+            "per sample.",
+        ),
+        "pgpe": (
+            "evorl.optimizers.pgpe:PGPE",
+            "PGPE (Sehnke et al. 2010) with symmetric sampling and a ClipUp centre; separable, "
+            "O(d).",
+        ),
+        "snes": (
+            "evorl.optimizers.snes:SNES",
+            "Separable NES (Schaul et al. 2011): per-parameter step sizes, O(d) time and memory.",
+        ),
+        "xnes": (
+            "evorl.optimizers.xnes:XNES",
+            "Exponential NES (Glasmachers et al. 2010): full covariance, O(d^2) memory.",
+        ),
+        "openai-es": (
+            "evorl.optimizers.openai_es:OpenAIES",
+            "OpenAI-ES (Salimans et al. 2017): antithetic sampling, centered ranks, Adam, "
+            "weight decay.",
+        ),
+        "cosyne": (
+            "evorl.optimizers.cosyne:CoSyNE",
+            "CoSyNE (Gomez et al. 2008): per-weight subpopulations, crossover, mutation, "
+            "permutation.",
+        ),
+        "esp": (
+            "evorl.optimizers.esp:ESP",
+            "Enforced SubPopulations (Gomez & Miikkulainen 1997/1999), ask/tell on flat vectors.",
+        ),
+    }
+)
+"""Optimizer classes by registered name (adding an optimizer: its file and one entry here).
+Each is called as ``cls(x0, sigma=..., popsize=..., seed=..., settings=cls.Settings(...))``."""
 
 
 def _lookup(name: str) -> type:

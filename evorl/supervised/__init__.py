@@ -17,11 +17,36 @@ Example:
     True
 """
 
-from evorl.supervised.bptt import bptt_step, run_sequence, sequence_loss
-from evorl.supervised.config import ALGOS, TASK_DEFAULTS, FitConfig, resolve_config
-from evorl.supervised.gradcheck import GradCheckResult, gradient_check
-from evorl.supervised.rtrl import RealTimeRTRL, RTRLResult, rtrl_gradient, rtrl_step
-from evorl.supervised.train import FitResult, evaluate, fit, plot_curve
+import importlib
+from typing import Any
+
+_LAZY = {
+    "bptt_step": "bptt",
+    "run_sequence": "bptt",
+    "sequence_loss": "bptt",
+    "ALGOS": "config",
+    "TASK_DEFAULTS": "config",
+    "FitConfig": "config",
+    "resolve_config": "config",
+    "GradCheckResult": "gradcheck",
+    "gradient_check": "gradcheck",
+    "RealTimeRTRL": "rtrl",
+    "RTRLResult": "rtrl",
+    "rtrl_gradient": "rtrl",
+    "rtrl_step": "rtrl",
+    "FitResult": "train",
+    "evaluate": "train",
+    "fit": "train",
+    "plot_curve": "train",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Modules load on first use (the command line reads the config without torch)."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ALGOS",
