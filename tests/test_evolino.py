@@ -287,9 +287,13 @@ def test_quick_benchmark_writes_table_json_and_plots(tmp_path):
         ["sines2", "anbncn"], ["evolino", "esn", "glstm"], quick=True, out=tmp_path, live=False
     )
     table = format_table(rows)
-    assert "sines2" in table and "0.00415" in table and "max n" in table
     doc = json.loads((tmp_path / "timeseries.json").read_text())
     assert len(doc["rows"]) == 6 and doc["meta"]["quick"] is True
+    for row, line, saved in zip(rows, table.splitlines()[2:], doc["rows"], strict=False):
+        # each line shows what was measured for its (task, method), as the JSON records it
+        measured = f"{row.test:.0f}" if row.metric == "max n" else f"{row.test:.3g}"
+        assert line.split()[:2] == [row.task, row.method] and f" {measured} " in line
+        assert (saved["task"], saved["method"], saved["test"]) == (row.task, row.method, row.test)
     assert (tmp_path / "timeseries_sines2.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -12,10 +12,12 @@ import pytest
 import torch
 
 import evorl.commands.cli
+from evorl import seeding
 from evorl.builder import build_trainer, resume_run, start_run
 from evorl.config import ConfigError, EnvConfig
 from evorl.controllers import ControllerConfig, build_controller
 from evorl.env_pool import EnvPool
+from evorl.evaluation import VectorEvaluator
 from evorl.gradient.config import PolicyConfig, load_gradient_config, preset_names
 from evorl.gradient.policy import RecurrentPolicy
 from evorl.gradient.ppo import chunk, gae
@@ -309,14 +311,23 @@ def test_every_gradient_preset_trains_with_a_tiny_budget(name):
     assert state.iteration == 2 and state.env_steps > 0 and np.isfinite(state.champion_score)
 
 
-def test_policy_files_are_read_by_evolution_playback(tmp_path):
-    trainer = start_run(tiny("tmaze-10"), tmp_path / "run")
+def test_policy_file_replays_its_recorded_score(tmp_path):
+    """The champion's policy file, played on the test seeds it was scored on, scores what the
+    run recorded: the file holds everything the score depended on."""
+    cfg = tiny("tmaze-10", None, "obs_norm=true")
+    trainer = start_run(cfg, tmp_path / "run")
     state = trainer.run()
     trainer.close()
     policy = load_policy(tmp_path / "run")
     np.testing.assert_array_equal(policy.params, trainer.champion)
-    seeds_score = evaluate_policy(policy, episodes=2, seed=0)
-    assert seeds_score.shape == (2,) and math.isfinite(state.champion_score)
+    assert policy.obs_stats is not None and policy.score == state.champion_score
+    seeds = seeding.episode_seeds(
+        cfg.seed, seeding.STREAM_TEST_EPISODES, state.champion_iteration, cfg.eval.test_episodes
+    )
+    evaluator = VectorEvaluator(policy.env, policy.controller())
+    replayed = evaluator.evaluate(policy.params[None], seeds, policy.normalizer()).fitness[0]
+    assert replayed == state.champion_score
+    assert evaluate_policy(policy, episodes=2, seed=0).shape == (2,)
 
 
 # --------------------------------------------------------------------------- CLI

@@ -18,6 +18,7 @@ SCRIPTS = [
     ("bench_sequence.py", ["--jobs", "1"]),
     ("bench_gradient_vs_evolution.py", []),
     ("bench_glimpse.py", ["--jobs", "1"]),
+    ("bench_optimizers.py", []),
 ]
 
 

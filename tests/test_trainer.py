@@ -133,3 +133,24 @@ def test_eval_latest_loads_the_optimizer_centre_and_best_the_champion(tiny_confi
     latest, best = load_policy(tmp_path / "run", "latest"), load_policy(tmp_path / "run", "best")
     np.testing.assert_array_equal(latest.params, trainer.learner.optimizer.center)
     np.testing.assert_array_equal(best.params, trainer.champion)
+
+
+def test_best_policy_replays_its_recorded_score(tiny_config, tmp_path):
+    """best.pt holds everything its score depended on (params and the observation statistics
+    frozen for that test): replayed on the same test seeds, it scores what the run recorded."""
+    from evorl import seeding
+    from evorl.evaluation import VectorEvaluator
+    from evorl.playback import load_policy
+
+    cfg = tiny_config("--eval.obs_norm=true", "--stop.generations=6")
+    trainer = start_run(cfg, tmp_path / "run")
+    state = trainer.run()
+    trainer.close()
+    policy = load_policy(tmp_path / "run")
+    assert policy.score == state.champion_score and policy.obs_stats is not None
+    seeds = seeding.episode_seeds(
+        cfg.seed, seeding.STREAM_TEST_EPISODES, state.champion_iteration, cfg.eval.test_episodes
+    )
+    evaluator = VectorEvaluator(policy.env, policy.controller())
+    replayed = evaluator.evaluate(policy.params[None], seeds, policy.normalizer()).fitness[0]
+    assert replayed == state.champion_score

@@ -14,7 +14,6 @@ import math
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import gymnasium as gym
@@ -102,17 +101,17 @@ def test_take_cover_passes_check_env_and_is_deterministic():
     assert np.array_equal(runs[0], runs[1])
 
 
-def test_take_cover_is_fast_and_standing_still_loses():
+def test_standing_still_loses_take_cover():
+    """Every fireball is aimed at the agent: staying put ends episodes early (the env's speed is
+    in scripts/bench_throughput.py)."""
     env = TakeCoverEnv()
-    env.reset(seed=0)
-    steps, clock = 0, time.perf_counter()
+    steps = 0
     for seed in range(20):
         env.reset(seed=seed)
         terminated = False
         while not terminated:
-            terminated = env.step(1)[2]  # stay: every fireball is aimed at the agent
+            terminated = env.step(1)[2]  # stay
             steps += 1
-    assert steps / (time.perf_counter() - clock) > 2000
     assert steps / 20 < 300
 
 

@@ -177,11 +177,17 @@ class Trainer:
     stop_names: dict[str, str] = field(default_factory=dict)
     hooks: list[Hook] = field(default_factory=list)
     state: TrainState = field(default_factory=TrainState)
-    champion: np.ndarray | None = None
+    champion_file: dict[str, Any] | None = None
+    """The champion's policy file, as it was when the champion was found (its statistics)."""
 
     def __post_init__(self) -> None:
-        if self.champion is None:
-            self.champion = np.asarray(self.learner.policy_params(), dtype=np.float64).copy()
+        if self.champion_file is None:
+            self.champion_file = self.learner.policy_file(self.learner.policy_params(), -math.inf)
+
+    @property
+    def champion(self) -> np.ndarray:
+        """The champion's flat parameters."""
+        return self.champion_file["params"]
 
     # ------------------------------------------------------------------ loop
 
@@ -238,7 +244,7 @@ class Trainer:
         result = self.tester.test(self.learner, out, st)
         if result.score is not None and result.score > st.champion_score:
             st.champion_score, st.champion_iteration = float(result.score), st.iteration
-            self.champion = np.asarray(result.params, dtype=np.float64).copy()
+            self.champion_file = self.learner.policy_file(result.params, st.champion_score)
             self._save_champion()
         if result.solved:
             st.solved = True
@@ -257,8 +263,7 @@ class Trainer:
             return
         from evorl.rundir import BEST, save_checkpoint
 
-        policy = self.learner.policy_file(self.champion, self.state.champion_score)
-        save_checkpoint(self.run_dir / BEST, {"kind": self.kind, "policy": policy})
+        save_checkpoint(self.run_dir / BEST, {"kind": self.kind, "policy": self.champion_file})
 
     def checkpoint(self) -> None:
         """Write the full training state (atomically) so the run can resume exactly."""
@@ -273,7 +278,7 @@ class Trainer:
             "trainer": asdict(self.state),
             "learner": self.learner.state_dict(),
             "tester": self.tester.state_dict(),
-            "champion": self.learner.policy_file(self.champion, self.state.champion_score),
+            "champion": self.champion_file,
             "policy": self.learner.policy_file(latest, math.nan),
         }
         save_checkpoint(self.run_dir / CHECKPOINT, payload)
@@ -284,7 +289,7 @@ class Trainer:
         self.state.stop_reason = ""
         self.learner.load_state_dict(payload["learner"])
         self.tester.load_state_dict(payload["tester"])
-        self.champion = np.asarray(payload["champion"]["params"], dtype=np.float64).copy()
+        self.champion_file = payload["champion"]
         self.logger.truncate(self.state.iteration)
 
     def close(self) -> None:
