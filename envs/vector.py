@@ -24,7 +24,8 @@ Example:
     >>> envs = CartPoleVectorEnv(num_envs=4)
     >>> obs, _ = envs.reset(seed=[1, 2, 3, 4])
     >>> obs, reward, terminated, truncated, _ = envs.step(np.ones(4, dtype=np.int64))
-    >>> obs, _ = envs.reset(seed=[7, None, None, None], options={"reset_mask": terminated})
+    >>> done = np.array([True, False, False, False])  # say the first episode ended
+    >>> obs, _ = envs.reset(seed=[7, None, None, None], options={"reset_mask": done})
 """
 
 from __future__ import annotations

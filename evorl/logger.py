@@ -19,9 +19,10 @@ class Logger:
     """Collects one row of metrics per step and appends it to ``metrics.jsonl`` / ``metrics.csv``.
 
     Example:
-        >>> log = Logger(run_dir)
+        >>> log = Logger()  # Logger(run_dir) appends to run_dir/metrics.jsonl and .csv
         >>> log.record("fitness/mean", 12.5)
-        >>> row = log.dump(step=1)
+        >>> log.dump(step=1)
+        {'step': 1, 'fitness/mean': 12.5}
     """
 
     def __init__(self, directory: str | Path | None = None) -> None:

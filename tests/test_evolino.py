@@ -284,7 +284,7 @@ def test_baselines_fit_and_forecast():
 
 def test_quick_benchmark_writes_table_json_and_plots(tmp_path):
     rows = run_benchmark(
-        ["sines2", "anbncn"], ["evolino", "esn", "glstm"], quick=True, out=tmp_path, live=False
+        ["sines2", "anbncn"], ["evolino", "esn", "glstm"], quick=True, out=tmp_path
     )
     table = format_table(rows)
     doc = json.loads((tmp_path / "timeseries.json").read_text())
@@ -298,7 +298,7 @@ def test_quick_benchmark_writes_table_json_and_plots(tmp_path):
 
 
 def test_benchmark_over_several_seeds_plots_each_and_summarises(tmp_path):
-    rows = run_benchmark(["sines2"], ["esn"], quick=True, seed=3, seeds=2, out=tmp_path, live=False)
+    rows = run_benchmark(["sines2"], ["esn"], quick=True, seed=3, seeds=2, out=tmp_path)
     assert [r.seed for r in rows] == [3, 4] and rows[0].test != rows[1].test
     table = format_table(rows)
     median = np.median([r.test for r in rows])

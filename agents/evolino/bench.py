@@ -11,11 +11,12 @@ Tasks and their protocols: :mod:`evorl.tasks.timeseries`. Budgets per (task, met
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from evorl.agents.evolino.cli import DEFAULT_TASKS, METHODS, add_arguments
 from evorl.agents.evolino.esn import ESN, ESNConfig
 from evorl.agents.evolino.glstm import GradientLSTM, GradientLSTMConfig
 from evorl.agents.evolino.model import Evolino, EvolinoConfig
-from evorl.agents.evolino.progress import BenchProgress
+from evorl.progress import Progress
 from evorl.tasks.timeseries import TASKS, AnBnCn, ForecastTask, make_task
 
 _E, _G, _N = EvolinoConfig, GradientLSTMConfig, ESNConfig
@@ -114,14 +115,25 @@ def config_for(task: str, method: str, quick: bool, seed: int) -> Any:
     return dataclasses.replace(cfg, **changes)
 
 
+@contextlib.contextmanager
+def track(name: str, total: int | None, quiet: bool) -> Iterator[Callable[[int, float], None]]:
+    """Show one fit's progress; yields its ``callback(step, best fitness)``."""
+    with Progress(name, total, quiet=quiet, every=15.0) as bar:
+
+        def update(step: int, best: float) -> None:
+            bar.update(completed=step, status=f"step {step}  best fitness {best:.4g}")
+
+        yield update
+
+
 def run_forecast(
-    task: ForecastTask, method: str, cfg: Any, progress: BenchProgress, label: str | None = None
+    task: ForecastTask, method: str, cfg: Any, quiet: bool = False, label: str | None = None
 ) -> tuple[Row, np.ndarray]:
     """Fit one method on a forecasting task and score it; returns the row and predictions.
     ``label``: the method's name in the progress display (default ``method``)."""
     model = MODELS[method](cfg, task.dim)
     start = time.perf_counter()
-    with progress.track(task.name, label or method, _budget(cfg)) as update:
+    with track(f"{task.name} {label or method}", _budget(cfg), quiet) as update:
         info = model.fit(task.train, task.washout, update)
     info = dataclasses.asdict(info) if dataclasses.is_dataclass(info) else dict(info)
     info.pop("history", None)
@@ -144,7 +156,7 @@ def run_forecast(
 
 
 def run_language(
-    method: str, cfg: Any, progress: BenchProgress, label: str | None = None, n_max: int = 100
+    method: str, cfg: Any, quiet: bool = False, label: str | None = None, n_max: int = 100
 ) -> Row:
     """Fit one method on aⁿbⁿcⁿ; test = largest N with every n ≤ N right."""
     task = AnBnCn()
@@ -158,7 +170,7 @@ def run_language(
         "glstm": language.glstm_classifier,
     }[method]
     start = time.perf_counter()
-    with progress.track(task.name, label or method, _budget(cfg)) as update:
+    with track(f"{task.name} {label or method}", _budget(cfg), quiet) as update:
         info = fit(model, task, update) if method == "evolino" else fit(model, task)
     info = dataclasses.asdict(info) if dataclasses.is_dataclass(info) else dict(info)
     info.pop("history", None)
@@ -183,30 +195,30 @@ def run_benchmark(
     seeds: int = 1,
     out: Path | None = None,
     plots: bool = True,
-    live: bool | None = None,
+    quiet: bool = False,
 ) -> list[Row]:
     """Every (task, method) pair, once per seed ``seed`` … ``seed + seeds - 1``; writes JSON and
-    PNGs (one per task and seed) under ``out`` when given."""
+    PNGs (one per task and seed) under ``out`` when given. Prints a line per finished pair
+    (``quiet``: no progress display)."""
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
     rows: list[Row] = []
-    with BenchProgress(live) as progress:
-        for name in tasks:
-            task = None if name == "anbncn" else make_task(name)
-            for s in range(seed, seed + seeds):
-                predictions: dict[str, np.ndarray] = {}
-                for method in methods:
-                    label = method if seeds == 1 else f"{method} seed {s}"
-                    cfg = config_for(name, method, quick, s)
-                    if task is None:
-                        row = run_language(method, cfg, progress, label)
-                    else:
-                        row, predictions[method] = run_forecast(task, method, cfg, progress, label)
-                    rows.append(row)
-                    progress.done(row, label)
-                if out is not None and plots and task is not None:
-                    suffix = "" if seeds == 1 else f"_seed{s}"
-                    _plot(task, predictions, out / f"timeseries_{name}{suffix}.png")
+    for name in tasks:
+        task = None if name == "anbncn" else make_task(name)
+        for s in range(seed, seed + seeds):
+            predictions: dict[str, np.ndarray] = {}
+            for method in methods:
+                label = method if seeds == 1 else f"{method} seed {s}"
+                cfg = config_for(name, method, quick, s)
+                if task is None:
+                    row = run_language(method, cfg, quiet, label)
+                else:
+                    row, predictions[method] = run_forecast(task, method, cfg, quiet, label)
+                rows.append(row)
+                print(f"{row.task} {label}: {row.metric} {row.test:.4g} ({row.seconds:.1f} s)")
+            if out is not None and plots and task is not None:
+                suffix = "" if seeds == 1 else f"_seed{s}"
+                _plot(task, predictions, out / f"timeseries_{name}{suffix}.png")
     if out is not None:
         seed_list = list(range(seed, seed + seeds))
         write_json(rows, out / "timeseries.json", quick=quick, seeds=seed_list)

@@ -13,8 +13,11 @@ Separable or low-rank searchers (``snes``, ``pgpe``, ``openai-es``, ``sep-cmaes`
 size; full CMA-ES needs O(D²) memory and is only for very small agents.
 
 Example:
+    >>> from evorl.agents.glimpse.catch import catch_config
     >>> agent = GlimpseAgent(catch_config(what=8, where=4, features=16, hidden=16), 3, seed=0)
-    >>> history = evolve(agent, catch_fitness(episodes=4), EvolveConfig(generations=2))
+    >>> history = evolve(agent, catch_fitness(episodes=4), EvolveConfig(generations=2, popsize=4))
+    >>> [h["generation"] for h in history]
+    [1, 2]
 """
 
 from __future__ import annotations

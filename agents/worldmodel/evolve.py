@@ -11,8 +11,8 @@ the dream's Gymnasium id registers :class:`~.dream_env.DreamVectorEnv` as its
 ``evolve.workers`` the population is spread over Ray workers, whose pools are built the same way.
 
 Example:
-    >>> state = evolve(config, Path("runs/take-cover"), dream=True, temperature=1.15)
-    >>> returns = evaluate_real(Path("runs/take-cover"), final_params(run_dir), episodes=100)
+    >>> state = evolve(config, Path("runs/take-cover"), dream=True, temperature=1.15)  # doctest: +SKIP
+    >>> returns = evaluate_real(Path("runs/take-cover"), final_params(run_dir), episodes=100)  # doctest: +SKIP
 """
 
 from __future__ import annotations

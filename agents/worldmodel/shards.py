@@ -6,7 +6,7 @@ group's items (frames, or fixed-length sequence pieces) are shuffled and handed 
 so memory holds at most one group (plus a partial batch) whatever the data set's size.
 
 Example:
-    >>> for frames in stream_frames(shard_paths("runs/tc/data"), 100, rng):
+    >>> for frames in stream_frames(shard_paths("runs/tc/data"), 100, rng):  # doctest: +SKIP
     ...     frames.shape
     (100, 64, 64, 3)
 """

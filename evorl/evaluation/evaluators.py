@@ -5,10 +5,15 @@ generation) and returns per-episode returns; fitness is their mean. The same par
 give bit-identical results whichever evaluator runs them and however the work is split.
 
 Example:
+    >>> import gymnasium as gym
+    >>> from evorl.controllers import ControllerConfig, build_controller
+    >>> lstm = ControllerConfig("lstm", (4,))
+    >>> controller = build_controller(lstm, 4, gym.spaces.Discrete(2), seed=0)
+    >>> params = np.repeat(controller.get_flat().numpy()[None], 5, axis=0)
     >>> evaluator = VectorEvaluator(EnvConfig("CartPole-v1"), controller)
     >>> result = evaluator.evaluate(params, seeds=np.array([1, 2, 3]))
-    >>> result.fitness.shape
-    (64,)
+    >>> result.fitness.shape, result.returns.shape
+    ((5,), (5, 3))
 """
 
 from __future__ import annotations

@@ -29,10 +29,11 @@ the call's wall time; ``ray/actors`` the live workers; ``ray/failures`` (this ca
 ``ray/failures_total`` the workers lost.
 
 Example:
-    >>> cfg = load_config("halfcheetah", ["--eval.evaluator=ray", "--eval.workers=2"])
-    >>> with RayEvaluator(cfg, build_controller_for(cfg)) as evaluator:
+    >>> cfg = load_config("halfcheetah", ["--eval.evaluator=ray", "--eval.workers=2"])  # doctest: +SKIP
+    >>> controller, _ = controller_for(cfg.env, cfg.controller, cfg.seed)  # doctest: +SKIP
+    >>> with RayEvaluator(cfg, controller) as evaluator:  # doctest: +SKIP
     ...     result = evaluator.evaluate(params, seeds=np.array([7]))
-    >>> result.timings["ray/actors"]
+    >>> result.timings["ray/actors"]  # doctest: +SKIP
     2
 """
 

@@ -24,9 +24,14 @@ References:
     gradients", ICANN 2007; "Recurrent policy gradients", Logic Journal of the IGPL 18(5), 2010.
 
 Example:
-    >>> policy = RecurrentPolicy(controller, env.action_space, PolicyConfig(), seed=0)
-    >>> outputs, value, state = policy.step(obs, policy.initial_state(8))
+    >>> from evorl.controllers import ControllerConfig, build_controller
+    >>> space = gym.spaces.Discrete(2)
+    >>> controller = build_controller(ControllerConfig("lstm", (4,)), 3, space, seed=0)
+    >>> policy = RecurrentPolicy(controller, space, PolicyConfig(), seed=0)
+    >>> outputs, value, state = policy.step(torch.zeros(8, 3), policy.initial_state(8))
     >>> action = policy.sample(outputs, torch.Generator().manual_seed(0))
+    >>> tuple(action.shape), tuple(value.shape)
+    ((8,), (8,))
 """
 
 from __future__ import annotations

@@ -16,8 +16,14 @@ through time within a chunk (truncated BPTT of length ``bptt``). The value head 
 controller's recurrent state (see :mod:`evorl.gradient.policy`).
 
 Example:
+    >>> from evorl.gradient.config import load_gradient_config
+    >>> from evorl.gradient.learner import build_policy
+    >>> config = load_gradient_config("tmaze-10")
+    >>> policy, _ = build_policy(config)
     >>> algo = PPO(config, policy, torch.optim.Adam(policy.parameters(), lr=3e-4))
     >>> metrics, experience = algo.iterate(iteration=0, normalizer=None)
+    >>> experience.env_steps == config.ppo.steps * config.ppo.num_envs
+    True
 """
 
 from __future__ import annotations

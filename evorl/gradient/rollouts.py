@@ -14,8 +14,14 @@ The pool keeps ``terminated`` and ``truncated`` apart (a truncated episode is bo
 the value of its final observation) and never steps a finished slot of a list of envs.
 
 Example:
-    >>> envs = EnvPool.make(EnvConfig("evorl/TMaze-v0"), num_envs=4, replayable=True)
-    >>> batch = collect_episodes(policy, envs, seeds, torch.Generator().manual_seed(0))
+    >>> from evorl.config import EnvConfig
+    >>> from evorl.gradient.config import load_gradient_config
+    >>> from evorl.gradient.learner import build_policy
+    >>> policy, _ = build_policy(load_gradient_config("tmaze-10"))
+    >>> envs = EnvPool.make(EnvConfig("evorl/TMaze-v0"), num_envs=4)
+    >>> batch = collect_episodes(policy, envs, np.arange(4), torch.Generator().manual_seed(0))
+    >>> batch.mask.shape[1], len(batch.returns)
+    (4, 4)
 """
 
 from __future__ import annotations

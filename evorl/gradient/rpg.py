@@ -15,8 +15,14 @@ Updates use Adam with global-norm gradient clipping; the controller starts from 
 initialisation. ``window`` truncates backpropagation to windows of that many steps.
 
 Example:
-    >>> algo = RPG(config, policy, torch.optim.Adam(policy.parameters()), envs)
+    >>> from evorl.gradient.config import load_gradient_config
+    >>> from evorl.gradient.learner import build_policy
+    >>> config = load_gradient_config("tmaze-10", ["algo=rpg"])
+    >>> policy, _ = build_policy(config)
+    >>> algo = RPG(config, policy, torch.optim.Adam(policy.parameters()))
     >>> metrics, experience = algo.iterate(iteration=0, normalizer=None)
+    >>> len(experience.returns) == config.rpg.episodes
+    True
 """
 
 from __future__ import annotations

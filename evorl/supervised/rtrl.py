@@ -169,9 +169,16 @@ class RealTimeRTRL:
     step's weight change α Σ_k e_k p^k_ij is averaged over the B sequences run side by side.
 
     Example:
+        >>> import gymnasium as gym
+        >>> from evorl.controllers import ControllerConfig, build_controller
+        >>> cfg = ControllerConfig(kind="fully_recurrent", hidden=(3,), activation="sigmoid")
+        >>> net = build_controller(cfg, 2, gym.spaces.Box(-1, 1, (1,)), seed=0)
+        >>> x, d = torch.rand(10, 4, 2), torch.rand(10, 4, 1)
         >>> learner = RealTimeRTRL(net, lr=1.0)
         >>> learner.reset(batch=4)
         >>> loss = learner.run(x, d, torch.ones_like(d, dtype=torch.bool))
+        >>> loss > 0
+        True
     """
 
     def __init__(self, net: FullyRecurrentController, lr: float, teacher_forcing: bool = False):

@@ -11,6 +11,7 @@ right by the task's own criterion (e.g. the 1997 LSTM paper's for the Reber gram
 adding problem).
 
 Example:
+    >>> from evorl.supervised.config import resolve_config
     >>> result = fit(resolve_config("xor", "rtrl", ["seed=0"]))
     >>> result.solved, result.solved_at  # the test set is first checked (and right) at 200
     (True, 200)

@@ -1,4 +1,4 @@
-"""Shared fixtures: small configs and a temporary run folder."""
+"""Shared fixtures (tests and doctests): one torch thread, small configs."""
 
 from __future__ import annotations
 
