@@ -78,6 +78,18 @@ def policy_info(
     }
 
 
+def policy_file(
+    info: dict[str, Any], params: np.ndarray, obs_stats: RunningObsStats | None, score: float
+) -> dict[str, Any]:
+    """A policy file: ``info`` (:func:`policy_info`), the parameters and statistics, the score."""
+    return {
+        **info,
+        "params": np.asarray(params, dtype=np.float64).copy(),
+        "obs_stats": obs_stats.state_dict() if obs_stats is not None else None,
+        "score": float(score),
+    }
+
+
 def load_policy(run_dir: str | Path, which: str = "best") -> Policy:
     """The champion (``best``) or the learner's latest policy (``latest``) of a run directory.
 

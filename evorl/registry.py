@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 
@@ -47,3 +47,21 @@ class Registry(Mapping[str, Any]):
     def summary(self, name: str) -> str:
         """The entry's one-line description."""
         return self._entries[name][1]
+
+
+def lazy_attributes(package: str, names: dict[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` giving ``names[attribute]``'s submodule's attribute on first use,
+    so a package can list its public names without importing heavy submodules (torch, pycma).
+
+    Example (in a package's ``__init__.py``):
+        >>> __getattr__ = lazy_attributes("evorl.optimizers", {"SNES": "snes"})
+        >>> __getattr__("SNES").name
+        'snes'
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name in names:
+            return getattr(importlib.import_module(f"{package}.{names[name]}"), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__

@@ -99,11 +99,13 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda fh: fh.write(text.encode()))
 
 
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` (plus format and library versions) atomically to ``path``."""
+def save_checkpoint(path: Path, payload: dict[str, Any], kind: str) -> None:
+    """Write ``payload`` atomically to ``path``, with the schema's ``format``, the library
+    ``versions`` and the ``kind`` of file (``evolution``, ``gradient``, ``fit``: a run's
+    checkpoint or policy; an agent's model: ``glimpse``, ``wm-vae``, ``wm-rnn``)."""
     import torch
 
-    payload = {"format": FORMAT_VERSION, "versions": versions(), **payload}
+    payload = {**payload, "format": FORMAT_VERSION, "versions": versions(), "kind": kind}
     atomic_write(path, lambda fh: torch.save(payload, fh))
 
 

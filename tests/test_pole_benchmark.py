@@ -260,7 +260,7 @@ def test_cli_eval_pole_tests(tmp_path, capsys, monkeypatch, params, verdict):
     path = trainer.run_dir / CHECKPOINT
     payload = load_checkpoint(path)
     payload["policy"]["params"] = params
-    save_checkpoint(path, payload)
+    save_checkpoint(path, payload, payload["kind"])
     args = ["eval", str(trainer.run_dir), "--checkpoint=latest", "--episodes=1", "--pole-tests"]
     assert evorl.commands.cli.main(args) == 0
     out = capsys.readouterr().out

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from evorl.registry import lazy_attributes
 
 _LAZY = {
     "Evolino": "model",
@@ -14,12 +13,7 @@ _LAZY = {
     "solve_readout": "readout",
 }
 
-
-def __getattr__(name: str) -> Any:
-    """Modules load on first use (``evorl --help`` registers this package's command only)."""
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)  # submodules load on first use
 
 
 __all__ = ["Evolino", "EvolinoConfig", "FitResult", "add_bias", "apply_readout", "solve_readout"]

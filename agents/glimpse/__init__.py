@@ -11,8 +11,7 @@ glimpse``).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from evorl.registry import lazy_attributes
 
 _LAZY = {
     "GlimpseAgent": "agent",
@@ -21,12 +20,7 @@ _LAZY = {
     "glimpse": "sensor",
 }
 
-
-def __getattr__(name: str) -> Any:
-    """Modules load on first use (``evorl --help`` registers this package's command only)."""
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)  # submodules load on first use
 
 
 __all__ = ["GlimpseAgent", "GlimpseConfig", "classify", "glimpse"]

@@ -157,7 +157,7 @@ def run_train(args: argparse.Namespace) -> int:
         "state_dict": agent.state_dict(),
         "result": result,
     }
-    save_checkpoint(out / "agent.pt", payload)
+    save_checkpoint(out / "agent.pt", payload, "glimpse")
     (out / "history.json").write_text(json.dumps({"history": history, "result": result}, indent=1))
     print(f"glimpse {args.task}: {json.dumps(result)}; run folder: {out}")
     return 0

@@ -8,7 +8,7 @@ resumes by filling in the shards that are missing, and gives the same data on on
 many Ray workers.
 
 Example:
-    >>> collect(config, Path("runs/take-cover/data"))   # -> number of episodes written now  # doctest: +SKIP
+    >>> collect(config, Path("runs/take-cover/data"))  # doctest: +SKIP
     200
 """
 

@@ -11,8 +11,10 @@ the dream's Gymnasium id registers :class:`~.dream_env.DreamVectorEnv` as its
 ``evolve.workers`` the population is spread over Ray workers, whose pools are built the same way.
 
 Example:
-    >>> state = evolve(config, Path("runs/take-cover"), dream=True, temperature=1.15)  # doctest: +SKIP
-    >>> returns = evaluate_real(Path("runs/take-cover"), final_params(run_dir), episodes=100)  # doctest: +SKIP
+    >>> folder = Path("runs/take-cover")  # a pipeline with V and M trained
+    >>> state = evolve(config, folder, dream=True, temperature=1.15)  # doctest: +SKIP
+    >>> run, params = final_params(folder / "evolve-dream-t1.15")  # doctest: +SKIP
+    >>> returns = evaluate_real(folder, run, params, episodes=100)  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ def train_vae(
         row.update({"epoch": epoch + 1, "seconds": time.perf_counter() - clock})
         history.append(row)
         payload = {"arch": arch, "model": vae.state_dict(), "optimizer": optimizer.state_dict()}
-        save_checkpoint(path, {**payload, "epoch": epoch + 1, "history": history})
+        save_checkpoint(path, {**payload, "epoch": epoch + 1, "history": history}, "wm-vae")
         if on_epoch is not None:
             on_epoch(epoch + 1, row)
     return history
@@ -194,7 +194,7 @@ def train_rnn(
         history.append(row)
         payload = {"arch": arch, "model": rnn.state_dict(), "optimizer": optimizer.state_dict()}
         payload.update({"action_space": space, "initial": initial})
-        save_checkpoint(path, {**payload, "epoch": epoch + 1, "history": history})
+        save_checkpoint(path, {**payload, "epoch": epoch + 1, "history": history}, "wm-rnn")
         if on_epoch is not None:
             on_epoch(epoch + 1, row)
     return history

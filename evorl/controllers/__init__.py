@@ -17,11 +17,9 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from evorl.controllers.config import ControllerConfig
 from evorl.controllers.registry import CONTROLLERS, build_controller
+from evorl.registry import lazy_attributes
 
 _LAZY = {
     "Controller": "base",
@@ -36,12 +34,7 @@ _LAZY = {
     "LSTMController": "lstm",
 }
 
-
-def __getattr__(name: str) -> Any:
-    """The cell classes load on first use (they import torch; configs and listings do not)."""
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)  # submodules load on first use
 
 
 __all__ = [

@@ -29,7 +29,8 @@ the call's wall time; ``ray/actors`` the live workers; ``ray/failures`` (this ca
 ``ray/failures_total`` the workers lost.
 
 Example:
-    >>> cfg = load_config("halfcheetah", ["--eval.evaluator=ray", "--eval.workers=2"])  # doctest: +SKIP
+    >>> overrides = ["--eval.evaluator=ray", "--eval.workers=2"]
+    >>> cfg = load_config("halfcheetah", overrides)  # doctest: +SKIP
     >>> controller, _ = controller_for(cfg.env, cfg.controller, cfg.seed)  # doctest: +SKIP
     >>> with RayEvaluator(cfg, controller) as evaluator:  # doctest: +SKIP
     ...     result = evaluator.evaluate(params, seeds=np.array([7]))

@@ -35,7 +35,7 @@ from evorl.gradient.config import GradientConfig
 from evorl.gradient.policy import RecurrentPolicy
 from evorl.gradient.ppo import PPO
 from evorl.gradient.rpg import RPG
-from evorl.policy import policy_info
+from evorl.policy import policy_file, policy_info
 from evorl.training import Budget, PolicyTester, StepResult
 
 
@@ -88,13 +88,7 @@ class GradientLearner:
         return self.policy.controller.get_flat().numpy().astype(np.float64)
 
     def policy_file(self, params: np.ndarray, score: float) -> dict[str, Any]:
-        stats = self.obs_stats.state_dict() if self.obs_stats is not None else None
-        return {
-            **self.info,
-            "params": np.asarray(params, dtype=np.float64).copy(),
-            "obs_stats": stats,
-            "score": float(score),
-        }
+        return policy_file(self.info, params, self.obs_stats, score)
 
     def state_dict(self) -> dict[str, Any]:
         return {

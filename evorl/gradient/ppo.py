@@ -98,20 +98,11 @@ class PPO:
     """One PPO update per call: a rollout, GAE, ``epochs`` passes of minibatched chunks."""
 
     def __init__(
-        self,
-        config: GradientConfig,
-        policy: RecurrentPolicy,
-        optimizer: torch.optim.Optimizer,
-        envs: EnvPool | None = None,
+        self, config: GradientConfig, policy: RecurrentPolicy, optimizer: torch.optim.Optimizer
     ) -> None:
-        self.config = config
-        self.policy = policy
-        self.optimizer = optimizer
-        self.envs = (
-            envs
-            if envs is not None
-            else EnvPool.make(config.env, config.ppo.num_envs, replayable=True)
-        )
+        self.config, self.policy, self.optimizer = config, policy, optimizer
+        # Episodes run on across updates: a checkpoint replays the envs to where they were.
+        self.envs = EnvPool.make(config.env, config.ppo.num_envs, replayable=True)
         self.scaler = (
             RewardScaler(self.envs.num_envs, config.gamma) if config.reward_scale else None
         )

@@ -93,16 +93,10 @@ class RPG:
     """One RPG update per call: collect ``rpg.episodes`` whole episodes, one Adam step."""
 
     def __init__(
-        self,
-        config: GradientConfig,
-        policy: RecurrentPolicy,
-        optimizer: torch.optim.Optimizer,
-        envs: EnvPool | None = None,
+        self, config: GradientConfig, policy: RecurrentPolicy, optimizer: torch.optim.Optimizer
     ) -> None:
-        self.config = config
-        self.policy = policy
-        self.optimizer = optimizer
-        self.envs = envs if envs is not None else EnvPool.make(config.env, config.rpg.episodes)
+        self.config, self.policy, self.optimizer = config, policy, optimizer
+        self.envs = EnvPool.make(config.env, config.rpg.episodes)  # whole episodes per update
         self.scaler = (
             RewardScaler(self.envs.num_envs, config.gamma) if config.reward_scale else None
         )

@@ -24,10 +24,8 @@ Example:
     True
 """
 
-import importlib
-from typing import Any
-
 from evorl.optimizers.registry import OPTIMIZERS, make_optimizer, optimizer_settings
+from evorl.registry import lazy_attributes
 
 _LAZY = {
     "Optimizer": "base",
@@ -58,12 +56,7 @@ _LAZY = {
     "ClipUp": "steppers",
 }
 
-
-def __getattr__(name: str) -> Any:
-    """Algorithms load on first use (pycma imports scipy: seconds)."""
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)  # submodules load on first use
 
 
 __all__ = [

@@ -17,8 +17,7 @@ Example:
     True
 """
 
-import importlib
-from typing import Any
+from evorl.registry import lazy_attributes
 
 _LAZY = {
     "bptt_step": "bptt",
@@ -40,12 +39,7 @@ _LAZY = {
     "plot_curve": "train",
 }
 
-
-def __getattr__(name: str) -> Any:
-    """Modules load on first use (the command line reads the config without torch)."""
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)  # submodules load on first use
 
 
 __all__ = [

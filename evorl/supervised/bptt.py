@@ -17,7 +17,8 @@ own ``ControllerConfig(init="orthogonal")``.
 Example:
     >>> import gymnasium as gym
     >>> from evorl.controllers import ControllerConfig, build_controller
-    >>> net = build_controller(ControllerConfig("lstm", (4,)), 2, gym.spaces.Box(-1, 1, (1,)), seed=0)
+    >>> space = gym.spaces.Box(-1, 1, (1,))
+    >>> net = build_controller(ControllerConfig("lstm", (4,)), 2, space, seed=0)
     >>> x, d = torch.rand(10, 3, 2), torch.randint(0, 2, (10, 3, 1)).float()
     >>> mask = torch.ones_like(d, dtype=torch.bool)
     >>> opt = make_torch_optimizer("adam", net.parameters(), lr=1e-2)

@@ -10,7 +10,8 @@ is ~1e-7 or smaller; a wrong derivative shows up as O(1).
 Example:
     >>> import gymnasium as gym, torch
     >>> from evorl.controllers import ControllerConfig, build_controller
-    >>> net = build_controller(ControllerConfig("gru", (3,)), 2, gym.spaces.Box(-1, 1, (1,)), seed=0)
+    >>> space = gym.spaces.Box(-1, 1, (1,))
+    >>> net = build_controller(ControllerConfig("gru", (3,)), 2, space, seed=0)
     >>> x, d = torch.rand(6, 2, 2), torch.rand(6, 2, 1)
     >>> result = gradient_check(net, x, d, torch.ones_like(d, dtype=torch.bool), loss="sse")
     >>> result.max_rel_error < 1e-5

@@ -35,7 +35,7 @@ from evorl.config import ConfigError, OptimizerConfig
 from evorl.controllers import Controller, build_controller
 from evorl.evaluation import EvalResult
 from evorl.optimizers.base import restore_rng, rng_state
-from evorl.policy import policy_info
+from evorl.policy import policy_file, policy_info
 from evorl.supervised.bptt import run_sequence, sequence_loss, set_gate_bias
 from evorl.supervised.config import FitConfig
 from evorl.supervised.train import Batch, BPTTUpdate, RTRLUpdate, evaluate, loss_kind, to_torch
@@ -124,12 +124,7 @@ class FitLearner:
         return self.net.get_flat().double().numpy()
 
     def policy_file(self, params: np.ndarray, score: float) -> dict[str, Any]:
-        return {
-            **self.info,
-            "params": np.asarray(params, dtype=np.float64).copy(),
-            "obs_stats": None,
-            "score": float(score),
-        }
+        return policy_file(self.info, params, None, score)
 
     def state_dict(self) -> dict[str, Any]:
         inner = getattr(self.inner, "opt", None)

@@ -36,6 +36,7 @@ from evorl.evaluation import (
 )
 from evorl.logger import Logger
 from evorl.optimizers import Optimizer
+from evorl.policy import policy_file
 from evorl.training.trainer import Budget, Hook, StepResult, Trainer
 
 
@@ -141,13 +142,7 @@ class EvolutionLearner:
         return np.asarray(self.optimizer.center, dtype=np.float64)
 
     def policy_file(self, params: np.ndarray, score: float) -> dict[str, Any]:
-        stats = self.obs_stats.state_dict() if self.obs_stats is not None else None
-        return {
-            **self.policy_info,
-            "params": np.asarray(params, dtype=np.float64).copy(),
-            "obs_stats": stats,
-            "score": float(score),
-        }
+        return policy_file(self.policy_info, params, self.obs_stats, score)
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -263,7 +263,7 @@ class Trainer:
             return
         from evorl.rundir import BEST, save_checkpoint
 
-        save_checkpoint(self.run_dir / BEST, {"kind": self.kind, "policy": self.champion_file})
+        save_checkpoint(self.run_dir / BEST, {"policy": self.champion_file}, self.kind)
 
     def checkpoint(self) -> None:
         """Write the full training state (atomically) so the run can resume exactly."""
@@ -273,7 +273,6 @@ class Trainer:
 
         latest = self.learner.policy_params()
         payload = {
-            "kind": self.kind,
             "config": self.config,
             "trainer": asdict(self.state),
             "learner": self.learner.state_dict(),
@@ -281,7 +280,7 @@ class Trainer:
             "champion": self.champion_file,
             "policy": self.learner.policy_file(latest, math.nan),
         }
-        save_checkpoint(self.run_dir / CHECKPOINT, payload)
+        save_checkpoint(self.run_dir / CHECKPOINT, payload, self.kind)
 
     def restore(self, payload: dict[str, Any]) -> None:
         """Load a checkpoint's training state into this (freshly built) trainer."""
