@@ -54,10 +54,10 @@ def cols(layer: int) -> Unit:
 class Controller(torch.nn.Module):
     """Base class of all cells; owns the flat-vector mapping, state handling and action head.
 
-    Subclasses take ``(config, obs_dim, action_space, seed=None)``, register parameters with
-    :meth:`add_param` in their flat order, set ``state_sizes`` (the shape of each state tensor
-    after the batch axis: an int for a vector, a tuple for a matrix), call :meth:`initialize` and
-    implement :meth:`forward`.
+    A cell implements :meth:`build` — register its parameters with :meth:`add_param` in their
+    flat order, set ``state_sizes`` (the shape of each state tensor after the batch axis: an int
+    for a vector, a tuple for a matrix) — and :meth:`forward`; every cell is constructed as
+    ``Cell(config, obs_dim, action_space, seed=None)`` and initialised from ``seed``.
 
     Example:
         >>> import gymnasium as gym
@@ -79,6 +79,7 @@ class Controller(torch.nn.Module):
         config: ControllerConfig,
         obs_dim: int,
         action_space: gym.spaces.Space,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         if isinstance(obs_dim, bool) or not isinstance(obs_dim, int | np.integer) or obs_dim < 1:
@@ -89,6 +90,13 @@ class Controller(torch.nn.Module):
         self.out_dim: int = self.head.out_dim
         self._specs: list[tuple[str, str, int]] = []  # (name, init role, gate blocks), flat order
         self._units: dict[str, Unit] = {}  # how each parameter's entries belong to hidden units
+        self.build()
+        self.initialize(seed)
+
+    def build(self) -> None:
+        """Register the cell's parameters (:meth:`add_param`, in flat order) and set
+        ``state_sizes``; ``self.config``, ``obs_dim`` and ``out_dim`` are set."""
+        raise NotImplementedError
 
     # ----------------------------------------------------------------- parameters
     def add_param(

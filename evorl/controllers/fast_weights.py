@@ -42,12 +42,10 @@ from __future__ import annotations
 
 import re
 
-import gymnasium as gym
 import numpy as np
 import torch
 
 from evorl.controllers.base import Controller, Params, State
-from evorl.controllers.config import ControllerConfig
 from evorl.controllers.functional import linear, sigmoid
 from evorl.controllers.init import init_param
 
@@ -103,14 +101,8 @@ class FastWeightController(Controller):
         [(5, 8), (5, 8, 4)]
     """
 
-    def __init__(
-        self,
-        config: ControllerConfig,
-        obs_dim: int,
-        action_space: gym.spaces.Space,
-        seed: int | None = None,
-    ) -> None:
-        super().__init__(config, obs_dim, action_space)
+    def build(self) -> None:
+        config = self.config
         self.rule = RULES[config.kind]
         self.keys = tuple(config.key_size or width for width in config.hidden)
         in_dim, sizes = self.obs_dim, []
@@ -124,7 +116,6 @@ class FastWeightController(Controller):
             in_dim = width
         self.add_readout(in_dim)
         self.state_sizes = tuple(sizes)
-        self.initialize(seed)
 
     @torch.no_grad()
     def _init_parameters(self, gen: torch.Generator) -> None:

@@ -9,11 +9,9 @@ Flat parameter order:
 
 from __future__ import annotations
 
-import gymnasium as gym
 import torch
 
 from evorl.controllers.base import Controller, Params, State, cols
-from evorl.controllers.config import ControllerConfig
 from evorl.controllers.functional import ACTIVATIONS, linear
 
 
@@ -23,16 +21,8 @@ class LinearController(Controller):
     ``config.hidden`` is ignored.
     """
 
-    def __init__(
-        self,
-        config: ControllerConfig,
-        obs_dim: int,
-        action_space: gym.spaces.Space,
-        seed: int | None = None,
-    ) -> None:
-        super().__init__(config, obs_dim, action_space)
+    def build(self) -> None:
         self.add_readout(self.obs_dim)
-        self.initialize(seed)
 
     def forward(
         self, obs: torch.Tensor, state: State, params: Params | None = None
@@ -43,14 +33,8 @@ class LinearController(Controller):
 class MLPController(Controller):
     """Stacked fully connected layers with ``config.activation``, then a linear readout."""
 
-    def __init__(
-        self,
-        config: ControllerConfig,
-        obs_dim: int,
-        action_space: gym.spaces.Space,
-        seed: int | None = None,
-    ) -> None:
-        super().__init__(config, obs_dim, action_space)
+    def build(self) -> None:
+        config = self.config
         in_dim = self.obs_dim
         for layer, width in enumerate(config.hidden):
             self.add_param(f"w{layer}", (in_dim, width), "input", unit=cols(layer))
@@ -58,7 +42,6 @@ class MLPController(Controller):
             in_dim = width
         self.add_readout(in_dim, layer=len(config.hidden) - 1)
         self._act = ACTIVATIONS[config.activation]
-        self.initialize(seed)
 
     def forward(
         self, obs: torch.Tensor, state: State, params: Params | None = None

@@ -18,11 +18,9 @@ x_1..x_obs_dim, then the bias, then y_1..y_n. State: ``(y,)`` of shape (B, n).
 
 from __future__ import annotations
 
-import gymnasium as gym
 import torch
 
 from evorl.controllers.base import Controller, Params, State
-from evorl.controllers.config import ControllerConfig
 from evorl.controllers.functional import ACTIVATIONS, linear
 from evorl.controllers.init import init_param
 
@@ -33,14 +31,8 @@ class FullyRecurrentController(Controller):
     ``config.activation`` is f ("sigmoid" gives the paper's logistic units).
     """
 
-    def __init__(
-        self,
-        config: ControllerConfig,
-        obs_dim: int,
-        action_space: gym.spaces.Space,
-        seed: int | None = None,
-    ) -> None:
-        super().__init__(config, obs_dim, action_space)
+    def build(self) -> None:
+        config = self.config
         if len(config.hidden) != 1 or config.hidden[0] < self.out_dim:
             raise ValueError(
                 f"fully_recurrent needs hidden=(n,) with n >= {self.out_dim} output units, "
@@ -50,7 +42,6 @@ class FullyRecurrentController(Controller):
         self.add_param("w", (self.units, self.obs_dim + 1 + self.units), "custom", unit=("rows", 0))
         self.state_sizes = (self.units,)
         self._act = ACTIVATIONS[config.activation]
-        self.initialize(seed)
 
     def _init_parameters(self, gen: torch.Generator) -> None:
         # The roles of the other cells applied to slices of the one W: input columns

@@ -17,25 +17,17 @@ State: ``(h_0, ..., h_{L-1})``, each (B, H_l).
 
 from __future__ import annotations
 
-import gymnasium as gym
 import torch
 
 from evorl.controllers.base import Controller, Params, State, cols
-from evorl.controllers.config import ControllerConfig
 from evorl.controllers.functional import linear, sigmoid
 
 
 class GRUController(Controller):
     """Stacked GRU layers (PyTorch's equations) and a linear readout."""
 
-    def __init__(
-        self,
-        config: ControllerConfig,
-        obs_dim: int,
-        action_space: gym.spaces.Space,
-        seed: int | None = None,
-    ) -> None:
-        super().__init__(config, obs_dim, action_space)
+    def build(self) -> None:
+        config = self.config
         in_dim = self.obs_dim
         for layer, width in enumerate(config.hidden):
             self.add_param(f"w_x{layer}", (in_dim, 3 * width), "input", 3, cols(layer))
@@ -45,7 +37,6 @@ class GRUController(Controller):
             in_dim = width
         self.add_readout(in_dim, layer=len(config.hidden) - 1)
         self.state_sizes = tuple(config.hidden)
-        self.initialize(seed)
 
     def forward(
         self, obs: torch.Tensor, state: State, params: Params | None = None

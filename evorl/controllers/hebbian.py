@@ -32,12 +32,10 @@ from __future__ import annotations
 import math
 import re
 
-import gymnasium as gym
 import numpy as np
 import torch
 
 from evorl.controllers.base import Controller, Params, State
-from evorl.controllers.config import ControllerConfig
 from evorl.controllers.functional import linear, sigmoid
 
 ETA_INIT = 0.01
@@ -56,14 +54,8 @@ class HebbianController(Controller):
         ([(5, 6), (5, 6, 6)], 0.01)
     """
 
-    def __init__(
-        self,
-        config: ControllerConfig,
-        obs_dim: int,
-        action_space: gym.spaces.Space,
-        seed: int | None = None,
-    ) -> None:
-        super().__init__(config, obs_dim, action_space)
+    def build(self) -> None:
+        config = self.config
         in_dim = self.obs_dim
         for layer, width in enumerate(config.hidden):
             self.add_param(f"w_x{layer}", (in_dim, width), "input")
@@ -74,7 +66,6 @@ class HebbianController(Controller):
         self.add_param("eta", (1,), "bias")
         self.add_readout(in_dim)
         self.state_sizes = tuple(s for width in config.hidden for s in (width, (width, width)))
-        self.initialize(seed)
 
     @torch.no_grad()
     def _init_parameters(self, gen: torch.Generator) -> None:

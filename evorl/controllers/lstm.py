@@ -30,25 +30,17 @@ order (< 1e-6), and each row's result stays independent of the batch.
 
 from __future__ import annotations
 
-import gymnasium as gym
 import torch
 
 from evorl.controllers.base import Controller, Params, State, cols
-from evorl.controllers.config import ControllerConfig
 from evorl.controllers.functional import linear, sigmoid
 
 
 class LSTMController(Controller):
     """Stacked LSTM layers (forget gate and peepholes per ``config``) and a linear readout."""
 
-    def __init__(
-        self,
-        config: ControllerConfig,
-        obs_dim: int,
-        action_space: gym.spaces.Space,
-        seed: int | None = None,
-    ) -> None:
-        super().__init__(config, obs_dim, action_space)
+    def build(self) -> None:
+        config = self.config
         self.gates = 4 if config.forget_gate else 3
         peeps = ("i", "f", "o") if config.forget_gate else ("i", "o")
         in_dim = self.obs_dim
@@ -63,7 +55,6 @@ class LSTMController(Controller):
             in_dim = width
         self.add_readout(in_dim, layer=len(config.hidden) - 1)
         self.state_sizes = tuple(s for width in config.hidden for s in (width, width))
-        self.initialize(seed)
 
     @torch.no_grad()
     def _init_parameters(self, gen: torch.Generator) -> None:
