@@ -79,9 +79,8 @@ class RnnlibRprop(torch.optim.Optimizer):
                 agree = g * prev
                 move = torch.where(agree < 0, torch.zeros_like(g), g.sign() * step)
                 p.sub_(move)
-                factor = torch.where(
-                    agree > 0, eta_plus, torch.where(agree < 0, eta_minus, 1.0)
-                ).to(step.dtype)
+                grow, shrink, keep = (step.new_tensor(v) for v in (eta_plus, eta_minus, 1.0))
+                factor = torch.where(agree > 0, grow, torch.where(agree < 0, shrink, keep))
                 step.mul_(factor).clamp_(low, high)
                 prev.copy_(torch.where(agree < 0, torch.zeros_like(g), g))
         return loss
