@@ -85,7 +85,8 @@ def bench_speed(quick: bool) -> list[dict]:
         layer = MDLSTMLayer(4, hidden, directions=((1, 1),), gen=torch.Generator().manual_seed(0))
         x = torch.randn(batch, rows, cols, 4)
         widths = torch.full((batch,), cols)
-        torch.testing.assert_close(layer(x, widths)[0], per_pixel(layer, x))
+        # float32 over up to 160 dependent steps: same values up to rounding order
+        torch.testing.assert_close(layer(x, widths)[0], per_pixel(layer, x), atol=1e-3, rtol=1e-3)
         fast = timed(lambda: layer(x, widths).sum().backward(), 1 if quick else 3)  # noqa: B023
         slow = timed(lambda: per_pixel(layer, x).sum().backward(), 1)  # noqa: B023
         rows_out.append(

@@ -32,6 +32,7 @@ from evorl.labelling import (
     prefix_beam_search,
     read_rnnlib,
     reverse_padded,
+    sequence_error_rate,
     write_rnnlib,
 )
 from evorl.labelling.data import DigitStrings, pad_sequences
@@ -159,6 +160,8 @@ def test_label_error_rate_sums_edit_distances_over_the_set():
     preds, targets = [[1, 2, 3], [1]], [[1, 2, 4], [1, 1]]
     # (1 + 1) / (3 + 2), not the mean of the per-sequence rates (1/3 + 1/2) / 2
     assert label_error_rate(preds, targets) == pytest.approx(0.4)
+    assert sequence_error_rate(preds, targets) == 1.0
+    assert sequence_error_rate([[1, 2, 4], [1]], targets) == 0.5
 
 
 # ------------------------------------------------------------------ bidirectional layers

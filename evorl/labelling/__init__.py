@@ -47,6 +47,7 @@ from evorl.labelling.ctc import (
     edit_distance,
     label_error_rate,
     prefix_beam_search,
+    sequence_error_rate,
 )
 from evorl.labelling.mdlstm import DIRECTIONS, HierarchicalMDLSTM, MDLSTMLayer, to_blocks
 from evorl.labelling.netcdf import RnnlibData, read_rnnlib, write_rnnlib
@@ -72,6 +73,7 @@ __all__ = [
     "prefix_beam_search",
     "read_rnnlib",
     "reverse_padded",
+    "sequence_error_rate",
     "sequence_mask",
     "to_blocks",
     "write_rnnlib",

@@ -24,11 +24,11 @@ Conventions (RNNLIB's, so its data files and nets map one to one):
 
 Decoding (section 3.2): best path takes the most probable symbol per frame and applies B;
 prefix search sums over the paths of each prefix and so finds labellings whose probability is
-spread over many paths (here the beam version of Graves' thesis, section 7.5, with a beam of
+spread over many paths (here the beam version of Graves' thesis, chapter 7, with a beam of
 prefixes, each keeping the probability of ending in blank and in non-blank).
 
-Label error rate (section 5.1): ``LER = sum_i ED(h(x_i), z_i) / sum_i |z_i|`` over a set, ED the
-edit distance (insertions, deletions and substitutions), as RNNLIB's ``labelError``.
+Label error rate (section 2.1): ``LER = sum_i ED(h(x_i), z_i) / sum_i |z_i|`` over a set, ED
+the edit distance (insertions, deletions and substitutions), as RNNLIB's ``labelError``.
 
 Example:
     >>> logits = torch.zeros(5, 1, 3)          # 5 frames, labels {0, 1}, blank = 2
@@ -191,10 +191,20 @@ def edit_distance(a: Sequence[int], b: Sequence[int]) -> int:
 def label_error_rate(
     predictions: Sequence[Sequence[int]], targets: Sequence[Sequence[int]]
 ) -> float:
-    """Total edit distance over total target length of a set (Graves et al. 2006, sec. 5.1)."""
+    """Total edit distance over total target length of a set (Graves et al. 2006, sec. 2.1)."""
     if len(predictions) != len(targets):
         raise ValueError(f"{len(predictions)} predictions for {len(targets)} targets")
     total = sum(len(z) for z in targets)
     if total == 0:
         raise ValueError("label error rate needs at least one target label")
     return sum(edit_distance(h, z) for h, z in zip(predictions, targets, strict=True)) / total
+
+
+def sequence_error_rate(
+    predictions: Sequence[Sequence[int]], targets: Sequence[Sequence[int]]
+) -> float:
+    """Fraction of sequences not transcribed exactly (RNNLIB's ``sequenceError``)."""
+    if len(predictions) != len(targets) or not targets:
+        raise ValueError(f"{len(predictions)} predictions for {len(targets)} targets")
+    wrong = sum(list(h) != list(z) for h, z in zip(predictions, targets, strict=True))
+    return wrong / len(targets)

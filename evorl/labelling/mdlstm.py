@@ -150,12 +150,22 @@ class MDLSTMLayer(torch.nn.Module):
     def scan(self, ax: torch.Tensor) -> torch.Tensor:
         """Top-left scan of precomputed input terms ax (n, B, R, C, 5H) -> h (n, B, R, C, H).
 
-        Anti-diagonal k holds the pixels (r, k - r); a buffer indexed by r + 1 keeps the
-        previous diagonal's h and s, with 0 wherever that diagonal has no pixel (and at
-        index 0 for row -1), so (r - 1, c) is entry r and (r, c - 1) is entry r + 1.
+        The input terms are first skewed (one gather) so that anti-diagonal k is a (n, B, R, 5H)
+        slice whose row r holds pixel (r, k - r). A buffer of R + 1 rows keeps the previous
+        diagonal's h and s at index r + 1, zero wherever that diagonal has no pixel and at
+        index 0 (row -1): the row predecessor (r - 1, c) of pixel (r, c) is then entry r and
+        its column predecessor (r, c - 1) entry r + 1, both plain slices. The outputs are
+        unskewed with one more gather.
         """
         n, batch, rows, cols, _ = ax.shape
-        size = self.hidden
+        size, diagonals = self.hidden, rows + cols - 1
+        r_idx = torch.arange(rows).view(rows, 1)
+        c_of = torch.arange(diagonals).view(1, diagonals) - r_idx  # column of (row r, diag k)
+        c_of = torch.where((c_of >= 0) & (c_of < cols), c_of, cols).to(ax.device)
+        padded = torch.nn.functional.pad(ax, (0, 0, 0, 1))  # column ``cols`` is all zeros
+        skewed = padded.gather(
+            3, c_of.view(1, 1, rows, diagonals, 1).expand(n, batch, -1, -1, ax.shape[-1])
+        )
         w_h = self.w_h.unsqueeze(1)  # (n, 1, 2H, 5H)
         peep = (
             [p.view(n, 1, 1, size) for p in (self.p_i, self.p_f1, self.p_f2, self.p_o)]
@@ -164,25 +174,24 @@ class MDLSTMLayer(torch.nn.Module):
         )
         h_buf = ax.new_zeros(n, batch, rows + 1, size)
         s_buf = ax.new_zeros(n, batch, rows + 1, size)
-        outs, order = [], []
-        for k in range(rows + cols - 1):
-            r = torch.arange(max(0, k - cols + 1), min(k, rows - 1) + 1)
-            c = k - r
-            h1, s1, h2, s2 = h_buf[:, :, r], s_buf[:, :, r], h_buf[:, :, r + 1], s_buf[:, :, r + 1]
-            gates = ax[:, :, r, c] + torch.cat([h1, h2], dim=-1) @ w_h
+        outs = []
+        for k, a_k in enumerate(skewed.unbind(3)):
+            r0, r1 = max(0, k - cols + 1), min(k, rows - 1)
+            h1, s1 = h_buf[:, :, r0 : r1 + 1], s_buf[:, :, r0 : r1 + 1]
+            h2, s2 = h_buf[:, :, r0 + 1 : r1 + 2], s_buf[:, :, r0 + 1 : r1 + 2]
+            gates = a_k[:, :, r0 : r1 + 1] + torch.cat([h1, h2], dim=-1) @ w_h
             i, f1, f2, g, o = gates.chunk(GATES, dim=-1)
             if peep is not None:
                 i, f1, f2 = i + peep[0] * (s1 + s2), f1 + peep[1] * s1, f2 + peep[2] * s2
             s = sigmoid(i) * torch.tanh(g) + sigmoid(f1) * s1 + sigmoid(f2) * s2
             o = o + peep[3] * s if peep is not None else o
             h = sigmoid(o) * torch.tanh(s)
-            h_buf = h_buf.new_zeros(h_buf.shape).index_copy(2, r + 1, h)
-            s_buf = s_buf.new_zeros(s_buf.shape).index_copy(2, r + 1, s)
-            outs.append(h)
-            order.append(r * cols + c)
-        inverse = torch.empty(rows * cols, dtype=torch.long)
-        inverse[torch.cat(order)] = torch.arange(rows * cols)
-        return torch.cat(outs, dim=2)[:, :, inverse].view(n, batch, rows, cols, size)
+            h_buf = torch.nn.functional.pad(h, (0, 0, r0 + 1, rows - 1 - r1))
+            s_buf = torch.nn.functional.pad(s, (0, 0, r0 + 1, rows - 1 - r1))
+            outs.append(h_buf[:, :, 1:])
+        diag_of = (r_idx + torch.arange(cols).view(1, cols)).to(ax.device)  # (R, C): k = r + c
+        index = diag_of.view(1, 1, rows, cols, 1).expand(n, batch, -1, -1, size)
+        return torch.stack(outs, dim=3).gather(3, index)
 
     def forward(self, x: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
         """(B, R, C, in) with (B,) widths -> (n_directions, B, R, C, H), in x's orientation.
