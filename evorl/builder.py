@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,11 +48,26 @@ __all__ = [
 ]
 
 
+MEMORY_SHARE = 0.8
+"""Largest share of this machine's memory a run's controller and population may need."""
+
+
 def controller_for(
-    env: EnvConfig, controller: ControllerConfig, seed: int
+    env: EnvConfig,
+    controller: ControllerConfig,
+    seed: int,
+    popsize: int | None = None,
+    optimizer: str | None = None,
 ) -> tuple[Controller, EnvSpec]:
-    """The run's controller (initialised from the run seed) and the env's spaces."""
+    """The run's controller (initialised from the run seed) and the env's spaces.
+
+    The controller's size is checked against the machine's memory first (built on torch's
+    ``meta`` device, which allocates nothing), with ``popsize`` copies of its parameters when
+    given (and the d x d matrices of ``optimizer`` if it keeps any), so an impossible size is
+    refused in one line instead of exhausting the machine.
+    """
     spec = env_spec(env)
+    check_memory(controller, spec, popsize, optimizer)
     try:
         ctrl = build_controller(
             controller,
@@ -64,12 +80,55 @@ def controller_for(
     return ctrl, spec
 
 
+def check_memory(
+    controller: ControllerConfig,
+    spec: EnvSpec,
+    popsize: int | None = None,
+    optimizer: str | None = None,
+) -> None:
+    """Refuse (ConfigError) a controller whose parameters, times the population, would not fit
+    in :data:`MEMORY_SHARE` of this machine's memory (nor an optimizer's d x d matrices)."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            size = build_controller(controller, spec.obs_dim, spec.action_space).num_params
+    except ValueError as err:
+        raise ConfigError(f"controller: {err}") from None
+    if optimizer is not None:
+        _check_quadratic(optimizer, size)
+    copies = 2 + 3 * (popsize or 0)  # module and flat copy; float64 asks + float32 rows
+    need = 4 * size * copies
+    if need > MEMORY_SHARE * _memory():
+        raise ConfigError(
+            f"controller {controller.kind}{list(controller.hidden)} has {size:,} parameters"
+            f"{f' (x {popsize:,} individuals)' if popsize else ''}: about {need / 2**30:,.0f} GiB,"
+            f" more than this machine's {_memory() / 2**30:,.0f} GiB allows"
+        )
+
+
+def _memory() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _check_quadratic(name: str, dim: int) -> None:
+    from evorl.optimizers import OPTIMIZERS
+
+    need = 8 * 3 * dim**2  # a few d x d float64 matrices
+    if name in OPTIMIZERS and OPTIMIZERS[name].quadratic_memory and need > MEMORY_SHARE * _memory():
+        raise ConfigError(
+            f"optimizer: {name} keeps {dim:,} x {dim:,} matrices, about {need / 2**30:,.0f} GiB:"
+            " use sep-cmaes, snes or pgpe for a controller this large"
+        )
+
+
 def optimizer_for(
     cfg: OptimizerConfig, seed: int, x0: np.ndarray, controller: Controller | None
 ) -> Optimizer:
     """The run's optimizer, started at ``x0``; ESP splits by the controller's hidden units
     unless the config gives a split (or there is no evorl controller)."""
     settings = dict(cfg.settings)
+    _check_quadratic(cfg.name, x0.size)
     try:
         splits = settings.get("unit_index") is not None or settings.get("units")
         if cfg.name == "esp" and controller is not None and not splits:
@@ -117,7 +176,10 @@ class Parts:
 
 
 def _evolution(config: RunConfig, load_init: bool) -> Parts:
-    controller, spec = controller_for(config.env, config.controller, config.seed)
+    opt = config.optimizer
+    controller, spec = controller_for(
+        config.env, config.controller, config.seed, opt.popsize, opt.name
+    )
     x0 = controller.get_flat().detach().numpy().astype(np.float64)
     obs_stats = None
     if load_init and config.init_from is not None:
@@ -134,6 +196,7 @@ def _evolution(config: RunConfig, load_init: bool) -> Parts:
         config.eval.episodes,
         obs_stats,
         policy_info(config.env, config.controller, spec.obs_dim, spec.action_space),
+        config.eval.obs_nonfinite,
     )
     ev, stop = config.eval, config.stop
     if ev.pole_protocol is not None:
@@ -150,9 +213,7 @@ def _evolution(config: RunConfig, load_init: bool) -> Parts:
             compare_best=True,
             normalizer=learner.normalizer,
         )
-    budget = Budget(
-        stop.target, stop.generations, stop.evaluations, None, stop.wall_time, stop_on_solve=True
-    )
+    budget = Budget(stop.target, stop.generations, stop.evaluations, stop.env_steps, stop.wall_time)
     return Parts(learner, tester, budget, {"iterations": "generations", "episodes": "evaluations"})
 
 
@@ -201,6 +262,7 @@ def start_run(
     trainer = build_trainer(config, None, hooks)
     trainer.run_dir = create_run_dir(config, run_dir)
     trainer.logger = Logger(trainer.run_dir)
+    trainer.logger.clear()  # rows of an earlier attempt killed before its first checkpoint
     return trainer
 
 

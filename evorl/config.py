@@ -16,16 +16,37 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from evorl.config_io import (
+    NAME,
+    apply_overrides,
+    check_fields,
+    from_dict,
+    read_yaml,
+    spec,
+    to_dict,
+)
 from evorl.controllers.config import ControllerConfig
 from evorl.errors import ConfigError
+
+__all__ = [
+    "ConfigError",
+    "ControllerConfig",
+    "EnvConfig",
+    "EvalConfig",
+    "OptimizerConfig",
+    "RunConfig",
+    "StopConfig",
+    "apply_overrides",
+    "from_dict",
+    "load_config",
+    "preset_names",
+    "read_source",
+    "to_dict",
+]
 
 PRESET_DIR = Path(__file__).parent / "presets"
 DEFAULT_PRESET = "cartpole-novel"
@@ -42,16 +63,16 @@ class EnvConfig:
     observe: tuple[int, ...] | None = None
     """Keep only these observation entries (partial observability), e.g. ``[0, 2]`` for CartPole
     positions without velocities. ``None`` keeps everything."""
-    max_episode_steps: int | None = None
+    max_episode_steps: int | None = spec(None, ge=1)
     """Override the env's time limit (``None``: the registered limit)."""
-    vectorization: str = "auto"
+    vectorization: str = spec("auto", choices=("auto", "native", "sync"))
     """``native`` (one numpy array for all envs, exact per-env seeding), ``sync`` (a list of
     Gymnasium envs stepped in turn) or ``auto`` (native where evorl has it, else sync)."""
 
     def __post_init__(self) -> None:
-        _check_choice("env.vectorization", self.vectorization, ("auto", "native", "sync"))
-        if self.max_episode_steps is not None and self.max_episode_steps < 1:
-            raise ConfigError("env.max_episode_steps must be >= 1")
+        check_fields(self, "env")
+        if self.observe is not None and not self.observe:
+            raise ConfigError("env.observe: keep at least one entry (or null for all)")
 
 
 @dataclass(frozen=True)
@@ -60,69 +81,63 @@ class OptimizerConfig:
 
     name: str = "cmaes"
     """Registered optimizer name: cmaes, sep-cmaes, pgpe, snes, xnes, openai-es, cosyne."""
-    popsize: int | None = None
+    popsize: int | None = spec(None, ge=2)
     """Population size; ``None`` takes the optimizer's default for the problem dimension."""
-    sigma: float = 0.1
+    sigma: float = spec(0.1, gt=0)
     """Initial search step size (standard deviation of the sampling distribution)."""
     settings: dict[str, Any] = field(default_factory=dict)
     """Optimizer-specific settings, e.g. ``{restarts: ipop}`` for CMA-ES."""
 
     def __post_init__(self) -> None:
-        if self.popsize is not None and self.popsize < 2:
-            raise ConfigError("optimizer.popsize must be >= 2")
-        if not self.sigma > 0:
-            raise ConfigError("optimizer.sigma must be > 0")
+        check_fields(self, "optimizer")
+        if self.sigma == float("inf"):
+            raise ConfigError("optimizer.sigma must be finite")
 
 
 @dataclass(frozen=True)
 class EvalConfig:
     """How individuals are evaluated."""
 
-    episodes: int = 1
+    episodes: int = spec(1, ge=1)
     """Episodes per individual per generation; fitness is their mean return."""
-    evaluator: str = "vector"
+    evaluator: str = spec("vector", choices=("vector", "serial", "ray"))
     """``vector`` (the population's envs stepped as one batch), ``serial`` (one episode at a
     time; the slow reference) or ``ray`` (distributed; see ``workers``)."""
-    max_envs: int = 256
+    max_envs: int = spec(256, ge=1)
     """Most environments stepped together; more episodes than this queue for a free slot."""
     obs_norm: bool = False
     """Normalise observations with running statistics (frozen within a generation)."""
-    obs_clip: float = 5.0
+    obs_clip: float = spec(5.0, gt=0)
     """Clip normalised observations to ``[-obs_clip, obs_clip]``."""
-    test_every: int = 10
+    obs_nonfinite: str = spec("skip", choices=("skip", "stop"))
+    """Observations with NaN/inf entries: left out of the running statistics and counted
+    (``obs/nonfinite``; ``skip``), or the run stops with one line (``stop``)."""
+    test_every: int = spec(10, ge=0)
     """Run test episodes of the optimizer's centre every this many generations (0: never)."""
-    test_episodes: int = 20
+    test_episodes: int = spec(20, ge=1)
     """Episodes per test; the run is solved when their mean return reaches ``stop.target``."""
-    workers: int = 0
+    workers: int = spec(0, ge=0)
     """Ray workers (``evaluator: ray``); 0 means one per CPU."""
     ray_address: str | None = None
     """Join an existing Ray cluster (``auto`` or ``HOST:PORT``) instead of starting a local one."""
-    threads: int = 1
+    ray_timeout: float = spec(30.0, gt=0)
+    """Seconds to wait for a Ray cluster (joining one, starting workers) before giving up with
+    one line."""
+    threads: int = spec(1, ge=1)
     """Torch threads of the `evorl` command (1 is fastest for small controllers: each batched
     operation is too small to split, and extra threads contend with the environments)."""
-    pole_protocol: str | None = None
+    pole_protocol: str | None = spec(None, choices=("balanced", "champion"))
     """Pole-balancing envs only: follow the benchmark's solve protocol (:mod:`evorl.pole`)
     instead of test episodes (needs ``test_every: 0``). ``balanced``: every individual that
     balanced its whole training episode gets the 100,000-step test; ``champion``: only the
     generation's fittest. The run stops solved when a candidate passes."""
-    pole_min_generalization: int = 0
+    pole_min_generalization: int = spec(0, ge=0, le=625)
     """With ``pole_protocol`` (ignored without): a candidate that passes the long test is a
     solution only if it also balances 1,000 steps from this many of the 625 generalisation start
     states (0: the literature's protocol, score measured but not required)."""
 
     def __post_init__(self) -> None:
-        _check_choice("eval.evaluator", self.evaluator, ("vector", "serial", "ray"))
-        if self.pole_protocol is not None:
-            _check_choice("eval.pole_protocol", self.pole_protocol, ("balanced", "champion"))
-        if not 0 <= self.pole_min_generalization <= 625:
-            raise ConfigError("eval.pole_min_generalization must be in [0, 625]")
-        for name in ("episodes", "max_envs", "test_episodes"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"eval.{name} must be >= 1")
-        if self.threads < 1:
-            raise ConfigError("eval.threads must be >= 1")
-        if self.test_every < 0 or self.workers < 0:
-            raise ConfigError("eval.test_every and eval.workers must be >= 0")
+        check_fields(self, "eval")
 
 
 @dataclass(frozen=True)
@@ -131,21 +146,26 @@ class StopConfig:
 
     target: float | None = None
     """Stop when the mean test return reaches this (the task's 'solved' threshold)."""
-    generations: int | None = None
+    generations: int | None = spec(None, ge=1)
     """Stop after this many generations."""
-    evaluations: int | None = None
+    evaluations: int | None = spec(None, ge=1)
     """Stop after this many episodes evaluated (training episodes, all individuals)."""
-    wall_time: float | None = None
+    env_steps: int | None = spec(None, ge=1)
+    """Stop after this many training env steps."""
+    wall_time: float | None = spec(None, gt=0)
     """Stop after this many seconds of training (summed over resumed sessions)."""
+
+    def __post_init__(self) -> None:
+        check_fields(self, "stop")
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that defines one evolution run."""
 
-    name: str = "run"
+    name: str = spec("run", pattern=NAME)
     """Run name; the run directory is ``<out>/<name>-<timestamp>``."""
-    seed: int = 1
+    seed: int = spec(1, ge=0)
     """Root seed: every random stream of the run derives from it."""
     env: EnvConfig = field(default_factory=EnvConfig)
     """The environment."""
@@ -157,7 +177,7 @@ class RunConfig:
     """Evaluation of individuals."""
     stop: StopConfig = field(default_factory=StopConfig)
     """Stopping rules."""
-    checkpoint_every: int = 10
+    checkpoint_every: int = spec(10, ge=1)
     """Write a checkpoint every this many generations (and always at the end)."""
     out: str = "runs"
     """Folder that holds run directories."""
@@ -168,96 +188,12 @@ class RunConfig:
     of a fresh initialisation; its controller config must match this run's."""
 
     def __post_init__(self) -> None:
-        if self.seed < 0:
-            raise ConfigError("seed must be >= 0")
-        if self.checkpoint_every < 1:
-            raise ConfigError("checkpoint_every must be >= 1")
+        check_fields(self)
+        if not self.out:
+            raise ConfigError("out must name a folder")
         stop = self.stop
         if all(v is None for v in dataclasses.astuple(stop)):
             raise ConfigError("set at least one stopping rule (stop.target, stop.generations, ...)")
-
-
-# --------------------------------------------------------------------------- building
-
-
-def from_dict(cls: type, data: Any, where: str = "") -> Any:
-    """Build dataclass ``cls`` from plain data, strictly: unknown keys and wrong types fail."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        key = f"{where}.{unknown[0]}" if where else unknown[0]
-        raise ConfigError(f"unknown config key '{key}' (known here: {', '.join(sorted(names))})")
-    kwargs = {k: _coerce(hints[k], v, f"{where}.{k}" if where else k) for k, v in data.items()}
-    try:
-        return cls(**kwargs)
-    except ConfigError:
-        raise
-    except (ValueError, TypeError) as err:
-        raise ConfigError(f"{where or 'config'}: {err}") from None
-
-
-def to_dict(cfg: Any) -> dict[str, Any]:
-    """Plain nested data (tuples as lists) for YAML and checkpoints."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, tuple | list):
-            return [plain(v) for v in value]
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        return value
-
-    return plain(dataclasses.asdict(cfg))
-
-
-def _coerce(tp: Any, value: Any, key: str) -> Any:
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (types.UnionType, typing.Union):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in (a for a in args if a is not type(None)):
-            try:
-                return _coerce(arg, value, key)
-            except ConfigError as err:
-                errors.append(err)
-        raise errors[0]
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, key)
-    if origin is tuple:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            value = [value]  # `--controller.hidden=16` means (16,)
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
-        return tuple(_coerce(args[0], v, key) for v in value)
-    if origin is dict or tp is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
-        return dict(value)
-    if tp is Any:
-        return value
-    return _coerce_scalar(tp, value, key)
-
-
-def _coerce_scalar(tp: type, value: Any, key: str) -> Any:
-    ok = {
-        bool: isinstance(value, bool),
-        int: isinstance(value, int) and not isinstance(value, bool),
-        float: isinstance(value, int | float) and not isinstance(value, bool),
-        str: isinstance(value, str),
-    }.get(tp)
-    if ok is None:
-        raise ConfigError(f"{key}: unsupported field type {tp}")
-    if not ok:
-        raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r}")
-    return float(value) if tp is float else value
-
-
-def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{key} must be one of {', '.join(choices)}; got {value!r}")
 
 
 # --------------------------------------------------------------------------- presets and files
@@ -278,49 +214,10 @@ def read_source(source: str) -> dict[str, Any]:
         path = PRESET_DIR / f"{source}.yaml"
         if not path.is_file():
             raise ConfigError(f"unknown preset '{source}' (presets: {', '.join(preset_names())})")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        where = getattr(err, "problem_mark", None)
-        line = f" line {where.line + 1}" if where else ""
-        raise ConfigError(f"malformed YAML in {path}{line}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping of config keys")
-    return data
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``--a.b=value`` (or ``a.b=value``) overrides; values are parsed as YAML scalars."""
-    data = _deep_copy(data)
-    for item in overrides:
-        text = item[2:] if item.startswith("--") else item
-        if "=" not in text:
-            raise ConfigError(f"override '{item}' must look like --key=value")
-        dotted, raw = text.split("=", 1)
-        try:
-            value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError:
-            value = raw
-        keys = dotted.strip().split(".")
-        node = data
-        for k in keys[:-1]:
-            child = node.setdefault(k, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"override '{dotted}': '{k}' is not a section")
-            node = child
-        node[keys[-1]] = value
-    return data
+    return read_yaml(path)
 
 
 def load_config(source: str | None = None, overrides: list[str] | None = None) -> RunConfig:
     """The validated :class:`RunConfig` of a preset or YAML file plus overrides."""
     data = apply_overrides(read_source(source or DEFAULT_PRESET), overrides or [])
     return from_dict(RunConfig, data)
-
-
-def _deep_copy(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: _deep_copy(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_deep_copy(v) for v in data]
-    return data

@@ -68,26 +68,60 @@ class Logger:
         return row
 
     def truncate(self, step: int) -> None:
-        """Drop rows written after ``step`` (used when resuming from a checkpoint)."""
+        """Drop rows written after ``step`` (used when resuming from a checkpoint), and any row
+        a kill left half-written."""
         if self.directory is None:
             return
         if self.jsonl_path.exists():
             rows = [line for line in self.jsonl_path.read_text().splitlines() if line.strip()]
-            keep = [r for r in rows if json.loads(r)["step"] <= step]
+            keep = [r for r in rows if (_step(r) is not None and _step(r) <= step)]
             self.jsonl_path.write_text("".join(r + "\n" for r in keep))
         if self.csv_path.exists():
             with self.csv_path.open(newline="") as fh:
                 table = list(csv.reader(fh))
             if table:
-                body = [r for r in table[1:] if r and int(r[0]) <= step]
+                body = [r for r in table[1:] if r and r[0].isdigit() and int(r[0]) <= step]
                 with self.csv_path.open("w", newline="") as fh:
                     csv.writer(fh).writerows([table[0], *body])
 
+    def clear(self) -> None:
+        """Remove the metrics files (a run that starts again from the beginning)."""
+        if self.directory is None:
+            return
+        self.jsonl_path.unlink(missing_ok=True)
+        self.csv_path.unlink(missing_ok=True)
+        self._columns = None
+
 
 def read_metrics(directory: str | Path) -> list[dict[str, Any]]:
-    """All rows of a run's ``metrics.jsonl``."""
+    """All rows of a run's ``metrics.jsonl``.
+
+    Raises:
+        ConfigError: The file is missing or a line is not a JSON row with a ``step``.
+    """
+    from evorl.errors import ConfigError
+
     path = Path(directory) / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not path.is_file():
+        raise ConfigError(f"no metrics.jsonl in {directory}")
+    rows = []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        if _step(line) is None:
+            raise ConfigError(f"{path} line {number} is not a metrics row")
+        rows.append(json.loads(line))
+    return rows
+
+
+def _step(line: str) -> int | None:
+    """The ``step`` of a JSONL row, or None for a line that is not a complete row."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    step = row.get("step") if isinstance(row, dict) else None
+    return step if isinstance(step, int) else None
 
 
 def _plain(value: Any) -> Any:

@@ -49,6 +49,80 @@ RUN_KINDS = {
 }
 """The config class of each kind of run directory (imported when a run of that kind is read)."""
 
+RESUMABLE = {
+    "evolution": (
+        "stop", "checkpoint_every", "notes", "eval.evaluator", "eval.workers",
+        "eval.ray_address", "eval.ray_timeout", "eval.threads", "eval.max_envs",
+        "eval.test_every", "eval.test_episodes",
+    ),
+    "gradient": ("stop", "checkpoint_every", "notes", "eval"),
+    "fit": ("max_sequences", "wall_time", "eval_every", "stop_on_solve", "checkpoint_every"),
+}  # fmt: skip
+"""What ``evorl resume`` may change, per kind: budgets, tests, where and how fast it runs —
+never what the run's numbers depend on (env, controller, optimizer, seed, ...)."""
+
+
+def check_resume_changes(kind: str, saved: Any, wanted: Any) -> None:
+    """Refuse (ConfigError) overrides that a resumed run cannot take, before anything is written.
+
+    Raises:
+        ConfigError: One line naming the first field that may not change, and those that may.
+    """
+    before, after = _flat(to_dict(saved)), _flat(to_dict(wanted))
+    allowed = RESUMABLE.get(kind, ())
+    for key in sorted(set(before) | set(after)):
+        if before.get(key) == after.get(key):
+            continue
+        if not any(key == a or key.startswith(a + ".") for a in allowed):
+            raise ConfigError(
+                f"a resumed run keeps its {key} ({before.get(key)!r}); it may change only "
+                f"{', '.join(allowed)} (start a new run for the rest)"
+            )
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value and key not in ("kwargs", "settings", "task_options"):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def clean_temporaries(run_dir: Path) -> int:
+    """Remove the temporary files a kill during an atomic write left behind; returns how many."""
+    stale = list(Path(run_dir).glob(".*.tmp"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
+def check_writable(path: str | Path, what: str, directory: bool = False) -> Path:
+    """Refuse (ConfigError) an output path that cannot be written, before any work starts.
+
+    ``directory``: ``path`` is a folder to create (or reuse); else a file whose folder is created.
+    """
+    path = Path(path)
+    if directory and path.exists() and not path.is_dir():
+        raise ConfigError(f"{what} {path}: exists and is not a folder")
+    if not directory and path.is_dir():
+        raise ConfigError(f"{what} {path}: is a folder, not a file")
+    folder = path if directory else path.parent
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{what} {path}: {existing} is a file, not a folder")
+    try:  # the only sure test (root passes permission checks; /proc refuses anyway)
+        probe = tempfile.mkdtemp(dir=existing, prefix=".evorl-write-test-")
+        os.rmdir(probe)
+    except OSError as err:
+        raise ConfigError(f"{what} {path}: cannot write in {existing} ({err.strerror})") from None
+    if not directory and path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(f"{what} {path}: not writable")
+    return path
+
 
 def create_run_dir(config: Any, path: str | Path | None = None) -> Path:
     """Make a fresh run directory (``path`` or a timestamped one under ``config.out``)."""
@@ -130,23 +204,21 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def versions() -> dict[str, str]:
-    """Versions of everything that can change a run's numbers."""
-    import cma
-    import gymnasium
-    import numpy
-    import torch
+    """Versions of everything that can change a run's numbers (from the installed packages'
+    metadata: nothing is imported, so a run that never uses pycma does not load it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
 
     import evorl
 
-    return {
-        "evorl": evorl.__version__,
-        "python": sys.version.split()[0],
-        "numpy": numpy.__version__,
-        "torch": torch.__version__,
-        "gymnasium": gymnasium.__version__,
-        "cma": cma.__version__,
-        "platform": platform.platform(),
-    }
+    found = {name: installed(name) for name in ("numpy", "torch", "gymnasium", "cma")}
+    python = {"python": sys.version.split()[0], "platform": platform.platform()}
+    return {"evorl": evorl.__version__, **found, **python}
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:

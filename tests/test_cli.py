@@ -87,7 +87,7 @@ def test_print_config_shows_overrides(capsys):
         (["evolve", "--env.id=NoSuchEnv-v0"], "cannot make env 'NoSuchEnv-v0'"),
         (["evolve", "missing.yaml"], "config file not found: missing.yaml"),
         (["resume", "/no/such/run"], "not a run directory"),
-        (["eval", "/no/such/run"], "no checkpoint"),
+        (["eval", "/no/such/run"], "not a run directory"),
         (["evolve", "--bogus"], "needs a value"),
         (["frobnicate"], "invalid choice"),
     ],

@@ -120,7 +120,9 @@ def test_observation_normalisation_matches_serial_and_statistics_are_exact():
     controller, params = population(env_cfg, ControllerConfig("lstm", (4,)), 6, 1.0)
     seeds = np.array([3, 4])
     stats = RunningObsStats.empty(4)
-    stats.merge(ObsSums(np.array([10.0]), np.full((1, 4), 2.0), np.full((1, 4), 1.0)))
+    stats.merge(
+        ObsSums(np.array([10.0]), np.full((1, 4), 2.0), np.full((1, 4), 1.0), np.zeros(1, int))
+    )
     norm = stats.normalizer()
     ref = SerialEvaluator(env_cfg, controller).evaluate(params, seeds, norm, collect_obs=True)
     out = VectorEvaluator(env_cfg, controller, 4).evaluate(params, seeds, norm, collect_obs=True)
@@ -140,6 +142,7 @@ def test_running_stats_equal_numpy_over_all_observations():
                 np.array([len(h) for h in halves], float),
                 np.stack([h.sum(0) for h in halves]),
                 np.stack([(h * h).sum(0) for h in halves]),
+                np.zeros(len(halves), int),
             )
         )
     everything = np.concatenate(batches)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +25,9 @@ import torch
 from gymnasium.utils.env_checker import check_env
 
 from evorl.agents.worldmodel import cli as wm_cli
+from evorl.agents.worldmodel import evolve as wm_evolve
 from evorl.agents.worldmodel import pipeline
+from evorl.agents.worldmodel import train as train_module
 from evorl.agents.worldmodel.dream_env import DREAM_MAKE_ID, DreamEnv, DreamVectorEnv
 from evorl.agents.worldmodel.evolve import (
     evaluate_real,
@@ -46,7 +50,7 @@ from evorl.agents.worldmodel.vae import ConvVAE, vae_loss
 from evorl.builder import controller_for
 from evorl.config import to_dict
 from evorl.envs.takecover import TakeCoverEnv
-from evorl.errors import ConfigError
+from evorl.errors import ConfigError, StopNow
 from evorl.evaluation import VectorEvaluator
 from evorl.evaluation.ray_actors import EvalWorker
 from evorl.rundir import load_checkpoint
@@ -335,6 +339,70 @@ def test_training_stopped_and_resumed_equals_uninterrupted(trained, tmp_path):
         a, b = load(straight)[0].state_dict(), load(stopped)[0].state_dict()
         assert all(torch.equal(a[k], b[k]) for k in a)
     assert load_checkpoint(stopped / "rnn.pt")["epoch"] == 2
+
+
+def test_training_interrupted_mid_epoch_and_rerun_equals_uninterrupted(
+    trained, tmp_path, monkeypatch
+):
+    """Ctrl-C in the middle of V's second epoch: the first epoch's checkpoint stands, and running
+    the stage again gives the weights of an uninterrupted run, bit for bit."""
+    _config, directory = trained
+    two = ["vae.epochs=2"]
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    for folder in (straight, stopped):
+        _copy_data(directory, folder)
+    pipeline.stage_train_vae(pipeline.open_pipeline(straight, None, two), straight, quiet=True)
+    real_stream, epochs = train_module.stream_frames, []
+
+    def interrupted_stream(*args, **kwargs):
+        epochs.append(1)
+        for n, batch in enumerate(real_stream(*args, **kwargs)):
+            if len(epochs) == 2 and n == 1:  # second batch of the second epoch
+                raise KeyboardInterrupt
+            yield batch
+
+    monkeypatch.setattr(train_module, "stream_frames", interrupted_stream)
+    cfg = pipeline.open_pipeline(stopped, None, two)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.stage_train_vae(cfg, stopped, quiet=True)
+    assert load_checkpoint(stopped / "vae.pt")["epoch"] == 1
+    monkeypatch.setattr(train_module, "stream_frames", real_stream)
+    pipeline.stage_train_vae(cfg, stopped, quiet=True)
+    a, b = load_vae(straight)[0].state_dict(), load_vae(stopped)[0].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not list(stopped.glob(".*.tmp"))
+
+
+def test_evolution_interrupted_by_a_signal_resumes_exactly(trained, tmp_path):
+    """SIGINT during dream evolution: the generation finishes, a checkpoint is written, the stage
+    raises StopNow (the command exits 130); running it again ends where an uninterrupted
+    run does."""
+    _config, directory = trained
+    for d in ("a", "b"):
+        shutil.copytree(directory, tmp_path / d, ignore=shutil.ignore_patterns("evolve-*"))
+    four = ["evolve.generations=4"]
+    evolve(pipeline.open_pipeline(tmp_path / "a", None, four), tmp_path / "a", True, 1.0)
+    cfg = pipeline.open_pipeline(tmp_path / "b", None, four)
+
+    class SignalAtGeneration2:
+        def __call__(self, trainer, result):
+            if trainer.state.iteration == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    real_build = wm_evolve.build_evolution
+
+    def build_with_signal(run, run_dir, hooks=None):
+        return real_build(run, run_dir, [*(hooks or []), SignalAtGeneration2()])
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pipeline, "build_evolution", build_with_signal)
+        with pytest.raises(StopNow):
+            pipeline.stage_evolve(cfg, tmp_path / "b", True, 1.0, quiet=True)
+    name = run_name(True, 1.0)
+    assert len((tmp_path / "b" / name / "metrics.jsonl").read_text().splitlines()) == 2
+    pipeline.stage_evolve(cfg, tmp_path / "b", True, 1.0, quiet=True)
+    a, b = final_params(tmp_path / "a" / name)[1], final_params(tmp_path / "b" / name)[1]
+    np.testing.assert_array_equal(a, b)
 
 
 def test_evolution_stopped_and_resumed_equals_uninterrupted(trained, tmp_path):

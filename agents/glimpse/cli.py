@@ -141,7 +141,10 @@ def run_train(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     config = _agent_config(args)
     agent = GlimpseAgent(config, 3 if args.task == "catch" else 10, seed=args.seed)
+    from evorl.rundir import check_writable
+
     out = Path(args.out or f"runs/glimpse-{args.task}-{time.strftime('%Y%m%d-%H%M%S')}")
+    check_writable(out, "--out", directory=True)
     out.mkdir(parents=True, exist_ok=True)
     args.out_dir = out
     log = None if args.quiet else (lambda record: print(json.dumps(record), flush=True))

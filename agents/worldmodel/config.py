@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from evorl.config import apply_overrides, from_dict, to_dict
+from evorl.config_io import NAME, check_fields, read_yaml, spec
 from evorl.controllers.config import ControllerConfig
 from evorl.errors import ConfigError
 
@@ -35,54 +36,51 @@ class EnvSection:
     """Gymnasium id, e.g. ``evorl/TakeCover-v0`` or ``CarRacing-v3``."""
     kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments for ``gymnasium.make``."""
-    max_episode_steps: int | None = None
+    max_episode_steps: int | None = spec(None, ge=1)
     """Override the env's time limit (``None``: the registered one)."""
-    crop_bottom: int = 0
+    crop_bottom: int = spec(0, ge=0)
     """Rows cut off the bottom of each frame before resizing (CarRacing's dashboard: 12)."""
+
+    def __post_init__(self) -> None:
+        check_fields(self, "env")
 
 
 @dataclass(frozen=True)
 class CollectConfig:
     """Rollouts of an untrained policy, stored as compressed shards."""
 
-    episodes: int = 200
+    episodes: int = spec(200, ge=1)
     """Episodes to collect (one shard each)."""
-    policy: str = "random"
+    policy: str = spec("random", choices=("random", "brownian"))
     """``random`` (uniform actions) or ``brownian`` (Box actions doing a random walk)."""
-    max_steps: int | None = None
+    max_steps: int | None = spec(None, ge=1)
     """Cut collected episodes at this length (``None``: the env's own end)."""
-    workers: int = 0
+    workers: int = spec(0, ge=0)
     """Ray workers collecting in parallel (0: collect in this process)."""
 
     def __post_init__(self) -> None:
-        if self.episodes < 1:
-            raise ConfigError("collect.episodes must be >= 1")
-        if self.policy not in ("random", "brownian"):
-            raise ConfigError(f"collect.policy must be random or brownian; got {self.policy!r}")
-        if self.workers < 0:
-            raise ConfigError("collect.workers must be >= 0")
+        check_fields(self, "collect")
 
 
 @dataclass(frozen=True)
 class VAEConfig:
     """V: the convolutional VAE and how it is trained."""
 
-    z_dim: int = 32
+    z_dim: int = spec(32, ge=1)
     """Latent size (paper: 32)."""
     channels: tuple[int, ...] = (32, 64, 128, 256)
     """Channels of the four stride-2 convolutions (paper: 32, 64, 128, 256)."""
-    kl_tolerance: float = 0.5
+    kl_tolerance: float = spec(0.5, ge=0)
     """Free bits: the KL term is floored at ``kl_tolerance * z_dim`` nats (paper: 0.5)."""
-    epochs: int = 10
+    epochs: int = spec(10, ge=1)
     """Passes over the collected frames."""
-    batch_size: int = 100
+    batch_size: int = spec(100, ge=1)
     """Frames per gradient step."""
-    lr: float = 1e-3
+    lr: float = spec(1e-3, gt=0)
     """Adam learning rate."""
 
     def __post_init__(self) -> None:
-        if self.z_dim < 1 or self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError("vae.z_dim, vae.epochs and vae.batch_size must be >= 1")
+        check_fields(self, "vae")
         if len(self.channels) != 4 or min(self.channels) < 1:
             raise ConfigError("vae.channels must be four positive ints")
 
@@ -91,70 +89,68 @@ class VAEConfig:
 class RNNConfig:
     """M: the MDN-RNN and how it is trained."""
 
-    hidden: int = 256
+    hidden: int = spec(256, ge=1)
     """LSTM units (paper: 256 for CarRacing, 512 for Doom)."""
-    gaussians: int = 5
+    gaussians: int = spec(5, ge=1)
     """Mixture components per latent dimension (paper: 5)."""
-    seq_len: int = 100
+    seq_len: int = spec(100, ge=1)
     """Training sequence length (episodes are cut into pieces this long)."""
-    epochs: int = 20
+    epochs: int = spec(20, ge=1)
     """Passes over the encoded episodes."""
-    batch_size: int = 32
+    batch_size: int = spec(32, ge=1)
     """Sequences per gradient step."""
-    lr: float = 1e-3
+    lr: float = spec(1e-3, gt=0)
     """Adam learning rate."""
-    grad_clip: float = 1.0
+    grad_clip: float = spec(1.0, gt=0)
     """Gradient-norm clipping."""
-    done_weight: float = 1.0
+    done_weight: float = spec(1.0, ge=0)
     """Weight of the done head's cross-entropy in the loss."""
-    reward_weight: float = 1.0
+    reward_weight: float = spec(1.0, ge=0)
     """Weight of the reward head's squared error in the loss."""
 
     def __post_init__(self) -> None:
-        for name in ("hidden", "gaussians", "seq_len", "epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"rnn.{name} must be >= 1")
+        check_fields(self, "rnn")
 
 
 @dataclass(frozen=True)
 class EvolveConfig:
     """C: the controller on [z, h] and its evolution (in the real env or in the dream)."""
 
-    controller: str = "linear"
+    controller: str = spec("linear", choices=("linear", "mlp"))
     """``linear`` (the paper's) or ``mlp`` (one hidden layer, see ``hidden``)."""
     hidden: tuple[int, ...] = (16,)
     """Hidden units of the ``mlp`` controller."""
     optimizer: str = "cmaes"
     """An evorl optimizer name (``evorl list optimizers``)."""
-    popsize: int = 64
+    popsize: int = spec(64, ge=2)
     """Population size (paper: 64)."""
-    sigma: float = 0.1
+    sigma: float = spec(0.1, gt=0)
     """Initial step size."""
-    episodes: int = 16
+    episodes: int = spec(16, ge=1)
     """Rollouts per individual per generation (paper: 16)."""
-    generations: int = 100
+    generations: int = spec(100, ge=1)
     """Generations to run."""
     dream: bool = True
     """Evolve inside M's dream (True) or in the real env seen through V and M (False)."""
-    temperature: float = 1.15
+    temperature: float = spec(1.15, gt=0)
     """τ of the dream's sampling (paper's Doom result: 1.15)."""
-    max_steps: int = 1000
+    max_steps: int = spec(1000, ge=1)
     """Time limit of a dream episode."""
-    workers: int = 0
+    workers: int = spec(0, ge=0)
     """Ray workers for evaluation (0: evaluate in this process, batched)."""
-    test_every: int = 10
+    test_every: int = spec(10, ge=0)
     """Test the search centre every this many generations (0: never)."""
-    test_episodes: int = 16
+    test_episodes: int = spec(16, ge=1)
     """Episodes per test."""
 
     def __post_init__(self) -> None:
-        if self.controller not in ("linear", "mlp"):
-            raise ConfigError(f"evolve.controller must be linear or mlp; got {self.controller!r}")
-        if self.temperature <= 0:
-            raise ConfigError("evolve.temperature must be > 0")
-        for name in ("popsize", "episodes", "generations", "max_steps", "test_episodes"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"evolve.{name} must be >= 1")
+        check_fields(self, "evolve")
+        from evorl.optimizers import OPTIMIZERS
+
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(
+                f"evolve.optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}"
+            )
 
     def controller_config(self) -> ControllerConfig:
         """The evorl controller config of C."""
@@ -165,15 +161,15 @@ class EvolveConfig:
 class WorldModelConfig:
     """Every stage of one world-model pipeline."""
 
-    name: str = "take-cover"
+    name: str = spec("take-cover", pattern=NAME)
     """Pipeline name; its directory is ``<out>/<name>`` unless given."""
-    seed: int = 1
+    seed: int = spec(1, ge=0)
     """Root seed: collection, training and evolution streams all derive from it."""
     out: str = "runs"
     """Folder that holds pipeline directories."""
-    threads: int = 1
+    threads: int = spec(1, ge=1)
     """Torch threads (1 suits a shared small machine)."""
-    eval_episodes: int = 100
+    eval_episodes: int = spec(100, ge=1)
     """Real-env test episodes of ``evorl wm eval``."""
     env: EnvSection = field(default_factory=EnvSection)
     """The real environment."""
@@ -189,8 +185,7 @@ class WorldModelConfig:
     """Free text kept with the pipeline (what the preset is for, expected cost)."""
 
     def __post_init__(self) -> None:
-        if self.seed < 0 or self.threads < 1 or self.eval_episodes < 1:
-            raise ConfigError("need seed >= 0, threads >= 1, eval_episodes >= 1")
+        check_fields(self)
 
 
 def preset_names() -> list[str]:
@@ -211,10 +206,7 @@ def load_wm_config(
             raise ConfigError(f"unknown world-model preset '{source}' (presets: {names})")
     if not path.is_file():
         raise ConfigError(f"config file not found: {source}")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError:
-        raise ConfigError(f"malformed YAML in {path}") from None
+    data = read_yaml(path)
     return from_dict(WorldModelConfig, apply_overrides(data, overrides or []))
 
 

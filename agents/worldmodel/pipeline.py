@@ -23,9 +23,10 @@ import numpy as np
 import torch
 
 from evorl.builder import controller_for
-from evorl.errors import ConfigError
+from evorl.commands.runner import graceful_interrupts
+from evorl.errors import ConfigError, StopNow
 from evorl.progress import Progress
-from evorl.rundir import CHECKPOINT, atomic_write_text
+from evorl.rundir import CHECKPOINT, atomic_write_text, check_writable
 
 from .collect import collect, missing_episodes
 from .config import WorldModelConfig, dump_config, load_wm_config
@@ -50,6 +51,7 @@ def open_pipeline(directory: Path, source: str | None, overrides: list[str]) -> 
         config = load_wm_config(str(saved), overrides)
     else:
         config = load_wm_config(source, overrides)
+    check_writable(directory, "pipeline folder", directory=True)
     directory.mkdir(parents=True, exist_ok=True)
     atomic_write_text(saved, dump_config(config))
     torch.set_num_threads(config.threads)
@@ -105,9 +107,12 @@ def stage_evolve(
     with Progress(run.name, run.stop.generations, quiet) as bar:
         trainer = build_evolution(run, directory / run.name, [bar])
         try:
-            state = trainer.run()
+            with graceful_interrupts(trainer):
+                state = trainer.run()
         finally:
             trainer.close()
+    if state.stop_reason == "interrupted":
+        raise StopNow  # after the checkpoint at a generation boundary (exit 130)
     return (
         f"evolve: {run.name} after {state.iteration} generations, best fitness "
         f"{state.best_fitness:.4g}, {state.env_steps} steps, {state.elapsed:.0f} s"

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from evorl.errors import ConfigError, TrainingError
+from evorl.errors import ConfigError, StopNow, TrainingError
 
 EPILOG = """examples:
   evorl evolve                  # default: LSTM + CMA-ES on CartPole without velocities
@@ -100,8 +100,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainingError as err:
         print(f"evorl: error: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("evorl: interrupted", file=sys.stderr)
+    except (KeyboardInterrupt, StopNow):
+        print(
+            "evorl: interrupted; what was checkpointed is kept, and the same command (or evorl "
+            "resume RUN) continues from it",
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -104,10 +104,25 @@ def run_fit(args: argparse.Namespace) -> int:
         return 0
     if args.threads < 1:
         raise ConfigError("--threads must be >= 1")
+    _check_outputs(config, args)
     torch.set_num_threads(args.threads)
     if args.gradcheck:
         return _gradcheck(config)
     return _fit(config, args)
+
+
+def _check_outputs(config: Any, args: argparse.Namespace) -> None:
+    """Every output path is writable before training starts (a result is never lost to it)."""
+    from evorl.commands.inspect import check_plot_path
+    from evorl.commands.runs import check_output
+    from evorl.rundir import check_writable
+
+    if args.plot:
+        check_plot_path(args.plot, "--plot")
+    if args.json:
+        check_writable(args.json, "--json")
+    if args.run_dir:
+        check_output(config, args.run_dir)
 
 
 def _gradcheck(config: Any) -> int:

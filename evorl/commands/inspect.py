@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from evorl.errors import ConfigError
@@ -55,9 +56,18 @@ def evaluate(args: argparse.Namespace) -> int:
     """Handler of ``evorl eval``."""
     from evorl.playback import evaluate_policy, record_video
     from evorl.policy import load_policy
+    from evorl.rundir import check_writable
 
     if args.episodes < 1:
         raise ConfigError("--episodes must be >= 1")
+    if args.seed < 0:
+        raise ConfigError("--seed must be >= 0 (reset seeds are non-negative)")
+    if args.video:
+        if Path(args.video).suffix.lower() not in (".gif", ".mp4"):
+            raise ConfigError(f"--video {args.video}: the file must end in .gif or .mp4")
+        check_writable(args.video, "--video")
+    if not Path(args.run_dir).is_dir():
+        raise ConfigError(f"not a run directory: {args.run_dir}")
     policy = load_policy(args.run_dir, args.checkpoint)
     if policy.env is None:
         raise ConfigError(f"{args.run_dir} was trained on a data task, not an env: nothing to play")
@@ -91,8 +101,28 @@ def plot(args: argparse.Namespace) -> int:
     """Handler of ``evorl plot``."""
     from evorl.plotting import plot_run
 
+    if args.out is not None:
+        check_plot_path(args.out, "--out")
     print(plot_run(args.run_dir, args.out))
     return 0
+
+
+def check_plot_path(path: str, option: str) -> None:
+    """A figure path matplotlib can write (a known extension, a writable folder)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from evorl.rundir import check_writable
+
+    formats = Figure().canvas.get_supported_filetypes()
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in formats:
+        raise ConfigError(
+            f"{option} {path}: a figure file needs one of the extensions {', '.join(formats)}"
+        )
+    check_writable(path, option)
 
 
 def listing(args: argparse.Namespace) -> int:

@@ -1,13 +1,51 @@
-"""How every command runs a trainer: progress display, interrupt, summary line, exit code."""
+"""How every command runs a trainer: progress display, interrupts, summary line, exit code.
+
+Interrupts: the first SIGINT (Ctrl-C) or SIGTERM lets the current iteration finish and writes a
+checkpoint at that boundary, so ``evorl resume`` continues exactly; a second SIGINT stops at
+once, without writing (the last checkpoint stands, and resume continues from it exactly too).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+from collections.abc import Iterator
 from typing import Any
 
-from evorl.errors import TrainingError
+from evorl.errors import StopNow, TrainingError
 
 UNITS = {"evolution": "generations", "gradient": "updates", "fit": "batches"}
+MORE = {
+    "evolution": "--stop.generations=N",
+    "gradient": "--stop.env_steps=N",
+    "fit": "--max_sequences=N",
+}
+"""How to give each kind of run a larger budget on ``evorl resume``."""
+
+
+@contextlib.contextmanager
+def graceful_interrupts(trainer: Any) -> Iterator[None]:
+    """Within the block, SIGINT/SIGTERM ask ``trainer`` to stop at the next iteration boundary;
+    a second SIGINT raises :class:`StopNow` (stop now, write nothing)."""
+
+    def ask(signum: int, frame: Any) -> None:
+        if trainer.stop_request and signum == signal.SIGINT:
+            raise StopNow
+        trainer.request_stop("interrupted")
+        print(
+            "evorl: stopping after this iteration and saving a checkpoint "
+            "(Ctrl-C again: stop now, keep the last checkpoint)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    previous = {sig: signal.signal(sig, ask) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run_trainer(trainer: Any, quiet: bool, total: int | None, label: str, threads: int = 1) -> int:
@@ -21,27 +59,49 @@ def run_trainer(trainer: Any, quiet: bool, total: int | None, label: str, thread
         threads: torch threads (small recurrent nets step fastest on one: intra-op threads
             only add synchronisation, measured 30x slower with 2 threads on a busy 2-core
             machine).
+
+    Returns:
+        0 when a stopping rule ended the run, 1 when it could not go on (TrainingError), 130
+        when interrupted.
     """
     import torch
 
     from evorl.progress import Progress
 
     torch.set_num_threads(threads)
+    unit = UNITS.get(trainer.kind, "iterations")
+    if trainer.finished():
+        print(
+            f"{label}: already finished ({trainer.finished()}) after {trainer.state.iteration} "
+            f"{unit}; to go on, raise its budget: evorl resume {trainer.run_dir} "
+            f"{MORE.get(trainer.kind, '')}"
+        )
+        trainer.close()
+        return 0
     print(f"run directory: {trainer.run_dir}", file=sys.stderr)
     try:
-        with Progress(label, total, quiet=quiet) as progress:
+        with graceful_interrupts(trainer), Progress(label, total, quiet=quiet) as progress:
             trainer.hooks.append(progress)
             st = trainer.run()
     except TrainingError as err:
         print(f"evorl: error: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        trainer.checkpoint()
-        print(f"evorl: interrupted; continue with: evorl resume {trainer.run_dir}", file=sys.stderr)
+    except (KeyboardInterrupt, StopNow):
+        print(
+            f"evorl: stopped; continue from the last checkpoint with: evorl resume "
+            f"{trainer.run_dir}",
+            file=sys.stderr,
+        )
         return 130
     finally:
         trainer.close()
-    unit = UNITS.get(trainer.kind, "iterations")
+    if st.stop_reason == "interrupted":
+        print(
+            f"evorl: interrupted after {st.iteration} {unit} (checkpoint saved); continue with: "
+            f"evorl resume {trainer.run_dir}",
+            file=sys.stderr,
+        )
+        return 130
     if st.champion_iteration >= 0:
         best = f"best test score {st.champion_score:.4g} ({unit[:-1]} {st.champion_iteration})"
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -103,23 +104,49 @@ def evolve(args: argparse.Namespace) -> int:
     from evorl.builder import start_run
     from evorl.commands.runner import run_trainer
 
+    check_output(config, args.run_dir)
     trainer = start_run(config, args.run_dir)
     total = config.stop.generations
     return run_trainer(trainer, args.quiet, total, config.name, config.eval.threads)
 
 
+def check_output(config: Any, run_dir: str | None) -> None:
+    """The run directory (or the folder of run directories) must be writable: checked before
+    anything is built or written."""
+    from evorl.rundir import check_writable
+
+    if run_dir is not None:
+        check_writable(run_dir, "--run-dir", directory=True)
+    else:
+        check_writable(config.out, "out", directory=True)
+
+
 def resume(args: argparse.Namespace) -> int:
-    """Handler of ``evorl resume``: any kind of run; overrides are saved first."""
+    """Handler of ``evorl resume``: any kind of run.
+
+    Overrides may change only what :data:`evorl.rundir.RESUMABLE` allows; they are checked and
+    the trainer is rebuilt and restored before the new config is saved, so a refused resume
+    leaves the run directory as it was. A run killed before its first checkpoint starts again
+    from the beginning.
+    """
     import yaml
 
-    from evorl.builder import resume_run
+    from evorl.builder import resume_run, start_run
     from evorl.commands.runner import run_trainer
     from evorl.config import apply_overrides, from_dict, to_dict
-    from evorl.rundir import CONFIG, atomic_write_text, load_run_config, run_kind
+    from evorl.rundir import (
+        CHECKPOINT,
+        CONFIG,
+        atomic_write_text,
+        check_resume_changes,
+        clean_temporaries,
+        load_run_config,
+        run_kind,
+    )
 
     run_dir = Path(args.run_dir)
     kind = run_kind(run_dir)
-    config = load_run_config(run_dir)
+    saved = config = load_run_config(run_dir)
     overrides = list(args.overrides)
     if args.workers is not None or args.ray_address is not None:
         if kind != "evolution":
@@ -127,11 +154,26 @@ def resume(args: argparse.Namespace) -> int:
         overrides += ray_overrides(args)
     if overrides:
         config = from_dict(type(config), apply_overrides(to_dict(config), overrides))
-        atomic_write_text(run_dir / CONFIG, yaml.safe_dump(to_dict(config), sort_keys=False))
-    trainer = resume_run(run_dir, config)
+        check_resume_changes(kind, saved, config)
+    check_writable_run(run_dir)
+    if not (run_dir / CHECKPOINT).exists():
+        print(f"{run_dir}: no checkpoint yet, starting the run from the beginning", file=sys.stderr)
+        trainer = start_run(config, run_dir)
+    else:
+        trainer = resume_run(run_dir, config)
+        clean_temporaries(run_dir)
+        if config != saved:
+            atomic_write_text(run_dir / CONFIG, yaml.safe_dump(to_dict(config), sort_keys=False))
     threads = config.eval.threads if kind == "evolution" else 1
     total = progress_total(kind, config)
     return run_trainer(trainer, args.quiet, total, label(kind, config), threads)
+
+
+def check_writable_run(run_dir: Path) -> None:
+    """A run directory that cannot be written cannot be resumed: one line, before any work."""
+    from evorl.rundir import check_writable
+
+    check_writable(run_dir, "run directory", directory=True)
 
 
 def progress_total(kind: str, config: Any) -> int | None:

@@ -76,7 +76,9 @@ def train(args: argparse.Namespace) -> int:
         return 0
     from evorl.builder import start_run
     from evorl.commands.runner import run_trainer
+    from evorl.commands.runs import check_output
 
+    check_output(config, args.run_dir)
     trainer = start_run(config, args.run_dir)
     return run_trainer(trainer, args.quiet, total_updates(config), f"{config.name} ({config.algo})")
 

@@ -91,7 +91,8 @@ class Controller(torch.nn.Module):
         self._specs: list[tuple[str, str, int]] = []  # (name, init role, gate blocks), flat order
         self._units: dict[str, Unit] = {}  # how each parameter's entries belong to hidden units
         self.build()
-        self.initialize(seed)
+        if not any(p.is_meta for p in self.parameters()):  # a meta controller only counts
+            self.initialize(seed)
 
     def build(self) -> None:
         """Register the cell's parameters (:meth:`add_param`, in flat order) and set

@@ -82,6 +82,8 @@ class VectorEvaluator:
         self.controller = controller
         self.max_envs = max_envs
         self._pools: dict[int, EnvPool] = {}
+        if env.vectorization == "native":  # refused now, not at the first generation
+            self._pools[1] = EnvPool.make(env, 1)
 
     def _pool(self, size: int) -> EnvPool:
         if size not in self._pools:
@@ -191,9 +193,7 @@ class SerialEvaluator:
             while not done:
                 raw = np.array(obs, dtype=np.float64)
                 if sums is not None:
-                    sums.count[task] += 1
-                    sums.total[task] += raw[0]
-                    sums.squares[task] += raw[0] * raw[0]
+                    sums.add(np.array([task]), raw)
                 x = normalizer(raw) if normalizer is not None else raw
                 action, state = self.controller.step(
                     torch.from_numpy(x.astype(np.float32)), state, weights

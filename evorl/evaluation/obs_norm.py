@@ -16,15 +16,31 @@ import numpy as np
 
 @dataclass
 class ObsSums:
-    """Per-episode sums of observations: ``count`` (T,), ``total`` and ``squares`` (T, obs)."""
+    """Per-episode sums of observations: ``count`` (T,), ``total`` and ``squares`` (T, obs), and
+    ``nonfinite`` (T,): observations left out because an entry was NaN or infinite."""
 
     count: np.ndarray
     total: np.ndarray
     squares: np.ndarray
+    nonfinite: np.ndarray
 
     @classmethod
     def zeros(cls, episodes: int, dim: int) -> ObsSums:
-        return cls(np.zeros(episodes), np.zeros((episodes, dim)), np.zeros((episodes, dim)))
+        return cls(
+            np.zeros(episodes), np.zeros((episodes, dim)), np.zeros((episodes, dim)),
+            np.zeros(episodes, np.int64),
+        )  # fmt: skip
+
+    def add(self, tasks: np.ndarray, obs: np.ndarray) -> None:
+        """Add one observation (row of ``obs``) to each episode in ``tasks`` (distinct); a row
+        with a non-finite entry is counted in ``nonfinite`` and left out of the sums."""
+        finite = np.isfinite(obs).all(axis=1)
+        if not finite.all():
+            np.add.at(self.nonfinite, tasks[~finite], 1)
+            tasks, obs = tasks[finite], obs[finite]
+        self.count[tasks] += 1
+        self.total[tasks] += obs
+        self.squares[tasks] += obs * obs
 
     @classmethod
     def concat(cls, parts: list[ObsSums]) -> ObsSums:
@@ -34,7 +50,7 @@ class ObsSums:
         return ObsSums(*(getattr(self, k)[index] for k in _FIELDS))
 
 
-_FIELDS = ("count", "total", "squares")
+_FIELDS = ("count", "total", "squares", "nonfinite")
 
 
 @dataclass

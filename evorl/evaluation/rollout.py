@@ -120,7 +120,7 @@ def run_episodes(
             tasks = slot_task[live_slots]
             raw = obs[rows]
             if sums is not None:
-                _accumulate(sums, tasks, raw[live])
+                sums.add(tasks, raw[live])
             action = batch.step(normalizer(raw) if normalizer is not None else raw)
             if actions is None:
                 actions = np.zeros((pool.num_envs, *action.shape[1:]), action.dtype)
@@ -151,9 +151,3 @@ def run_episodes(
             if next_task == n_tasks and 2 * active[rows].sum() <= len(rows):
                 batch.keep(np.flatnonzero(active[rows]))
     return EpisodeResults(returns, lengths, sums, env_time)
-
-
-def _accumulate(sums: ObsSums, tasks: np.ndarray, obs: np.ndarray) -> None:
-    sums.count[tasks] += 1
-    sums.total[tasks] += obs
-    sums.squares[tasks] += obs * obs

@@ -29,25 +29,12 @@ from evorl.config import (
     read_source,
     to_dict,
 )
+from evorl.config_io import NAME, check_fields, spec
 from evorl.controllers.config import ControllerConfig
 
 PRESET_DIR = Path(__file__).parent / "presets"
 KIND = "gradient"
 ALGOS = ("ppo", "rpg")
-
-
-def _positive(section: str, obj: object, *names: str) -> None:
-    for name in names:
-        value = getattr(obj, name)
-        if value is not None and not value > 0:
-            raise ConfigError(f"{section}.{name} must be > 0, got {value!r}")
-
-
-def _unit(section: str, obj: object, *names: str) -> None:
-    for name in names:
-        value = getattr(obj, name)
-        if not 0.0 <= value <= 1.0:
-            raise ConfigError(f"{section}.{name} must be in [0, 1], got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -56,19 +43,17 @@ class PolicyConfig:
 
     log_std_init: float = -0.5
     """Box actions: initial log standard deviation of the Gaussian (learned, state-independent)."""
-    readout_scale: float | None = 0.01
+    readout_scale: float | None = spec(0.01, gt=0)
     """Multiply the controller's readout weights by this at initialisation, so the first policy
     is near-uniform (discrete) or near the action centre (Gaussian) — the small policy-head
     init of PPO implementations. ``null`` keeps the controller's own init. Not applied to a
     policy loaded with ``--init-from``."""
-    value_from: str = "state"
+    value_from: str = spec("state", choices=("state", "obs"))
     """Features of the value head: ``state`` (the controller's top-layer hidden state after the
     step — a history-dependent baseline) or ``obs`` (the observation only)."""
 
     def __post_init__(self) -> None:
-        if self.value_from not in ("state", "obs"):
-            raise ConfigError("policy.value_from must be one of state, obs")
-        _positive("policy", self, "readout_scale")
+        check_fields(self, "policy")
 
 
 @dataclass(frozen=True)
@@ -76,78 +61,74 @@ class OptimConfig:
     """Adam with global-norm gradient clipping (the learning rate is per algorithm: ``rpg.lr``,
     ``ppo.lr``, as the two take very different numbers of steps per sample)."""
 
-    eps: float = 1e-5
+    eps: float = spec(1e-5, gt=0)
     """Adam epsilon."""
-    max_grad_norm: float | None = 0.5
+    max_grad_norm: float | None = spec(0.5, gt=0)
     """Clip the gradient's global norm to this (``null``: no clipping)."""
 
     def __post_init__(self) -> None:
-        _positive("optim", self, "eps", "max_grad_norm")
+        check_fields(self, "optim")
 
 
 @dataclass(frozen=True)
 class RPGConfig:
     """Recurrent policy gradients (Wierstra et al. 2007/2010): REINFORCE through the LSTM."""
 
-    lr: float = 3e-3
+    lr: float = spec(3e-3, gt=0)
     """Adam learning rate (one step per batch of episodes)."""
-    episodes: int = 16
+    episodes: int = spec(16, ge=1)
     """Whole episodes per update (all run side by side in a vector env)."""
-    window: int | None = None
+    window: int | None = spec(None, ge=1)
     """Truncated BPTT: backpropagate through windows of this many steps (state carried forward
     but detached between windows); ``null`` backpropagates through whole episodes."""
     baseline: bool = True
     """Subtract the value head's history-dependent baseline b(h_t) from the returns."""
     normalize_advantages: bool = False
     """Standardise (return - baseline) over the batch (changes the gradient's scale only)."""
-    value_coef: float = 0.5
+    value_coef: float = spec(0.5, ge=0)
     """Weight of the value head's squared error in the loss."""
-    entropy_coef: float = 0.0
+    entropy_coef: float = spec(0.0, ge=0)
     """Weight of the entropy bonus."""
 
     def __post_init__(self) -> None:
-        _positive("rpg", self, "lr", "episodes", "window")
-        if self.value_coef < 0 or self.entropy_coef < 0:
-            raise ConfigError("rpg.value_coef and rpg.entropy_coef must be >= 0")
+        check_fields(self, "rpg")
 
 
 @dataclass(frozen=True)
 class PPOConfig:
     """Recurrent PPO (Schulman et al. 2017) with GAE (Schulman et al. 2016)."""
 
-    lr: float = 1e-3
+    lr: float = spec(1e-3, gt=0)
     """Adam learning rate (``epochs × minibatches`` steps per rollout)."""
-    num_envs: int = 8
+    num_envs: int = spec(8, ge=1)
     """Environments stepped side by side; episodes continue across updates."""
-    steps: int = 128
+    steps: int = spec(128, ge=1)
     """Steps per environment per update (the rollout length)."""
-    epochs: int = 10
+    epochs: int = spec(10, ge=1)
     """Passes over each rollout."""
-    minibatches: int = 4
+    minibatches: int = spec(4, ge=1)
     """Minibatches per epoch; each holds whole BPTT chunks."""
-    bptt: int | None = 32
+    bptt: int | None = spec(32, ge=1)
     """Truncated BPTT length: the rollout is cut into chunks of this many steps (a divisor of
     ``steps``) that start from the recurrent state recorded while acting; episodes inside a
     chunk stay whole, with the state reset at their starts. ``null``: one chunk per env."""
-    clip: float = 0.2
+    clip: float = spec(0.2, gt=0)
     """Clipping range of the probability ratio."""
-    gae_lambda: float = 0.95
+    gae_lambda: float = spec(0.95, ge=0, le=1)
     """GAE λ."""
-    value_coef: float = 0.5
+    value_coef: float = spec(0.5, ge=0)
     """Weight of the value loss."""
-    entropy_coef: float = 0.0
+    entropy_coef: float = spec(0.0, ge=0)
     """Weight of the entropy bonus."""
-    clip_value: float | None = None
+    clip_value: float | None = spec(None, gt=0)
     """Clip the value prediction's change to this range (``null``: no value clipping)."""
     normalize_advantages: bool = True
     """Standardise advantages per minibatch."""
-    target_kl: float | None = None
+    target_kl: float | None = spec(None, gt=0)
     """Stop the epochs early once the approximate KL exceeds this (``null``: never)."""
 
     def __post_init__(self) -> None:
-        _positive("ppo", self, "lr", "num_envs", "steps", "epochs", "minibatches", "bptt", "clip")
-        _positive("ppo", self, "clip_value", "target_kl")
-        _unit("ppo", self, "gae_lambda")
+        check_fields(self, "ppo")
         chunk = self.bptt or self.steps
         if self.steps % chunk:
             raise ConfigError(f"ppo.bptt={self.bptt} must divide ppo.steps={self.steps}")
@@ -159,21 +140,19 @@ class PPOConfig:
 class GradEvalConfig:
     """Test episodes of the deterministic policy (the controller's ``act`` head)."""
 
-    test_every: int = 5
+    test_every: int = spec(5, ge=0)
     """Test every this many updates (0: never; always after the last)."""
-    test_episodes: int = 20
+    test_episodes: int = spec(20, ge=1)
     """Test episodes (reset seeds as evolution's tests); the run is solved when their mean
     return reaches ``stop.target``."""
-    test_max_episode_steps: int | None = None
+    test_max_episode_steps: int | None = spec(None, ge=1)
     """Time limit of test episodes (``null``: the training limit), e.g. 100,000 for the
     "balanced 100,000 steps" criterion of pole balancing."""
-    max_envs: int = 256
+    max_envs: int = spec(256, ge=1)
     """Most environments stepped together in a test."""
 
     def __post_init__(self) -> None:
-        if self.test_every < 0:
-            raise ConfigError("eval.test_every must be >= 0")
-        _positive("eval", self, "test_episodes", "test_max_episode_steps", "max_envs")
+        check_fields(self, "eval")
 
 
 @dataclass(frozen=True)
@@ -182,14 +161,17 @@ class GradStopConfig:
 
     target: float | None = None
     """Stop when the mean test return reaches this."""
-    env_steps: int | None = None
+    env_steps: int | None = spec(None, ge=1)
     """Stop after this many training env steps."""
-    episodes: int | None = None
+    episodes: int | None = spec(None, ge=1)
     """Stop after this many training episodes (finished ones)."""
-    iterations: int | None = None
+    iterations: int | None = spec(None, ge=1)
     """Stop after this many updates."""
-    wall_time: float | None = None
+    wall_time: float | None = spec(None, gt=0)
     """Stop after this many seconds of training (summed over resumed sessions)."""
+
+    def __post_init__(self) -> None:
+        check_fields(self, "stop")
 
 
 @dataclass(frozen=True)
@@ -198,11 +180,11 @@ class GradientConfig:
 
     kind: str = KIND
     """Marker saved in the run directory: this run was made by gradient training."""
-    algo: str = "ppo"
+    algo: str = spec("ppo", choices=ALGOS)
     """``ppo`` (recurrent PPO) or ``rpg`` (recurrent policy gradients)."""
-    name: str = "train"
+    name: str = spec("train", pattern=NAME)
     """Run name; the run directory is ``<out>/<name>-<timestamp>``."""
-    seed: int = 1
+    seed: int = spec(1, ge=0)
     """Root seed: initial weights, action sampling, minibatches and reset seeds derive from it."""
     env: EnvConfig = field(default_factory=EnvConfig)
     """The environment (same section as evolution's)."""
@@ -212,12 +194,12 @@ class GradientConfig:
     """Stochastic heads and value head."""
     optim: OptimConfig = field(default_factory=OptimConfig)
     """Adam settings."""
-    gamma: float = 0.99
+    gamma: float = spec(0.99, gt=0, le=1)
     """Discount factor."""
     obs_norm: bool = False
     """Normalise observations with running statistics (frozen during each rollout, stored with
     the policy exactly as evolution stores them)."""
-    obs_clip: float = 5.0
+    obs_clip: float = spec(5.0, gt=0)
     """Clip normalised observations to ``[-obs_clip, obs_clip]``."""
     reward_scale: bool = False
     """Divide rewards by the running standard deviation of the discounted return (as
@@ -233,7 +215,7 @@ class GradientConfig:
     init_from: str | None = None
     """Start from the controller of this run directory (evolved or gradient-trained); set by
     ``evorl train --init-from RUN_DIR``. A resumed run ignores it (the checkpoint wins)."""
-    checkpoint_every: int = 10
+    checkpoint_every: int = spec(10, ge=1)
     """Write a checkpoint every this many updates (and always at the end)."""
     out: str = "runs"
     """Folder that holds run directories."""
@@ -241,15 +223,10 @@ class GradientConfig:
     """Free text kept with the run (what the preset is for, expected wall time)."""
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.kind != KIND:
             raise ConfigError(f"kind must be '{KIND}' for `evorl train`, got {self.kind!r}")
-        if self.algo not in ALGOS:
-            raise ConfigError(f"algo must be one of {', '.join(ALGOS)}; got {self.algo!r}")
-        if self.seed < 0 or self.checkpoint_every < 1:
-            raise ConfigError("seed must be >= 0 and checkpoint_every >= 1")
-        if not 0.0 < self.gamma <= 1.0:
-            raise ConfigError(f"gamma must be in (0, 1], got {self.gamma!r}")
-        if not (math.isfinite(self.obs_clip) and self.obs_clip > 0):
+        if not math.isfinite(self.obs_clip):
             raise ConfigError("obs_clip must be a finite number > 0")
         if all(v is None for v in dataclasses.astuple(self.stop)):
             raise ConfigError("set at least one stopping rule (stop.target, stop.env_steps, ...)")

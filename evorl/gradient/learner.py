@@ -37,6 +37,7 @@ from evorl.gradient.ppo import PPO
 from evorl.gradient.rpg import RPG
 from evorl.policy import policy_file, policy_info
 from evorl.training import Budget, PolicyTester, StepResult
+from evorl.training.evolution import merge_obs
 
 
 class GradientLearner:
@@ -66,7 +67,7 @@ class GradientLearner:
     def step(self, iteration: int) -> StepResult:
         metrics, exp = self.algorithm.iterate(iteration, self.normalizer())
         if self.obs_stats is not None:
-            self.obs_stats.merge(exp.obs_sums)
+            metrics.update(merge_obs(self.obs_stats, exp.obs_sums, "skip"))
         width = self.algorithm.envs.num_envs
         self.recent = (self.recent + exp.returns.tolist())[-width:]
         found = len(exp.returns) > 0

@@ -76,9 +76,14 @@ class Experience:
 
 
 def obs_sums(raw: list[np.ndarray]) -> ObsSums:
-    """One rollout's raw observations summed as one row, for ``RunningObsStats.merge``."""
+    """One rollout's raw observations summed as one row, for ``RunningObsStats.merge``
+    (observations with a NaN or infinite entry are counted and left out)."""
     x = np.concatenate(raw)
-    return ObsSums(np.array([len(x)], float), x.sum(0)[None], (x * x).sum(0)[None])
+    finite = np.isfinite(x).all(axis=1)
+    if not finite.all():
+        x = x[finite]
+    bad = np.array([len(finite) - int(finite.sum())])
+    return ObsSums(np.array([len(x)], float), x.sum(0)[None], (x * x).sum(0)[None], bad)
 
 
 def _as_input(obs: np.ndarray, normalizer: ObsNormalizer | None, dtype: torch.dtype):

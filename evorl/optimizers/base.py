@@ -49,6 +49,8 @@ class Optimizer:
     """The algorithm's frozen settings dataclass."""
     state: ClassVar[tuple[str, ...]] = ()
     """Attributes saved by :meth:`state_dict` (deep-copied both ways)."""
+    quadratic_memory: ClassVar[bool] = False
+    """Keeps d x d matrices (a full covariance): memory grows with the square of the dimension."""
 
     def __init__(
         self,

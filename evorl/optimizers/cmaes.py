@@ -115,6 +115,7 @@ class CMAES(Optimizer):
     name = "cmaes"
     Settings = CMAESSettings
     diagonal = False
+    quadratic_memory = True
     state = ("restarts", "_maxiter0", "_regime", "_evals", "_n_large", "_last_large_popsize")
     state += ("popsize_default",)
 
@@ -225,3 +226,4 @@ class SepCMAES(CMAES):
 
     name = "sep-cmaes"
     diagonal = True
+    quadratic_memory = False

@@ -72,6 +72,7 @@ class XNES(Optimizer):
 
     name = "xnes"
     Settings = XNESSettings
+    quadratic_memory = True
     state = ("_mu", "sigma", "b", "_noise")
 
     def _init(self, popsize: int | None) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evorl.config import ConfigError, apply_overrides, from_dict
+from evorl.config_io import NAME, check_fields, spec
 from evorl.controllers import ControllerConfig
 
 ALGOS = ("rtrl", "bptt", "tbptt", "evolution")
@@ -33,27 +34,27 @@ class FitConfig:
     """Task name, a key of ``evorl.tasks.sequences.TASKS``."""
     task_options: dict[str, Any] = field(default_factory=dict)
     """Task parameters, e.g. ``{delay: 3}``; on the command line ``--task.delay=3``."""
-    algo: str = "bptt"
+    algo: str = spec("bptt", choices=ALGOS)
     """One of rtrl, bptt, tbptt, evolution."""
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     """The network (any evorl controller; rtrl and teacher forcing need fully_recurrent)."""
-    seed: int = 0
+    seed: int = spec(0, ge=0)
     """Seeds initial weights, training data, test data and the evolution optimizer."""
-    optimizer: str = "adam"
+    optimizer: str = spec("adam", choices=("adam", "sgd"))
     """Gradient optimizer for bptt, tbptt and epochwise rtrl: adam or sgd (plain)."""
-    lr: float = 0.01
+    lr: float = spec(0.01, gt=0)
     """Learning rate (real-time RTRL: α of Williams & Zipser, per step)."""
-    momentum: float = 0.0
+    momentum: float = spec(0.0, ge=0, le=1)
     """SGD momentum."""
-    batch_size: int = 16
+    batch_size: int = spec(16, ge=1)
     """Sequences per update (evolution: per candidate evaluation)."""
-    window: int = 20
+    window: int = spec(20, ge=1)
     """tbptt: truncation window in steps."""
-    clip: float | None = 1.0
+    clip: float | None = spec(1.0, gt=0)
     """Clip the gradient's global norm to this (None: no clipping)."""
     teacher_forcing: bool = False
     """Feed targets back in place of the outputs while training (fully_recurrent only)."""
-    rtrl_mode: str = "realtime"
+    rtrl_mode: str = spec("realtime", choices=("realtime", "epochwise"))
     """rtrl: realtime (weights change every step) or epochwise (exact gradient per batch)."""
     forget_bias: float | None = None
     """LSTM: set the forget-gate bias to this after initialisation (None: the init's choice)."""
@@ -61,33 +62,31 @@ class FitConfig:
     """LSTM: set the input-gate bias to this after initialisation (None: the init's choice)."""
     es: str = "cmaes"
     """evolution: optimizer name (see ``evorl list optimizers``)."""
-    popsize: int | None = None
+    popsize: int | None = spec(None, ge=2)
     """evolution: population size (None: the optimizer's default)."""
-    sigma: float = 0.5
+    sigma: float = spec(0.5, gt=0)
     """evolution: initial step size."""
-    max_sequences: int = 100_000
+    max_sequences: int = spec(100_000, ge=1)
     """Budget: training sequences seen (evolution: summed over all candidates)."""
-    wall_time: float | None = None
+    wall_time: float | None = spec(None, gt=0)
     """Budget: seconds (None: no limit)."""
-    eval_every: int = 1000
+    eval_every: int = spec(1000, ge=1)
     """Test (and log a learning-curve row) every this many training sequences."""
-    test_size: int = 256
+    test_size: int = spec(256, ge=1)
     """Sequences in the fixed test set; solved means all of them are right."""
     stop_on_solve: bool = True
     """Stop as soon as the test set is solved."""
-    name: str = "fit"
+    name: str = spec("fit", pattern=NAME)
     """Run name; the run directory (``--run-dir`` or ``out``) is ``<out>/<name>-<timestamp>``."""
     out: str = "runs"
     """Folder that holds run directories."""
-    checkpoint_every: int = 100
+    checkpoint_every: int = spec(100, ge=1)
     """Write a checkpoint every this many batches (run directories only; always at the end)."""
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.kind != "fit":
             raise ConfigError(f"kind must be 'fit' for `evorl fit`, got {self.kind!r}")
-        _choice("algo", self.algo, ALGOS)
-        _choice("optimizer", self.optimizer, ("adam", "sgd"))
-        _choice("rtrl_mode", self.rtrl_mode, ("realtime", "epochwise"))
         recurrent = self.controller.kind == "fully_recurrent"
         if self.algo == "rtrl" and not recurrent:
             raise ConfigError(
@@ -100,14 +99,6 @@ class FitConfig:
             _choice("es", self.es, tuple(OPTIMIZERS))
         if self.teacher_forcing and not recurrent:
             raise ConfigError("teacher_forcing needs controller.kind=fully_recurrent")
-        names = ("batch_size", "window", "max_sequences", "eval_every", "test_size")
-        for name in (*names, "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1")
-        if not self.lr > 0 or not self.sigma > 0:
-            raise ConfigError("lr and sigma must be > 0")
-        if self.clip is not None and not self.clip > 0:
-            raise ConfigError("clip must be > 0 or null")
 
 
 def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -73,11 +73,13 @@ class EvolutionLearner:
         episodes: int = 1,
         obs_stats: RunningObsStats | None = None,
         policy_info: dict[str, Any] | None = None,
+        obs_nonfinite: str = "skip",
     ) -> None:
         self.optimizer, self.evaluator = optimizer, evaluator
         self.seed, self.episodes = seed, episodes
         self.obs_stats = obs_stats
         self.policy_info = dict(policy_info or {})
+        self.obs_nonfinite = obs_nonfinite
         self.nan_fitness = 0
 
     def normalizer(self) -> ObsNormalizer | None:
@@ -97,7 +99,7 @@ class EvolutionLearner:
         fitness = self._repair(result.fitness, asked.iteration)
         metrics = self.optimizer.tell(asked.candidates, fitness)
         if self.obs_stats is not None and result.obs_sums is not None:
-            self.obs_stats.merge(result.obs_sums)
+            metrics.update(merge_obs(self.obs_stats, result.obs_sums, self.obs_nonfinite))
         best = int(np.argmax(fitness))
         return StepResult(
             fitness={
@@ -159,6 +161,19 @@ class EvolutionLearner:
 
     def close(self) -> None:
         self.evaluator.close()
+
+
+def merge_obs(stats: RunningObsStats, sums: Any, nonfinite: str) -> dict[str, float]:
+    """Merge observation sums into the statistics; observations with NaN/inf entries were left
+    out of the sums: report their count (``obs/nonfinite``), or stop (``nonfinite="stop"``)."""
+    stats.merge(sums)
+    bad = int(sums.nonfinite.sum())
+    if bad and nonfinite == "stop":
+        raise TrainingError(
+            f"{bad} observations with NaN/inf entries (eval.obs_nonfinite=skip would leave them "
+            "out of the statistics and go on); the last checkpoint is intact"
+        )
+    return {"obs/nonfinite": float(bad)} if bad else {}
 
 
 def search(

@@ -179,6 +179,8 @@ class Trainer:
     state: TrainState = field(default_factory=TrainState)
     champion_file: dict[str, Any] | None = None
     """The champion's policy file, as it was when the champion was found (its statistics)."""
+    stop_request: str = ""
+    """Set by :meth:`request_stop` (a signal handler): the run stops after this iteration."""
 
     def __post_init__(self) -> None:
         if self.champion_file is None:
@@ -192,15 +194,33 @@ class Trainer:
     # ------------------------------------------------------------------ loop
 
     def run(self) -> TrainState:
-        """Train until a stopping rule fires; writes a final checkpoint."""
+        """Train until a stopping rule fires (or :meth:`request_stop`); writes a final checkpoint.
+
+        A run whose stopping rule has already fired (a resumed finished run) returns at once,
+        without a new iteration or a checkpoint.
+        """
+        if self.finished():
+            self.state.stop_reason = self.finished()
+            return self.state
         if self.state.iteration == 0 and self.tester.at_start:
             row = self._record(self._test(None))
             for hook in self.hooks:
                 hook(self, row)
         while not self.state.stop_reason:
             self.step()
+            if self.stop_request and not self.state.stop_reason:
+                self.state.stop_reason = self.stop_request
         self.checkpoint()
         return self.state
+
+    def request_stop(self, reason: str = "interrupted") -> None:
+        """Stop at the end of the current iteration (then checkpoint): safe from a signal
+        handler, and the run resumes exactly from there."""
+        self.stop_request = reason
+
+    def finished(self) -> str:
+        """The stopping rule that has already fired (a resumed run that is done), or empty."""
+        return self._stop_reason()
 
     def step(self) -> dict[str, Any]:
         """One iteration; returns its metrics row."""
