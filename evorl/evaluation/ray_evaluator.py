@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,17 +55,16 @@ from ray.exceptions import (
     WorkerCrashedError,
 )
 
-from evorl.config import EvalConfig, RunConfig, to_dict
+from evorl.config import RunConfig, to_dict
 from evorl.controllers import Controller
 from evorl.errors import ConfigError, TrainingError
+from evorl.evaluation import ray_connect
 from evorl.evaluation.evaluators import EvalResult
 from evorl.evaluation.obs_norm import ObsNormalizer, ObsSums
 from evorl.evaluation.ray_actors import ChunkResult, EvalWorker
 
 log = logging.getLogger(__name__)
 
-LOCAL_OBJECT_STORE_BYTES = 200 * 2**20
-"""Object store of a Ray instance started by the evaluator; parameter chunks are small."""
 POLL_S = 1.0
 """How often a waiting driver looks for replacement workers that have come up."""
 
@@ -111,7 +109,7 @@ class RayEvaluator:
         self.failures = 0
         self._live: list[WorkerInfo] = []
         self._starting: dict[ray.ObjectRef, Any] = {}
-        self._owns_ray = _connect(config.eval)
+        self._owns_ray = ray_connect.connect(config.eval.ray_address, config.eval.workers)
         self._payload = to_dict(config)
         self._actor_class = ray.remote(EvalWorker).options(
             num_cpus=1, max_restarts=0, max_task_retries=0, scheduling_strategy="SPREAD"
@@ -174,8 +172,8 @@ class RayEvaluator:
                 ray.kill(handle, no_restart=True)
         self._live.clear()
         self._starting.clear()
-        if self._owns_ray and ray.is_initialized():
-            ray.shutdown()
+        if self._owns_ray:
+            ray_connect.disconnect()
         self._owns_ray = False
 
     def __enter__(self) -> RayEvaluator:
@@ -317,27 +315,6 @@ class RayEvaluator:
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def _connect(ev: EvalConfig) -> bool:
-    """Start or join Ray unless already initialised; True if this call initialised it."""
-    if ray.is_initialized():
-        return False
-    if ev.ray_address:
-        try:
-            ray.init(address=ev.ray_address, logging_level=logging.WARNING)
-        except (ConnectionError, RuntimeError, ValueError) as err:
-            raise ConfigError(
-                f"eval.ray_address={ev.ray_address}: cannot join the Ray cluster ({_one_line(err)})"
-            ) from None
-        return True
-    ray.init(
-        num_cpus=ev.workers or os.cpu_count() or 1,
-        include_dashboard=False,
-        object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-        logging_level=logging.WARNING,
-    )
-    return True
 
 
 def _cluster_cpus() -> int:
