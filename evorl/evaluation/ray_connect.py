@@ -44,6 +44,7 @@ import uuid
 import grpc
 import ray
 from ray._private import services
+from ray._private import worker as ray_worker
 from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
 
 from evorl.errors import ConfigError
@@ -123,7 +124,7 @@ def _start_private(workers: int) -> None:
         )
     instance = uuid.uuid4().hex
     os.environ[ray_watchdog.ENV] = instance  # inherited by every process of the instance
-    _watchdog = ray_watchdog.start(instance)
+    _watchdog = ray_watchdog.start(instance, os.path.dirname(ray.__file__))
     try:
         ray.init(
             address="local",  # never the cluster ray_current_cluster names: see the module doc
@@ -135,6 +136,9 @@ def _start_private(workers: int) -> None:
     except BaseException:
         disconnect()
         raise
+    node = getattr(ray_worker, "_global_node", None)  # no public API names the session dir
+    if node is not None:
+        ray_watchdog.tell_session(_watchdog, node.get_session_dir_path())
 
 
 def _join(address: str, where: str, timeout_s: float) -> None:
