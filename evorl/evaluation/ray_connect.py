@@ -237,8 +237,10 @@ def _call(target: str, token: str | None, deadline: float, method: str, request)
 
 def _local_token() -> str | None:
     """The token Ray's own loader finds (env var, then the file it names, then the default file)."""
-    from ray._raylet import AuthenticationTokenLoader
-
+    try:
+        from ray._raylet import AuthenticationTokenLoader
+    except ImportError:  # a Ray older than token authentication (2.52)
+        return None
     loader = AuthenticationTokenLoader.instance()
     if not loader.has_token(ignore_auth_mode=True):
         return None
