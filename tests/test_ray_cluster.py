@@ -16,6 +16,7 @@ the nodes run under ``ray start --block``, which stops its node's processes when
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import shutil
@@ -32,12 +33,14 @@ import pytest
 import ray
 from ray._private import services
 
-from evorl import cli
 from evorl.errors import ConfigError
 from evorl.evaluation import ray_connect, ray_watchdog
 
 MARK = "EVORL_TEST_CLUSTER"
-RAY = shutil.which("ray", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+BIN_PATH = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+RAY = shutil.which("ray", path=BIN_PATH)
+# The installed command, as a user runs it (whatever module its entry point names).
+EVORL = [shutil.which("evorl", path=BIN_PATH) or "evorl", "evolve"]
 needs_ray_cli = pytest.mark.skipif(RAY is None, reason="the `ray` command is not installed")
 # Variables that would make a subprocess use a cluster or token other than the test's own.
 RAY_VARIABLES = ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
@@ -197,6 +200,9 @@ class CliCluster:
 
 
 QUIET = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+# Waits for Ray to start a worker: seconds here, but a minute and more on a 2-core machine that
+# others are loading (a worker imports torch before it answers).
+LOADED = 180.0
 
 
 @pytest.fixture(scope="module")
@@ -230,7 +236,7 @@ def wait_until_none(
 
 def evorl(cl: CliCluster, args: list[str], env: dict[str, str] | None = None, **kw):
     """``evorl evolve ...`` as a subprocess in the test cluster's environment."""
-    cmd = [sys.executable, "-m", "evorl.cli", "evolve", *args]
+    cmd = [*EVORL, *args]
     return subprocess.Popen(
         cmd, env=env or cl.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw
     )
@@ -246,9 +252,10 @@ def comparable(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if not k.startswith(drop)} for r in rows]
 
 
-def local_rows(tmp: Path) -> list[dict]:
+def local_rows(tmp: Path, run: list[str] = RUN) -> list[dict]:
     """The same run with the default, local evaluator (in this process: it is quick)."""
-    assert cli.main(["evolve", *RUN, f"--run-dir={tmp / 'local'}"]) == 0
+    (main,) = importlib.metadata.entry_points(group="console_scripts", name="evorl")
+    assert main.load()(["evolve", *run, f"--run-dir={tmp / 'local'}"]) == 0
     return metric_rows(tmp / "local")
 
 
@@ -273,37 +280,44 @@ def test_run_on_token_cluster_survives_worker_and_node_kill(cluster, tmp_path):
     nothing in the metrics.
 
     Order of events, made deterministic by freezing the workers (SIGSTOP) once generation 1 is
-    logged, so the driver is waiting on chunks they hold: the head's worker is SIGKILLed (its
+    logged (30 generations of a few milliseconds each leave time to), so the driver is waiting
+    on chunks they hold: the head's worker is SIGKILLed (its
     chunk moves to the frozen worker on the second node, a replacement starts on the head);
     once the replacement is up, the second node's raylet is SIGKILLed, so that node's chunks,
     never answered, move to the replacement, which finishes the run alone.
     """
-    run_dir = tmp_path / "ray"
-    args = [*RUN, f"--run-dir={run_dir}", "--workers", "2", "--ray-address", cluster.address]
+    run_dir, run = tmp_path / "ray", [*RUN, "--stop.generations=30"]
+    args = [*run, f"--run-dir={run_dir}", "--workers", "2", "--ray-address", cluster.address]
     proc = evorl(cluster, args)
     try:
-        first_row = run_dir / "metrics.jsonl"
-        wait_for(lambda: first_row.exists() and first_row.stat().st_size, 60, "generation 1", proc)
-        workers = cluster.workers()
-        assert sorted(workers.values()) == ["head", "node"], workers
-        for pid in workers:
+        both = wait_for(lambda: len(w := cluster.workers()) == 2 and w, LOADED, "2 workers", proc)
+        assert sorted(both.values()) == ["head", "node"], both
+        first_row, deadline = run_dir / "metrics.jsonl", time.monotonic() + LOADED
+        while not (first_row.exists() and first_row.stat().st_size):  # no /proc scan: quick
+            assert proc.poll() is None, "evorl ended before generation 1 was logged"
+            assert time.monotonic() < deadline, "timed out waiting for generation 1"
+            time.sleep(0.002)
+        for pid in both:
             os.kill(pid, signal.SIGSTOP)
+        workers = cluster.workers()
+        assert workers == both, "a worker was replaced before the test's kills"
         on_head = next(pid for pid, node in workers.items() if node == "head")
         os.kill(on_head, signal.SIGKILL)
 
         def replacement():
             return [p for p, node in cluster.workers().items() if node == "head"]
 
-        wait_for(replacement, 60, "a replacement worker on the head", proc)
+        wait_for(replacement, LOADED, "a replacement worker on the head", proc)
         # The frozen worker never answers; `ray start --block` takes it down with its raylet.
         os.kill(cluster.raylets()["node"], signal.SIGKILL)
-        _, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=2 * LOADED)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err
     rows = metric_rows(run_dir)
-    assert comparable(rows) == comparable(local_rows(tmp_path))
+    assert len(rows) == 30
+    assert comparable(rows) == comparable(local_rows(tmp_path, run))
     assert rows[-1]["ray/failures_total"] == 2, err
     assert rows[-1]["ray/actors"] == 1
     assert "Traceback" not in err
@@ -328,7 +342,7 @@ def one_line_refusal(proc: subprocess.Popen, timeout: float) -> str:
 def test_wrong_address_is_refused_in_one_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in RAY_VARIABLES}
     address = f"127.0.0.1:{free_port()}"  # nothing listens there
-    cmd = [sys.executable, "-m", "evorl.cli", "evolve", *RUN, f"--run-dir={tmp_path / 'r'}"]
+    cmd = [*EVORL, *RUN, f"--run-dir={tmp_path / 'r'}"]
     cmd += ["--workers", "2", "--ray-address", address]
     start = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -385,7 +399,7 @@ def test_workers_without_address_beside_a_running_cluster_start_a_private_instan
     """``ray_current_cluster`` names the test cluster (RAY_TMPDIR), as /tmp/ray's would."""
     assert (cluster.root / "ray" / "ray_current_cluster").exists()
     proc = evorl(cluster, [*RUN, f"--run-dir={tmp_path / 'ray'}", "--workers", "2"])
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=2 * LOADED)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     notes = [ln for ln in err.splitlines() if "starts a private Ray instance" in ln]
@@ -406,12 +420,12 @@ def test_killed_local_run_leaves_no_ray_process(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in RAY_VARIABLES}
     env.update({MARK: marker, "RAY_TMPDIR": str(root)})
     run_dir = tmp_path / "run"
-    cmd = [sys.executable, "-m", "evorl.cli", "evolve", *RUN, "--stop.generations=1000000"]
+    cmd = [*EVORL, *RUN, "--stop.generations=1000000"]
     cmd += [f"--run-dir={run_dir}", "--workers", "2"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         rows = run_dir / "metrics.jsonl"
-        wait_for(lambda: rows.exists() and rows.stat().st_size, 90, "generation 1", proc)
+        wait_for(lambda: rows.exists() and rows.stat().st_size, LOADED, "generation 1", proc)
         names = {cmd.split(".")[0] for _, cmd in processes_with(marker, root).values()}
         assert {"ray::DashboardAgent", "ray::RuntimeEnvAgent", "ray::EvalWorker"} <= names
         proc.kill()
