@@ -22,7 +22,7 @@ token and then, only if the cluster asks for one, with the token Ray's own loade
 tells within milliseconds (or the deadline, for a host that never answers) whether the address
 is served, whether it wants a token and whether ours is right; every problem the user can fix
 becomes one :class:`~evorl.errors.ConfigError` line. The token is only ever sent to a cluster
-that has asked for one, as ``ray.init("auto")`` does.
+that has asked for one (``ray.init("auto")`` sends it whenever one exists).
 
 Without an address the run gets a private instance even when a cluster runs on the machine:
 ``--workers N`` promises N workers of this run's own, started and stopped with it, and the same
