@@ -292,7 +292,7 @@ class TestCluster:
                 cluster.remove_node(node)
 
         evaluator = RayEvaluator(config, controller)  # default timeout: slow start-up is fine
-        evaluator.timeout_s = 3.0  # but once every node is gone, give up quickly
+        evaluator.lost_timeout_s = 3.0  # but once every node is gone, give up quickly
         evaluator.on_submit = remove_all
         try:
             with pytest.raises(TrainingError, match="cluster looks gone") as info:

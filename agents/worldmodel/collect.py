@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -108,14 +107,9 @@ def _collect_on_ray(
 ) -> int:
     import ray
 
-    started = not ray.is_initialized()
-    if started:
-        ray.init(
-            num_cpus=config.collect.workers,
-            include_dashboard=False,
-            object_store_memory=200 * 2**20,
-            logging_level=logging.WARNING,
-        )
+    from evorl.evaluation import ray_connect
+
+    started = ray_connect.connect(None, config.collect.workers)
     remote = ray.remote(num_cpus=1)(collect_episode)
     try:
         queue, pending = list(todo), {}
@@ -131,5 +125,5 @@ def _collect_on_ray(
                 progress(1)
     finally:
         if started:
-            ray.shutdown()
+            ray_connect.disconnect()
     return len(todo)

@@ -18,8 +18,11 @@ logged and counted):
   started; it is pending until the cluster has a free CPU for it and joins the pool when ready.
   A chunk's result depends only on its parameters and seeds, so the generation's result is the
   one it would have been without the failure.
-* no live worker at all and none started within ``timeout_s``: :class:`evorl.errors.TrainingError`
-  (one line); the trainer's last checkpoint stays resumable.
+* no live worker at all and none started within ``lost_timeout_s`` (60 s; ``timeout_s``, 180 s,
+  at start-up, when a cluster may still be adding nodes): :class:`evorl.errors.TrainingError`
+  (one line); the trainer's last checkpoint stays resumable. How soon a dead *node* is noticed
+  at all is up to the head node's health checks (from about 2 s for a crashed raylet to about
+  60 s for a machine gone silent, with Ray's defaults; docs/ray.md says how to shorten it).
 
 Timings per call (merged into the trainer's metrics row): ``time/eval`` is the busiest worker's
 compute time and ``time/eval_mean`` the mean over workers; ``time/overhead`` is wall time minus
@@ -42,7 +45,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,17 +60,20 @@ from ray.exceptions import (
     WorkerCrashedError,
 )
 
-from evorl.config import EvalConfig, RunConfig, to_dict
+from evorl.config import RunConfig, to_dict
 from evorl.controllers import Controller
 from evorl.errors import ConfigError, TrainingError
+from evorl.evaluation import ray_connect
 from evorl.evaluation.evaluators import EvalResult
 from evorl.evaluation.obs_norm import ObsNormalizer, ObsSums
 from evorl.evaluation.ray_actors import ChunkResult, EvalWorker
 
 log = logging.getLogger(__name__)
 
-LOCAL_OBJECT_STORE_BYTES = 200 * 2**20
-"""Object store of a Ray instance started by the evaluator; parameter chunks are small."""
+STARTUP_TIMEOUT_S = 180.0
+"""Start-up's wait for a first worker: an autoscaling cluster may have to add a node first."""
+LOST_TIMEOUT_S = 60.0
+"""A run's wait for a replacement once every worker is lost (the time docs/ray.md promises)."""
 POLL_S = 1.0
 """How often a waiting driver looks for replacement workers that have come up."""
 
@@ -96,8 +101,10 @@ class RayEvaluator:
             ``HOST:PORT``: join a cluster) and ``eval.max_envs`` (per worker) are read.
         controller: the driver's controller; workers build their own from ``config`` and must
             agree with it on the number of parameters.
-        timeout_s: how long to wait for a worker when none is alive (start-up included) before
-            giving up with :class:`evorl.errors.TrainingError`.
+        timeout_s: how long start-up waits for the first worker before giving up with
+            :class:`evorl.errors.TrainingError`.
+        lost_timeout_s: how long a run whose workers are all lost waits for a replacement
+            before giving up the same way.
 
     Attributes:
         on_submit: called with the evaluator right after a call's chunks are submitted (tests use
@@ -105,15 +112,24 @@ class RayEvaluator:
         failures: workers lost since the evaluator started.
     """
 
-    def __init__(self, config: RunConfig, controller: Controller, timeout_s: float = 180.0) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        controller: Controller,
+        timeout_s: float = STARTUP_TIMEOUT_S,
+        lost_timeout_s: float = LOST_TIMEOUT_S,
+    ) -> None:
         self.config = config
         self.controller = controller
         self.timeout_s = timeout_s
+        self.lost_timeout_s = lost_timeout_s
         self.on_submit: Callable[[RayEvaluator], None] | None = None
         self.failures = 0
         self._live: list[WorkerInfo] = []
         self._starting: dict[ray.ObjectRef, Any] = {}
-        self._owns_ray = _connect(config.eval)
+        self._owns_ray = ray_connect.connect(
+            config.eval.ray_address, config.eval.workers, config.eval.ray_timeout
+        )
         self._payload = to_dict(config)
         self._actor_class = ray.remote(EvalWorker).options(
             num_cpus=1, max_restarts=0, max_task_retries=0, scheduling_strategy="SPREAD"
@@ -176,8 +192,8 @@ class RayEvaluator:
                 ray.kill(handle, no_restart=True)
         self._live.clear()
         self._starting.clear()
-        if self._owns_ray and ray.is_initialized():
-            ray.shutdown()
+        if self._owns_ray:
+            ray_connect.disconnect()
         self._owns_ray = False
 
     def __enter__(self) -> RayEvaluator:
@@ -302,8 +318,8 @@ class RayEvaluator:
         return min(self._live, key=load.__getitem__)
 
     def _wait_for_worker(self) -> None:
-        """Block until a worker is live; TrainingError after ``timeout_s``."""
-        deadline = time.monotonic() + self.timeout_s
+        """Block until a worker is live; TrainingError after ``lost_timeout_s``."""
+        deadline = time.monotonic() + self.lost_timeout_s
         try:
             while not self._live:
                 if len(self._starting) < self.num_workers:
@@ -315,31 +331,12 @@ class RayEvaluator:
         except RayError as err:
             _raise_lost(f"Ray failed while replacing workers ({_one_line(err)})")
         if not self._live:
-            _raise_lost(f"all Ray workers lost and none restarted within {self.timeout_s:.0f} s")
+            _raise_lost(
+                f"all Ray workers lost and none restarted within {self.lost_timeout_s:.0f} s"
+            )
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def _connect(ev: EvalConfig) -> bool:
-    """Start or join Ray unless already initialised; True if this call initialised it."""
-    if ray.is_initialized():
-        return False
-    if ev.ray_address:
-        try:
-            ray.init(address=ev.ray_address, logging_level=logging.WARNING)
-        except (ConnectionError, RuntimeError, ValueError) as err:
-            raise ConfigError(
-                f"eval.ray_address={ev.ray_address}: cannot join the Ray cluster ({_one_line(err)})"
-            ) from None
-        return True
-    ray.init(
-        num_cpus=ev.workers or os.cpu_count() or 1,
-        include_dashboard=False,
-        object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-        logging_level=logging.WARNING,
-    )
-    return True
 
 
 def _cluster_cpus() -> int:
