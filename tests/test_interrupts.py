@@ -1,17 +1,20 @@
 """Interrupted runs resume exactly; refused resumes change nothing; non-finite observations are
 kept out of the running statistics.
 
-The interrupt trials run the real ``evorl`` command in a subprocess and send it SIGINT (once: it
-finishes the generation and checkpoints; twice: it stops at once and keeps the last checkpoint)
-or SIGTERM at random moments of training, then resume it and compare every metrics row with an
-uninterrupted run's.
+The interrupt trials send the real ``evorl`` command SIGINT (once: it finishes the generation and
+checkpoints; twice: it stops at once and keeps the last checkpoint) or SIGTERM at random moments
+of training, then resume it and compare every metrics row with an uninterrupted run's: evolution
+in this process (12 trials), recurrent PPO as separate processes (3 trials, their exit codes).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -53,17 +56,70 @@ def _rows(run: Path) -> list[dict]:
 
 @pytest.mark.slow
 def test_runs_interrupted_at_random_moments_resume_exactly(tmp_path):
-    kinds = ["int", "int", "int twice", "term"] * 3  # 12 trials
-    interrupted = _interrupt_trials(["evolve", *ARGS], tmp_path, kinds, seed=7)
+    """12 evolution runs, each sent SIGINT (once or twice) or SIGTERM at a random moment by a
+    timer thread, in this process (the command's own handlers, no interpreter start-up per
+    trial), then resumed; every metrics row equals an uninterrupted run's."""
+    from evorl.commands import main
+
+    full = tmp_path / "full"
+    start = time.monotonic()
+    assert main(["evolve", *ARGS, "--run-dir", str(full)]) == 0
+    training = time.monotonic() - start
+    expected = _rows(full)
+    assert len(expected) == 40
+    rng = np.random.default_rng(7)
+    kinds = ["int", "int", "int twice", "term"] * 3
+    interrupted = 0
+    for trial, kind in enumerate(kinds):
+        run = tmp_path / f"trial{trial}"
+        signals = [signal.SIGTERM] if kind == "term" else [signal.SIGINT]
+        signals += [signal.SIGINT] if kind == "int twice" else []
+        with _signals_after(float(rng.uniform(0.05, 0.8)) * training, signals):
+            code = main(["evolve", *ARGS, "--run-dir", str(run)])
+        assert code in (0, 130), code
+        interrupted += code == 130
+        if code == 130:
+            assert main(["resume", str(run), "--quiet"]) == 0
+        assert _rows(run) == expected, f"trial {trial} ({kind}) diverged"
+        assert not list(run.glob(".*.tmp"))
     assert interrupted >= 8  # most signals landed mid-run
 
 
+@contextlib.contextmanager
+def _signals_after(delay: float, signals: list[int]):
+    """Send this process ``signals`` (10 ms apart) ``delay`` seconds into the block; a signal
+    that lands outside the command's own handlers (before its run or after it) is ignored."""
+    ignore = {sig: signal.signal(sig, lambda *_: None) for sig in set(signals)}
+
+    def send() -> None:
+        for n, sig in enumerate(signals):
+            time.sleep(0.01 * (n > 0))
+            os.kill(os.getpid(), sig)
+
+    timer = threading.Timer(delay, send)
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        timer.join()
+        time.sleep(0.05)  # let a last signal's handler run while it is still ignored
+        for sig, handler in ignore.items():
+            signal.signal(sig, handler)
+
+
 def _interrupt_trials(command: list[str], tmp_path: Path, kinds: list[str], seed: int) -> int:
-    """Run ``command`` once straight and once per signal kind, interrupting each at a random
-    moment and resuming it; every run's metrics must equal the straight one's row by row.
-    Returns how many trials the signal landed in mid-run."""
+    """Run the ``evorl`` process ``command`` once straight and once per signal kind,
+    interrupting each at a random moment and resuming it; every run's metrics must equal the
+    straight one's row by row, and the process exits 130. Returns how many trials the signal
+    landed in mid-run."""
     full = tmp_path / "full"
-    assert _evorl(*command, "--run-dir", str(full)).wait(timeout=300) == 0
+    proc = _evorl(*command, "--run-dir", str(full))
+    assert proc.stderr.readline().startswith("run directory")  # training starts now
+    start = time.monotonic()
+    proc.stderr.read()
+    assert proc.wait(timeout=300) == 0
+    training = time.monotonic() - start  # signals land within it, whatever the machine's load
     expected = _rows(full)
     rng = np.random.default_rng(seed)
     interrupted = 0
@@ -71,14 +127,15 @@ def _interrupt_trials(command: list[str], tmp_path: Path, kinds: list[str], seed
         run = tmp_path / f"trial{trial}"
         proc = _evorl(*command, "--run-dir", str(run))
         assert proc.stderr.readline().startswith("run directory")  # training starts now
-        time.sleep(float(rng.uniform(0.0, 1.2)))
+        time.sleep(float(rng.uniform(0.0, 0.8)) * training)
         proc.send_signal(signal.SIGTERM if kind == "term" else signal.SIGINT)
         if kind == "int twice":
             time.sleep(0.01)
             proc.send_signal(signal.SIGINT)
         proc.stderr.read()
         code = proc.wait(timeout=120)
-        assert code in (0, 130), code
+        # 0: the run ended before the signal; -SIGINT: it came while Python was exiting
+        assert code in (0, 130, -signal.SIGINT), code
         interrupted += code == 130
         if code == 130:
             resumed = _evorl("resume", str(run), "--quiet")
@@ -91,6 +148,7 @@ def _interrupt_trials(command: list[str], tmp_path: Path, kinds: list[str], seed
 
 @pytest.mark.slow
 def test_gradient_runs_interrupted_at_random_moments_resume_exactly(tmp_path):
+    """Recurrent PPO processes, interrupted and resumed (the exit code is the process's own)."""
     command = ["train", "cartpole-novel", "--algo=ppo", "--quiet", "--stop.env_steps=8192"]
     command += ["--checkpoint_every=1"]
     interrupted = _interrupt_trials(command, tmp_path, ["int", "int twice", "term"], seed=11)
