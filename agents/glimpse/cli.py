@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from evorl.commands.runner import add_logger_option
 from evorl.errors import ConfigError
 
 TASKS = ("mnist", "translated", "cluttered", "catch")
@@ -87,6 +88,7 @@ def register(subparsers: Any) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     t.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_logger_option(t)
     e = p.add_argument_group("eval and show")
     e.add_argument("--episodes", type=int, default=500, help="eval, catch: test episodes")
     e.add_argument("--count", type=int, default=6, help="show: digits or episodes (default 6)")
@@ -144,7 +146,8 @@ def run_train(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/glimpse-{args.task}-{time.strftime('%Y%m%d-%H%M%S')}")
     out.mkdir(parents=True, exist_ok=True)
     args.out_dir = out
-    log = None if args.quiet else (lambda record: print(json.dumps(record), flush=True))
+    show = None if args.quiet else (lambda record: print(json.dumps(record), flush=True))
+    log = show if args.method == "evolution" else _metrics_log(out, show)
     train = _train_catch if args.task == "catch" else _train_digits
     settings, history, result = train(agent, args, log)
     payload = {
@@ -161,6 +164,34 @@ def run_train(args: argparse.Namespace) -> int:
     (out / "history.json").write_text(json.dumps({"history": history, "result": result}, indent=1))
     print(f"glimpse {args.task}: {json.dumps(result)}; run folder: {out}")
     return 0
+
+
+METRIC_KEYS = {
+    "loss": "loss/train",
+    "test_error": "test/error",
+    "train_caught": "train/caught",
+    "test_caught": "test/caught",
+    "seconds": "time/total",
+}
+"""Gradient training's record keys as evorl metrics keys (evolution logs through the trainer)."""
+
+
+def _metrics_log(out: Path, show):
+    """A ``log`` callback that writes gradient training's records as ``out/metrics.jsonl`` rows
+    (and to the ``--logger`` writers), then passes them to ``show``."""
+    from evorl.logger import Logger
+
+    metrics = Logger(out)
+
+    def log(record: dict) -> None:
+        step = record.get("epoch", record.get("update", 0))
+        values = {k: v for k, v in record.items() if k not in ("epoch", "update")}
+        metrics.record_many({METRIC_KEYS.get(k, f"glimpse/{k}"): v for k, v in values.items()})
+        metrics.dump(int(step))
+        if show is not None:
+            show(record)
+
+    return log
 
 
 def _train_digits(agent, args: argparse.Namespace, log) -> tuple[dict, list, dict]:

@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from evorl.commands.runner import add_logger_option
 from evorl.errors import ConfigError
 
 EXAMPLES = """examples:
@@ -64,6 +65,8 @@ def register(subparsers: Any) -> None:
             where.add_argument("--real", dest="dream", action="store_false", help="in the real env")
         if stage == "eval":
             p.add_argument("--episodes", type=int, default=None, help="real test episodes")
+        if stage in ("evolve", "run"):
+            add_logger_option(p)  # the evolution of C is an evorl run
         p.set_defaults(handler=handle, accepts_overrides=True)
 
 

@@ -1,11 +1,14 @@
-"""How every command runs a trainer: progress display, interrupt, summary line, exit code."""
+"""How every command runs a trainer: progress display, interrupt, summary line, exit code; and
+the ``--logger`` option every training command shares."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Any
 
 from evorl.errors import TrainingError
+from evorl.logger import LOGGER_ENV, WRITERS
 
 UNITS = {"evolution": "generations", "gradient": "updates", "fit": "batches"}
 
@@ -53,3 +56,27 @@ def run_trainer(trainer: Any, quiet: bool, total: int | None, label: str, thread
     )
     print(f"run directory: {trainer.run_dir}")
     return 0
+
+
+def add_logger_option(parser: argparse.ArgumentParser) -> None:
+    """``--logger NAME[,NAME]``: extra metrics writers for the run(s) the command starts.
+
+    :func:`evorl.commands.cli.main` puts the value in ``EVORL_LOGGER``, which every
+    :class:`~evorl.logger.Logger` reads, so the option works the same for every kind of run
+    without touching its config.
+    """
+    parser.add_argument(
+        "--logger",
+        type=_logger_names,
+        default=None,
+        metavar="|".join(WRITERS),
+        help=f"also write the metrics to TensorBoard (same as {LOGGER_ENV}=tensorboard)",
+    )
+
+
+def _logger_names(value: str) -> str:
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in WRITERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown logger {value!r}; known: {', '.join(WRITERS)}")
+    return ",".join(names)

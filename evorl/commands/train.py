@@ -17,6 +17,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from evorl.commands.runner import add_logger_option
 from evorl.errors import ConfigError
 
 EXAMPLES = """examples:
@@ -55,6 +56,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.add_argument("--list", action="store_true", help="list the gradient presets and exit")
+    add_logger_option(p)
     p.set_defaults(handler=train, accepts_overrides=True)  # fmt: skip
 
 
