@@ -36,9 +36,21 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(handler=evaluate)
 
-    p = sub.add_parser("plot", help="learning curves of a run as PNG")
-    p.add_argument("run_dir")
-    p.add_argument("--out", default=None, help="PNG path (default RUN_DIR/learning_curve.png)")
+    p = sub.add_parser(
+        "plot",
+        help="learning curves of one run, or of several runs in one figure, as PNG",
+        description="One run: its curves against its iterations (generation, update, "
+        "sequences) and env steps. Several runs: one line per run against env steps "
+        "(supervised runs: sequences), training curve and test score side by side, "
+        "with a legend of run names.",
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="PNG path (default: RUN_DIR/learning_curve.png for one run, "
+        "./learning_curves.png for several)",
+    )
     p.set_defaults(handler=plot)
 
     p = sub.add_parser("list", help="list presets, envs, controllers, optimizers")
@@ -89,9 +101,9 @@ def _print_pole_tests(policy: Any) -> None:
 
 def plot(args: argparse.Namespace) -> int:
     """Handler of ``evorl plot``."""
-    from evorl.plotting import plot_run
+    from evorl.plotting import plot_runs
 
-    print(plot_run(args.run_dir, args.out))
+    print(plot_runs(args.run_dirs, args.out))
     return 0
 
 
