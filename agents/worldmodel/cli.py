@@ -30,6 +30,16 @@ EXAMPLES = """examples:
 STAGES = ("collect", "train-vae", "train-rnn", "evolve", "eval", "dream", "run")
 
 
+def listing() -> list:
+    """``evorl list``'s section of world-model presets (entry point ``evorl.listings``)."""
+    from evorl.commands.listing import Section, preset_summary
+
+    from .config import PRESET_DIR, preset_names
+
+    entries = [(name, preset_summary(PRESET_DIR / f"{name}.yaml")) for name in preset_names()]
+    return [Section("wm-presets", "world-model presets (evorl wm run DIR --preset NAME)", entries)]
+
+
 def register(subparsers: Any) -> None:
     """Add ``wm`` and its stage sub-commands to the ``evorl`` command line."""
     wm = subparsers.add_parser(

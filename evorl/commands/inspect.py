@@ -53,12 +53,20 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(handler=plot)
 
-    p = sub.add_parser("list", help="list presets, envs, controllers, optimizers")
+    p = sub.add_parser(
+        "list",
+        help="list everything you can run: presets, tasks, envs, controllers, optimizers",
+        description="Everything you can run or name in a config, with a one-line description "
+        "each: evolution, gradient and world-model presets; glimpse, fit and bench tasks; "
+        "envs, controllers, optimizers.",
+    )
     p.add_argument(
         "what",
         nargs="?",
         default="all",
-        choices=("all", "presets", "envs", "controllers", "optimizers"),
+        metavar="WHAT",
+        help="one section: presets, gradient-presets, wm-presets, glimpse-tasks, fit-tasks, "
+        "bench-tasks, envs, controllers, optimizers (default: all)",
     )
     p.set_defaults(handler=listing)
 
@@ -110,6 +118,7 @@ def plot(args: argparse.Namespace) -> int:
 def listing(args: argparse.Namespace) -> int:
     """Handler of ``evorl list``."""
     from evorl.commands.listing import listing as text
+    from evorl.commands.listing import terminal_width
 
-    print(text(args.what))
+    print(text(args.what, terminal_width()))
     return 0

@@ -62,10 +62,12 @@ def register(subparsers: Any) -> None:
 
 def train(args: argparse.Namespace) -> int:
     """Handler of ``evorl train``."""
-    from evorl.gradient.config import dump_yaml, load_gradient_config, preset_names
+    from evorl.gradient.config import dump_yaml, load_gradient_config
 
     if args.list:
-        print("\n".join(_preset_lines(preset_names())))
+        from evorl.commands.listing import format_section, gradient_presets, terminal_width
+
+        print(format_section(gradient_presets(), terminal_width()))
         return 0
     overrides = list(args.overrides)
     if args.init_from is not None:
@@ -90,16 +92,3 @@ def total_updates(cfg: Any) -> int | None:
     if cfg.algo == "ppo" and cfg.stop.env_steps is not None:
         return math.ceil(cfg.stop.env_steps / (cfg.ppo.steps * cfg.ppo.num_envs))
     return None
-
-
-def _preset_lines(names: list[str]) -> list[str]:
-    from evorl.config import read_source
-    from evorl.gradient.config import PRESET_DIR
-
-    lines = []
-    for name in names:
-        data = read_source(str(PRESET_DIR / f"{name}.yaml"))
-        notes = " ".join(str(data.get("notes", "")).split()).split(". ")[0].rstrip(".")
-        env = data.get("env", {}).get("id", "")
-        lines.append(f"  {name:<22} {data.get('algo', 'ppo'):<4} {env:<24} {notes}")
-    return lines
