@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from evorl.errors import ConfigError
@@ -26,7 +27,10 @@ def register(sub: Any) -> None:
         help="best tested controller or the latest centre / weights (default best)",
     )
     p.add_argument(
-        "--video", default=None, metavar="FILE", help="render one episode to FILE (.gif/.mp4)"
+        "--video",
+        default=None,
+        metavar="FILE",
+        help="render one episode to FILE: .gif, or .mp4 (needs the video extra)",
     )
     p.add_argument(
         "--pole-tests",
@@ -73,7 +77,7 @@ def register(sub: Any) -> None:
 
 def evaluate(args: argparse.Namespace) -> int:
     """Handler of ``evorl eval``."""
-    from evorl.playback import evaluate_policy, record_video
+    from evorl.playback import check_video_path, evaluate_policy, headless_mujoco, record_video
     from evorl.policy import load_policy
 
     if args.episodes < 1:
@@ -81,6 +85,9 @@ def evaluate(args: argparse.Namespace) -> int:
     policy = load_policy(args.run_dir, args.checkpoint)
     if policy.env is None:
         raise ConfigError(f"{args.run_dir} was trained on a data task, not an env: nothing to play")
+    if args.video:  # fail before the test episodes; pick MuJoCo's backend before it loads
+        check_video_path(Path(args.video))
+        headless_mujoco(policy.env.id)
     returns = evaluate_policy(policy, args.episodes, args.seed)
     print(
         f"{policy.env.id}: mean return {returns.mean():.2f} ± {returns.std():.2f} "
