@@ -111,6 +111,11 @@ def register(subparsers: Any) -> None:
     e = p.add_argument_group("eval and show")
     e.add_argument("--episodes", type=int, default=500, help="eval, catch: test episodes")
     e.add_argument("--count", type=int, default=6, help="show: digits or episodes (default 6)")
+    e.add_argument(
+        "--draw-scales",
+        action="store_true",
+        help="show: draw every retina scale of each glimpse, not only the finest patch",
+    )
     p.set_defaults(handler=run)
 
 
@@ -331,7 +336,15 @@ def run_show(args: argparse.Namespace) -> int:
         hits = caught(eps)
         for b in range(args.count):
             name = f"episode{b}-{'caught' if hits[b] else 'missed'}.gif"
-            catch_gif(eps.frames[:, b], eps.locations[:, b].numpy(), agent.config, out / name)
+            locs = eps.locations[:, b].numpy()
+            catch_gif(
+                eps.frames[:, b],
+                locs,
+                agent.config,
+                out / name,
+                caught=bool(hits[b]),
+                scales=args.draw_scales,
+            )
     else:
         images, labels = _test_digits(payload, args.data)
         x = torch.from_numpy(images[: args.count])
@@ -339,8 +352,10 @@ def run_show(args: argparse.Namespace) -> int:
             result = classify(agent, x, None)
         guesses = result.logits.argmax(-1)
         for b in range(len(x)):
-            title = f"label {labels[b]}, guess {int(guesses[b])}"
+            right = int(guesses[b]) == int(labels[b])
+            title = f"label {labels[b]}, guess {int(guesses[b])} ({'right' if right else 'wrong'})"
             locs = result.locations[:, b].numpy()
-            glimpse_png(images[b], locs, agent.config, out / f"digit{b}.png", title)
+            path = out / f"digit{b}.png"
+            glimpse_png(images[b], locs, agent.config, path, title, args.draw_scales, right)
     print(f"pictures: {out}")
     return 0
