@@ -70,10 +70,10 @@ class Logger:
         self.directory = Path(directory) if directory is not None else None
         self._row: dict[str, Any] = {}
         self._columns: list[str] | None = None
-        names = writer_names() if writers is None else list(writers)
-        check_writers(names)
         self.writers: list[Writer] = []
         if self.directory is not None:
+            names = writer_names() if writers is None else list(writers)
+            check_writers(names)
             self.writers = [_make_writer(name, self.directory) for name in names]
             if self.csv_path.exists():
                 with self.csv_path.open() as fh:

@@ -116,6 +116,8 @@ def test_unknown_or_missing_writer_is_a_config_error(tmp_path, monkeypatch, caps
 
 def test_in_memory_logger_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(LOGGER_ENV, "no-such-writer")  # not even checked: nothing is written
+    assert Logger().dump(0) == {"step": 0}
     log = Logger(writers=["tensorboard"])
     log.record("fitness/mean", 1.0)
     assert log.dump(1) == {"step": 1, "fitness/mean": 1.0}
