@@ -103,3 +103,13 @@ def test_list_imports_neither_torch_nor_pycma():
     for names in registries().values():
         for name in names:
             assert f"  {name} " in out, name
+
+
+def test_envs_missing_from_the_table_take_their_entry_points_docstring(monkeypatch):
+    import evorl.envs
+    from evorl.commands.listing import envs
+
+    monkeypatch.setattr(evorl.envs, "__doc__", "")
+    section = envs()
+    assert all(text for _, text in section.entries)
+    assert dict(section.entries)["evorl/Catch-v0"].startswith("Catch a falling ball")

@@ -134,12 +134,29 @@ def envs() -> Section:
     import evorl.envs
 
     described = dict(re.findall(r"``(evorl/[^`]+)``\s+(.+)", evorl.envs.__doc__ or ""))
-    entries = [(env_id, described.get(env_id, "").strip()) for env_id in evorl.envs.ENV_IDS]
+    entries = [
+        (env_id, described.get(env_id, "").strip() or _entry_point_summary(env_id))
+        for env_id in evorl.envs.ENV_IDS
+    ]
     note = (
         "...and every Gymnasium id (CartPole-v1, Pendulum-v1, HalfCheetah-v5, ...); natively "
         "vectorised (exact, fast): CartPole-v1 and the evorl/ pole envs"
     )
     return Section("envs", "environments (--env.id=ID; any Gymnasium id works)", entries, note)
+
+
+def _entry_point_summary(env_id: str) -> str:
+    """The first line of the docstring of the env's entry point (for an env the envs package's
+    table does not describe)."""
+    import importlib
+
+    import gymnasium as gym
+
+    entry = gym.spec(env_id).entry_point
+    if isinstance(entry, str):
+        module, _, name = entry.partition(":")
+        entry = getattr(importlib.import_module(module), name)
+    return first_sentence((entry.__doc__ or "").strip().split("\n\n")[0])
 
 
 def controllers() -> Section:
