@@ -21,6 +21,9 @@ from evorl.commands.runner import add_logger_option
 from evorl.errors import ConfigError
 
 TASKS = ("mnist", "translated", "cluttered", "catch")
+EVOLVE_SIGMA = 0.05
+"""Default ``--sigma``, as :class:`evorl.agents.glimpse.evolve.EvolveConfig` (which imports
+torch, so the command line keeps its own copy; a test checks they agree)."""
 RETINAS = {"mnist": (8, 1), "translated": (12, 3), "cluttered": (12, 4), "catch": (6, 3)}
 """(patch size, scales) per task, as in Mnih et al. (2014)."""
 TASK_SUMMARIES = {
@@ -103,7 +106,13 @@ def register(subparsers: Any) -> None:
     t.add_argument("--optimizer", default="snes", help="evolution: evorl optimizer name")
     t.add_argument("--generations", type=int, default=100, help="evolution: generations")
     t.add_argument("--popsize", type=int, default=32, help="evolution: population size")
-    t.add_argument("--sigma", type=float, default=0.02, help="evolution: initial step size")
+    t.add_argument(
+        "--sigma",
+        type=float,
+        default=EVOLVE_SIGMA,
+        help=f"evolution: initial step size (default {EVOLVE_SIGMA}: smaller steps leave a greedy "
+        "agent's candidates playing identical episodes)",
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     t.add_argument("--quiet", action="store_true", help="no progress lines")
