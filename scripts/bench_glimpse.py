@@ -122,9 +122,11 @@ def _digit_pictures(agent: GlimpseAgent, digits: Digits, cfg: FitConfig, folder:
     with torch.no_grad():
         result = classify(agent, torch.from_numpy(images), None)
     for b in range(len(images)):
-        title = f"label {digits.test_labels[b]}, guess {int(result.logits[b].argmax())}"
+        label, guess = int(digits.test_labels[b]), int(result.logits[b].argmax())
+        title = f"label {label}, guess {guess} ({'right' if label == guess else 'wrong'})"
         locations = result.locations[:, b].numpy()
-        glimpse_png(images[b], locations, agent.config, folder / f"digit{b}.png", title)
+        path = folder / f"digit{b}.png"
+        glimpse_png(images[b], locations, agent.config, path, title, correct=label == guess)
 
 
 def catch_bench(args, out: Path, drift: bool) -> dict:
@@ -151,7 +153,8 @@ def catch_bench(args, out: Path, drift: bool) -> dict:
     hits = caught(eps)
     for b in range(3):
         name = f"episode{b}-{'caught' if hits[b] else 'missed'}.gif"
-        catch_gif(eps.frames[:, b], eps.locations[:, b].numpy(), agent.config, folder / name)
+        locations = eps.locations[:, b].numpy()
+        catch_gif(eps.frames[:, b], locations, agent.config, folder / name, caught=bool(hits[b]))
     return {
         "caught": rate,
         "drift": drift,

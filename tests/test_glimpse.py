@@ -394,3 +394,19 @@ def test_cli_user_errors_are_one_line_exit_2(argv, message, tmp_path, capsys, ev
     assert evorl_main([*argv, "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_default_evolution_step_separates_candidates():
+    """A population at the default step size scores differently (at 0.02 a small agent's 32
+    candidates had 4 distinct Catch scores; ``scripts/bench_glimpse_sigma.py``)."""
+    from evorl.builder import optimizer_for
+    from evorl.config import OptimizerConfig
+
+    assert EvolveConfig().sigma == glimpse_cli.EVOLVE_SIGMA
+    agent = GlimpseAgent(catch_config(what=8, where=4, features=16, hidden=16), 3, seed=0)
+    x0 = agent.get_flat().double().numpy()
+    opt = optimizer_for(OptimizerConfig("snes", 32, EvolveConfig().sigma), 0, x0, None)
+    seeds = seeding.episode_seeds(0, seeding.STREAM_TRAIN_EPISODES, 0, EPISODES)
+    scores = population_fitness(agent, catch_fitness())(opt.ask(), seeds)
+    assert len(np.unique(np.round(scores, 9))) >= 8

@@ -19,6 +19,7 @@ SCRIPTS = [
     ("bench_gradient_vs_evolution.py", []),
     ("bench_glimpse.py", ["--jobs", "1"]),
     ("bench_optimizers.py", []),
+    ("bench_glimpse_sigma.py", []),
 ]
 
 

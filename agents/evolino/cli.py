@@ -27,6 +27,16 @@ DEFAULT_TASKS = ("sines2", "sines3", "sines4", "sines5", "mackey-glass", "anbncn
 """Tasks run when none is named (see :data:`evorl.tasks.timeseries.TASKS` for all)."""
 
 
+def listing() -> list:
+    """``evorl list``'s section of benchmark tasks (entry point ``evorl.listings``)."""
+    from evorl.commands.listing import Section
+    from evorl.tasks.timeseries import TASKS, task_summary
+
+    entries = [(task, task_summary(task)) for task in TASKS]
+    title = "time-series tasks (evorl bench timeseries --task TASK)"
+    return [Section("bench-tasks", title, entries, f"default: {', '.join(DEFAULT_TASKS)}")]
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The benchmark's options (shared with ``scripts/bench_timeseries.py``)."""
     p.add_argument(

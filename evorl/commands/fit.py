@@ -11,6 +11,7 @@ import argparse
 import json
 from typing import Any
 
+from evorl.commands.runner import add_logger_option
 from evorl.config import ConfigError, to_dict
 from evorl.controllers import CONTROLLERS
 from evorl.supervised.config import ALGOS, TASK_DEFAULTS, resolve_config
@@ -87,6 +88,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="print only the final line")
     p.add_argument("--print-config", action="store_true", help="print the resolved config, exit")
+    add_logger_option(p)
     p.set_defaults(handler=run_fit, accepts_overrides=True)
 
 
@@ -108,6 +110,8 @@ def run_fit(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     if args.gradcheck:
         return _gradcheck(config)
+    if args.logger and not args.run_dir:
+        raise ConfigError("--logger writes into the run directory: give --run-dir too")
     return _fit(config, args)
 
 

@@ -27,7 +27,10 @@ def register(sub: Any) -> None:
         help="best tested controller or the latest centre / weights (default best)",
     )
     p.add_argument(
-        "--video", default=None, metavar="FILE", help="render one episode to FILE (.gif/.mp4)"
+        "--video",
+        default=None,
+        metavar="FILE",
+        help="render one episode to FILE: .gif, or .mp4 (needs the video extra)",
     )
     p.add_argument(
         "--pole-tests",
@@ -37,24 +40,44 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(handler=evaluate)
 
-    p = sub.add_parser("plot", help="learning curves of a run as PNG")
-    p.add_argument("run_dir")
-    p.add_argument("--out", default=None, help="PNG path (default RUN_DIR/learning_curve.png)")
+    p = sub.add_parser(
+        "plot",
+        help="learning curves of one run, or of several runs in one figure, as PNG",
+        description="One run: its curves against its iterations (generation, update, "
+        "sequences) and env steps. Several runs: one line per run against env steps "
+        "(supervised runs: sequences), training curve and test score side by side, "
+        "with a legend of run names.",
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="PNG path (default: RUN_DIR/learning_curve.png for one run, "
+        "./learning_curves.png for several)",
+    )
     p.set_defaults(handler=plot)
 
-    p = sub.add_parser("list", help="list presets, envs, controllers, optimizers")
+    p = sub.add_parser(
+        "list",
+        help="list everything you can run: presets, tasks, envs, controllers, optimizers",
+        description="Everything you can run or name in a config, with a one-line description "
+        "each: evolution, gradient and world-model presets; glimpse, fit and bench tasks; "
+        "envs, controllers, optimizers.",
+    )
     p.add_argument(
         "what",
         nargs="?",
         default="all",
-        choices=("all", "presets", "envs", "controllers", "optimizers"),
+        metavar="WHAT",
+        help="one section: presets, gradient-presets, wm-presets, glimpse-tasks, fit-tasks, "
+        "bench-tasks, envs, controllers, optimizers (default: all)",
     )
     p.set_defaults(handler=listing)
 
 
 def evaluate(args: argparse.Namespace) -> int:
     """Handler of ``evorl eval``."""
-    from evorl.playback import evaluate_policy, record_video
+    from evorl.playback import check_video_path, evaluate_policy, headless_mujoco, record_video
     from evorl.policy import load_policy
     from evorl.rundir import check_writable
 
@@ -63,14 +86,15 @@ def evaluate(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise ConfigError("--seed must be >= 0 (reset seeds are non-negative)")
     if args.video:
-        if Path(args.video).suffix.lower() not in (".gif", ".mp4"):
-            raise ConfigError(f"--video {args.video}: the file must end in .gif or .mp4")
+        check_video_path(Path(args.video))
         check_writable(args.video, "--video")
     if not Path(args.run_dir).is_dir():
         raise ConfigError(f"not a run directory: {args.run_dir}")
     policy = load_policy(args.run_dir, args.checkpoint)
     if policy.env is None:
         raise ConfigError(f"{args.run_dir} was trained on a data task, not an env: nothing to play")
+    if args.video:  # pick MuJoCo's backend before it loads
+        headless_mujoco(policy.env.id)
     returns = evaluate_policy(policy, args.episodes, args.seed)
     print(
         f"{policy.env.id}: mean return {returns.mean():.2f} ± {returns.std():.2f} "
@@ -99,11 +123,11 @@ def _print_pole_tests(policy: Any) -> None:
 
 def plot(args: argparse.Namespace) -> int:
     """Handler of ``evorl plot``."""
-    from evorl.plotting import plot_run
+    from evorl.plotting import plot_runs
 
     if args.out is not None:
         check_plot_path(args.out, "--out")
-    print(plot_run(args.run_dir, args.out))
+    print(plot_runs(args.run_dirs, args.out))
     return 0
 
 
@@ -128,6 +152,7 @@ def check_plot_path(path: str, option: str) -> None:
 def listing(args: argparse.Namespace) -> int:
     """Handler of ``evorl list``."""
     from evorl.commands.listing import listing as text
+    from evorl.commands.listing import terminal_width
 
-    print(text(args.what))
+    print(text(args.what, terminal_width()))
     return 0

@@ -1,4 +1,5 @@
-"""How every command runs a trainer: progress display, interrupts, summary line, exit code.
+"""How every command runs a trainer: progress display, interrupts, summary line, exit code; and
+the ``--logger`` option every training command shares.
 
 Interrupts: the first SIGINT (Ctrl-C) or SIGTERM lets the current iteration finish and writes a
 checkpoint at that boundary, so ``evorl resume`` continues exactly; a second SIGINT stops at
@@ -7,6 +8,7 @@ once, without writing (the last checkpoint stands, and resume continues from it 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import signal
 import sys
@@ -14,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from evorl.errors import StopNow, TrainingError
+from evorl.logger import LOGGER_ENV, WRITERS
 
 UNITS = {"evolution": "generations", "gradient": "updates", "fit": "batches"}
 MORE = {
@@ -113,3 +116,27 @@ def run_trainer(trainer: Any, quiet: bool, total: int | None, label: str, thread
     )
     print(f"run directory: {trainer.run_dir}")
     return 0
+
+
+def add_logger_option(parser: argparse.ArgumentParser) -> None:
+    """``--logger NAME[,NAME]``: extra metrics writers for the run(s) the command starts.
+
+    :func:`evorl.commands.cli.main` puts the value in ``EVORL_LOGGER``, which every
+    :class:`~evorl.logger.Logger` reads, so the option works the same for every kind of run
+    without touching its config.
+    """
+    parser.add_argument(
+        "--logger",
+        type=_logger_names,
+        default=None,
+        metavar="|".join(WRITERS),
+        help=f"also write the metrics to TensorBoard (same as {LOGGER_ENV}=tensorboard)",
+    )
+
+
+def _logger_names(value: str) -> str:
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in WRITERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown logger {value!r}; known: {', '.join(WRITERS)}")
+    return ",".join(names)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from evorl.commands.runner import add_logger_option
 from evorl.errors import ConfigError
 
 EVOLVE_EXAMPLES = """examples:
@@ -46,6 +47,7 @@ def register(sub: Any) -> None:
         help="start from the controller of an earlier run (evolved or gradient-trained)",
     )
     add_ray_flags(p)
+    add_logger_option(p)
     p.set_defaults(handler=evolve, accepts_overrides=True)
 
     p = sub.add_parser(
@@ -57,6 +59,7 @@ def register(sub: Any) -> None:
     p.add_argument("run_dir")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     add_ray_flags(p)
+    add_logger_option(p)
     p.set_defaults(handler=resume, accepts_overrides=True)
 
 

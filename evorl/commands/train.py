@@ -17,6 +17,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from evorl.commands.runner import add_logger_option
 from evorl.errors import ConfigError
 
 EXAMPLES = """examples:
@@ -55,15 +56,18 @@ def register(subparsers: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.add_argument("--list", action="store_true", help="list the gradient presets and exit")
+    add_logger_option(p)
     p.set_defaults(handler=train, accepts_overrides=True)  # fmt: skip
 
 
 def train(args: argparse.Namespace) -> int:
     """Handler of ``evorl train``."""
-    from evorl.gradient.config import dump_yaml, load_gradient_config, preset_names
+    from evorl.gradient.config import dump_yaml, load_gradient_config
 
     if args.list:
-        print("\n".join(_preset_lines(preset_names())))
+        from evorl.commands.listing import format_section, gradient_presets, terminal_width
+
+        print(format_section(gradient_presets(), terminal_width()))
         return 0
     overrides = list(args.overrides)
     if args.init_from is not None:
@@ -90,16 +94,3 @@ def total_updates(cfg: Any) -> int | None:
     if cfg.algo == "ppo" and cfg.stop.env_steps is not None:
         return math.ceil(cfg.stop.env_steps / (cfg.ppo.steps * cfg.ppo.num_envs))
     return None
-
-
-def _preset_lines(names: list[str]) -> list[str]:
-    from evorl.config import read_source
-    from evorl.gradient.config import PRESET_DIR
-
-    lines = []
-    for name in names:
-        data = read_source(str(PRESET_DIR / f"{name}.yaml"))
-        notes = " ".join(str(data.get("notes", "")).split()).split(". ")[0].rstrip(".")
-        env = data.get("env", {}).get("id", "")
-        lines.append(f"  {name:<22} {data.get('algo', 'ppo'):<4} {env:<24} {notes}")
-    return lines

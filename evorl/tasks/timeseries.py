@@ -266,6 +266,26 @@ TASKS = (
 """Every task name ``make_task`` (or :class:`AnBnCn` for ``"anbncn"``) accepts."""
 
 
+def task_summary(name: str) -> str:
+    """One line on the task ``name`` (for ``evorl list``), without building it."""
+    if name.startswith(("sines", "mso")):
+        sines = name.startswith("sines")
+        k = int(name[5:] if sines else name[3:])
+        freqs = ", ".join(f"{f:g}" for f in (EVOLINO_FREQS if sines else MSO_FREQS)[:k])
+        source = "Evolino's set (Schmidhuber et al. 2007)" if sines else "Koryakin et al. 2012"
+        return f"{k} superimposed sines, frequencies {freqs}: {source}."
+    if name == "mackey-glass":
+        return (
+            "Mackey-Glass τ=17, Jaeger's protocol: 3,000 training steps, NRMSE after 84 "
+            "free-running steps."
+        )
+    if name == "lorenz":
+        return "Lorenz attractor, its three variables standardised (our protocol)."
+    if name == "anbncn":
+        return "Next-symbol prediction on aⁿbⁿcⁿ (Gers & Schmidhuber 2001)."
+    raise ValueError(f"unknown time-series task {name!r}; known: {', '.join(TASKS)}")
+
+
 # ---------------------------------------------------------------------------------- aⁿbⁿcⁿ
 
 

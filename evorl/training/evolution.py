@@ -208,5 +208,8 @@ def search(
         logger=logger or Logger(),
         hooks=list(hooks),
     )
-    trainer.run()
+    try:
+        trainer.run()
+    finally:
+        trainer.logger.close()
     return trainer

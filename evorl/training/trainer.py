@@ -159,7 +159,7 @@ class Trainer:
         tester: When and how it is tested.
         budget: The stopping rules.
         checkpoint_every: Iterations between checkpoints (and one at the end).
-        logger: Metrics rows (CSV/JSONL in ``run_dir``).
+        logger: Metrics rows (CSV/JSONL in ``run_dir``, and any extra writers).
         run_dir: Run directory, or None to keep everything in memory.
         kind: The run's kind (``evolution``, ``gradient``, ``fit``, ...), saved in checkpoints.
         config: The run's config as plain data, saved in checkpoints.
@@ -312,5 +312,6 @@ class Trainer:
         self.logger.truncate(self.state.iteration)
 
     def close(self) -> None:
-        """Release the learner's environments and workers."""
+        """Release the learner's environments and workers; close the logger's writers."""
         self.learner.close()
+        self.logger.close()
