@@ -85,15 +85,21 @@ class LSTMController(Controller):
             gates = linear(torch.cat([x, h], dim=-1), fused, p[f"b{layer}"])
         else:
             gates = linear(x, p[f"w_x{layer}"], p[f"b{layer}"]) + linear(h, p[f"w_h{layer}"])
-        peep = self.config.peepholes
-        if self.config.forget_gate:
+        width, forget = c.shape[-1], self.config.forget_gate
+        if not self.config.peepholes:  # one sigmoid over all gate blocks (g's result unused)
+            act = sigmoid(gates)
+            i, o = act.narrow(-1, 0, width), act.narrow(-1, act.shape[-1] - width, width)
+            g = torch.tanh(gates.narrow(-1, (2 if forget else 1) * width, width))
+            c = (act.narrow(-1, width, width) * c if forget else c) + i * g
+            return o * torch.tanh(c), c
+        if forget:
             i, f, g, o = gates.chunk(4, dim=-1)
-            f = sigmoid(f + p[f"p_f{layer}"] * c if peep else f)
+            f = sigmoid(f + p[f"p_f{layer}"] * c)
         else:
             i, g, o = gates.chunk(3, dim=-1)
-        i = sigmoid(i + p[f"p_i{layer}"] * c if peep else i)
-        c = (f * c if self.config.forget_gate else c) + i * torch.tanh(g)
-        o = sigmoid(o + p[f"p_o{layer}"] * c if peep else o)
+        i = sigmoid(i + p[f"p_i{layer}"] * c)
+        c = (f * c if forget else c) + i * torch.tanh(g)
+        o = sigmoid(o + p[f"p_o{layer}"] * c)
         return o * torch.tanh(c), c
 
     def forward(
