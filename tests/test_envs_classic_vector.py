@@ -9,9 +9,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
-from evorl.config import EnvConfig
-from evorl.env_factory import native_vector_env
+from evorl.config import ControllerConfig, EnvConfig
+from evorl.controllers import build_controller
+from evorl.env_factory import env_spec, native_vector_env
 from evorl.env_pool import EnvPool
 from evorl.envs import EXACT_VECTOR_VERSIONS
 from evorl.envs.acrobot_vector import AcrobotVectorEnv
@@ -24,6 +26,8 @@ from evorl.envs.exact_math import (
 )
 from evorl.envs.mountain_car_vector import MountainCarContinuousVectorEnv, MountainCarVectorEnv
 from evorl.envs.pendulum_vector import PendulumVectorEnv
+from evorl.evaluation import RunningObsStats, SerialEvaluator, VectorEvaluator
+from evorl.evaluation.obs_norm import ObsSums
 
 Policy = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
@@ -388,3 +392,112 @@ def test_finished_sub_envs_stay_frozen(env_id):
         assert np.all(reward == 0.0) and truncated2.all()
         np.testing.assert_array_equal(terminated2, terminated)
     assert list(vec.episode_steps) == [4, 4]
+
+
+# --------------------------------------------------------------------------- the generic path
+# The overhead work on the generic path (list pool, rollout loop, controller step) must leave
+# every result bit-identical; these pin the pieces it changed to their former definitions.
+
+
+@pytest.mark.parametrize(
+    ("env_id", "ctrl"),
+    [
+        ("Pendulum-v1", ControllerConfig("lstm", (6,))),
+        ("CartPole-v1", ControllerConfig("gru", (4,))),
+    ],
+)
+def test_vector_evaluator_sums_equal_the_serial_reference(env_id, ctrl):
+    """Per-slot running sums (returns, lengths, observation sums) copied to their tasks equal
+    the serial reference's per-task sums, with queueing, refills and compaction."""
+    cfg = EnvConfig(env_id, max_episode_steps=70, vectorization="sync")
+    spec = env_spec(cfg)
+    controller = build_controller(ctrl, spec.obs_dim, spec.action_space, seed=0)
+    rng = np.random.default_rng(0)
+    params = controller.get_flat().numpy() + rng.standard_normal((7, controller.num_params))
+    stats = RunningObsStats.empty(spec.obs_dim)
+    stats.merge(
+        ObsSums(np.array([4.0]), np.full((1, spec.obs_dim), 1.0), np.full((1, spec.obs_dim), 3.0))
+    )
+    seeds, norm = np.array([5, 6, 7]), stats.normalizer()
+    ref = SerialEvaluator(cfg, controller).evaluate(params, seeds, norm, collect_obs=True)
+    for max_envs in (4, 21, 64):
+        out = VectorEvaluator(cfg, controller, max_envs).evaluate(params, seeds, norm, True)
+        np.testing.assert_array_equal(out.returns, ref.returns)
+        np.testing.assert_array_equal(out.lengths, ref.lengths)
+        for name in ("count", "total", "squares"):
+            np.testing.assert_array_equal(getattr(out.obs_sums, name), getattr(ref.obs_sums, name))
+    assert env_id != "CartPole-v1" or len(np.unique(ref.lengths)) > 1
+
+
+def test_list_pool_steps_only_active_envs_and_reads_the_action_buffer_each_step():
+    """The list backend steps the active slots with each row of the caller's (reused) action
+    buffer, as ``envs[i].step(actions[i])`` would; inactive slots report 0 and no flags."""
+    cfg = EnvConfig("Pendulum-v1", vectorization="sync")
+    pool = EnvPool.make(cfg, 4, replayable=True)
+    singles = [gym.make("Pendulum-v1") for _ in range(4)]
+    pool.reset(np.arange(4), np.arange(4))
+    for i, env in enumerate(singles):
+        env.reset(seed=i)
+    buffer, rng = np.zeros((4, 1), np.float32), np.random.default_rng(0)
+    for t in range(12):
+        if t < 8:  # the same array every step, written in place
+            buffer[:] = rng.uniform(-2, 2, (4, 1))
+            actions = buffer
+        else:  # then a new array each step
+            actions = rng.uniform(-2, 2, (4, 1)).astype(np.float32)
+        active = np.array([True, t % 2 == 0, True, t < 5])
+        obs, reward, terminated, truncated = pool.step(actions, active)
+        for i, env in enumerate(singles):
+            if active[i]:
+                o, r, _, _, _ = env.step(actions[i])
+                np.testing.assert_array_equal(obs[i], o)
+                assert reward[i] == r
+            else:
+                assert reward[i] == 0.0 and not terminated[i] and not truncated[i]
+    state = pool.state_dict()  # the replay log recorded the active slots' actions
+    assert [len(entry[1]) for entry in state["replay"]] == [12, 6, 12, 5]
+    discrete = EnvPool.make(EnvConfig("CartPole-v1", vectorization="sync"), 2)
+    discrete.reset(np.arange(2), np.arange(2))
+    assert discrete.step(np.array([1.0, 0.0]), np.ones(2, bool))[1].tolist() == [1.0, 1.0]
+
+
+def test_controller_step_bits_equal_the_former_formulas():
+    """Fused LSTM gate sigmoid, the 0-dim sigmoid constant and the cached Box head give the bits
+    of ``0.5 * tanh(0.5 * x) + 0.5`` per gate and of the uncached head."""
+    from evorl.controllers.functional import sigmoid
+
+    def old_sigmoid(x):
+        return 0.5 * torch.tanh(0.5 * x) + 0.5
+
+    x = torch.randn(5000, 37) * 6
+    assert torch.equal(sigmoid(x), old_sigmoid(x))
+    assert torch.equal(sigmoid(x.double()), old_sigmoid(x.double()))
+    box = gym.spaces.Box(np.array([-2.0, 0.5], np.float32), np.array([3.0, 4.0], np.float32))
+    for forget in (True, False):
+        cfg = ControllerConfig("lstm", (7,), forget_gate=forget)
+        ctrl = build_controller(cfg, 3, box, seed=1)
+        flat = ctrl.get_flat().repeat(33, 1) + torch.randn(33, ctrl.num_params)
+        p = ctrl.population_params(flat)
+        h, c = torch.randn(33, 7), torch.randn(33, 7)
+        obs = torch.randn(33, 3) * 3
+        action, (h1, c1) = ctrl.step(obs, (h, c), p)
+        gates = torch.baddbmm(
+            p["b0"].unsqueeze(1), torch.cat([obs, h], -1).unsqueeze(1), p["w_xh0"]
+        )
+        blocks = gates.squeeze(1).chunk(4 if forget else 3, dim=-1)
+        if forget:
+            i, f, g, o = blocks
+            c_ref = old_sigmoid(f) * c + old_sigmoid(i) * torch.tanh(g)
+        else:
+            i, g, o = blocks
+            c_ref = c + old_sigmoid(i) * torch.tanh(g)
+        h_ref = old_sigmoid(o) * torch.tanh(c_ref)
+        assert torch.equal(c1, c_ref) and torch.equal(h1, h_ref)
+        out = torch.baddbmm(p["b_out"].unsqueeze(1), h_ref.unsqueeze(1), p["w_out"]).squeeze(1)
+        for dtype in (torch.float32, torch.float64):
+            low, high = ctrl.head.low.to(dtype), ctrl.head.high.to(dtype)
+            expected = torch.clamp(
+                0.5 * (high + low) + 0.5 * (high - low) * torch.tanh(out.to(dtype)), low, high
+            ).to(torch.float32)
+            assert torch.equal(ctrl.act(out.to(dtype)), expected)
+        assert torch.equal(action, ctrl.act(out))
