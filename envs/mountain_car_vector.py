@@ -47,7 +47,7 @@ from gymnasium import spaces
 from gymnasium.envs.classic_control import utils as cc_utils
 from gymnasium.vector.utils import batch_space
 
-from .exact_math import numpy_trig_equals_math, square_like_scalar
+from .exact_math import clip, numpy_trig_equals_math, square_like_scalar
 from .vector import NativeVectorEnv
 
 MIN_POSITION = -1.2
@@ -154,8 +154,8 @@ class MountainCarVectorEnv(_MountainCarBase):
         position, velocity = self.state
         # MountainCarEnv.step's expressions, all in float64.
         push = (actions - 1) * FORCE + _cos(3 * position) * (-GRAVITY)
-        velocity = np.clip(velocity + push, -MAX_SPEED, MAX_SPEED)
-        position = np.clip(position + velocity, MIN_POSITION, MAX_POSITION)
+        velocity = clip(velocity + push, -MAX_SPEED, MAX_SPEED)
+        position = clip(position + velocity, MIN_POSITION, MAX_POSITION)
         velocity[(position == MIN_POSITION) & (velocity < 0)] = 0
         terminated = (position >= self.goal_position) & (velocity >= self.goal_velocity)
         reward = np.full(self.num_envs, -1.0)

@@ -34,7 +34,7 @@ from gymnasium import spaces
 from gymnasium.envs.classic_control import utils as cc_utils
 from gymnasium.vector.utils import batch_space
 
-from .exact_math import square_like_scalar, trig_is_elementwise_exact
+from .exact_math import clip, square_like_scalar, trig_is_elementwise_exact
 from .vector import NativeVectorEnv
 
 MAX_SPEED = 8
@@ -122,7 +122,7 @@ class PendulumVectorEnv(NativeVectorEnv):
         u = np.asarray(actions)
         if not np.issubdtype(u.dtype, np.floating):
             u = u.astype(np.float64)
-        u = np.clip(u.reshape(self.num_envs, -1)[:, 0], -MAX_TORQUE, MAX_TORQUE)
+        u = clip(u.reshape(self.num_envs, -1)[:, 0], -MAX_TORQUE, MAX_TORQUE)
         theta, theta_dot = self.state
         normalized = ((theta + np.pi) % (2 * np.pi)) - np.pi
         squares = square_like_scalar(np.concatenate([normalized, theta_dot]))
@@ -134,7 +134,7 @@ class PendulumVectorEnv(NativeVectorEnv):
         np.add(self._gravity_term * _sin(theta), self._torque_term * u, out=new_theta_dot)
         new_theta_dot *= DT
         new_theta_dot += theta_dot
-        np.clip(new_theta_dot, -MAX_SPEED, MAX_SPEED, out=new_theta_dot)
+        clip(new_theta_dot, -MAX_SPEED, MAX_SPEED, out=new_theta_dot)
         np.add(theta, new_theta_dot * DT, out=new_state[0])
         terminated, truncated, active = self._commit(new_state)
         rewards = np.where(active, -costs, 0.0)
