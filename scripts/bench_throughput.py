@@ -129,7 +129,7 @@ def halfcheetah_row(args) -> dict | None:
     return res
 
 
-def pendulum_rows(args) -> list[dict]:
+def pendulum_rows(args, episodes: int) -> list[dict]:
     """Pendulum-v1 (fixed 200-step episodes: a pure throughput figure), LSTM(16), a PGPE
     population with observation normalisation: evorl's evaluation and the raw stepping of the
     same envs (a plain loop over the Gymnasium envs, or the native vector env's own ``step``,
@@ -148,7 +148,7 @@ def pendulum_rows(args) -> list[dict]:
         optimizer = make_optimizer("pgpe", x0, sigma=0.1, popsize=args.popsize, seed=1)
         evaluator = VectorEvaluator(env, controller, max_envs=256)
         stats = RunningObsStats.empty(spec.obs_dim)
-        seeds = np.arange(args.pendulum_episodes) + 100
+        seeds = np.arange(episodes) + 100
         num_envs = min(args.popsize * len(seeds), 256)
         raw_pool = make_pool(env, num_envs)
         evaluate = _generation(optimizer, evaluator, stats)
@@ -174,6 +174,7 @@ def pendulum_rows(args) -> list[dict]:
         best.update(
             task="Pendulum-v1 LSTM(16)",
             path=label,
+            episodes_per_individual=episodes,
             raw_steps_per_s=raw_best,
             of_raw=best["steps_per_s"] / raw_best,
             of_raw_paired_median=float(np.median(ratios)),
@@ -235,17 +236,18 @@ def takecover_raw_steps_per_s(episodes: int) -> float:
 
 def print_pendulum(rows: list[dict], args) -> None:
     print(
-        f"\nPendulum-v1 LSTM(16), PGPE population {args.popsize} x {args.pendulum_episodes} "
-        "episode(s) of 200 steps, observation normalisation:"
+        f"\nPendulum-v1 LSTM(16), PGPE population {args.popsize}, episodes of 200 steps, "
+        "observation normalisation ('paired': median of evorl/raw over repeats):"
     )
     print(
-        f"{'path':<32} {'evorl steps/s':>14} {'raw steps/s':>12} {'% of raw':>9} "
-        f"{'paired':>7} {'overhead':>9} {'vs generic':>11}"
+        f"{'episodes':>8} {'path':<32} {'evorl steps/s':>14} {'raw steps/s':>12} "
+        f"{'% of raw':>9} {'paired':>7} {'overhead':>9} {'vs generic':>11}"
     )
     for r in rows:
         versus = f"{r['vs_generic']:.1f}x" if "vs_generic" in r else ""
         print(
-            f"{r['path']:<32} {r['steps_per_s']:>14,.0f} {r['raw_steps_per_s']:>12,.0f} "
+            f"{r['episodes_per_individual']:>8} {r['path']:<32} {r['steps_per_s']:>14,.0f} "
+            f"{r['raw_steps_per_s']:>12,.0f} "
             f"{100 * r['of_raw']:>8.1f}% {100 * r['of_raw_paired_median']:>6.1f}% "
             f"{100 * r['controller_overhead']:>8.1f}% {versus:>11}"
         )
@@ -264,13 +266,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats (best is reported)")
     parser.add_argument("--cheetah-steps", type=int, default=1000)
     parser.add_argument(
-        "--pendulum-episodes", type=int, default=1, help="Pendulum episodes per individual"
+        "--pendulum-episodes",
+        type=int,
+        nargs="+",
+        default=[1, 4],
+        help="Pendulum episodes per individual, one comparison each (1: the issue's setting)",
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for smoke tests")
     parser.add_argument("--out", default="bench_results/throughput.json")
     args = parser.parse_args()
     if args.quick:
         args.popsize, args.episodes, args.repeats, args.cheetah_steps = 8, 1, 1, 20
+        args.pendulum_episodes = [1]
     torch.set_num_threads(1)
 
     load_before = os.getloadavg()
@@ -278,7 +285,7 @@ def main() -> None:
     cheetah = halfcheetah_row(args)
     if cheetah:
         rows.append(cheetah)
-    pendulum = pendulum_rows(args)
+    pendulum = [row for n in args.pendulum_episodes for row in pendulum_rows(args, n)]
     load_after = os.getloadavg()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch "
