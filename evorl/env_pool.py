@@ -170,7 +170,7 @@ class EnvPool:
         ``actions`` (a view, as ``actions[i]``). The rows of the caller's reused action buffer
         are made once."""
         if self._discrete:
-            return actions.tolist() if actions.dtype.kind in "iub" else [int(a) for a in actions]
+            return actions.tolist() if actions.dtype.kind in "iu" else [int(a) for a in actions]
         if actions is not self._rows_of:
             self._rows_of, self._rows = actions, list(actions)
         return self._rows
