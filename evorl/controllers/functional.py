@@ -42,7 +42,7 @@ def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> t
     return out.squeeze(1)
 
 
-_HALF = torch.tensor(0.5)
+HALF = torch.tensor(0.5)
 """0.5 as a 0-dim tensor: torch wraps a Python float into a new tensor on every operation, which
 costs more than the operation itself on a population's small tensors. A 0-dim tensor takes the
 other operand's dtype and device, as the Python float did."""
@@ -54,7 +54,7 @@ def sigmoid(x: torch.Tensor) -> torch.Tensor:
     Computed as ``torch.add(0.5, tanh(x * 0.5), alpha=0.5)``: the same bits, since scaling by
     0.5 is exact (whether or not the kernel fuses it into the addition).
     """
-    return torch.add(_HALF, torch.tanh(x * _HALF), alpha=0.5)
+    return torch.add(HALF, torch.tanh(x * HALF), alpha=0.5)
 
 
 ACTIVATIONS: dict[str, Activation] = {

@@ -33,7 +33,7 @@ from __future__ import annotations
 import torch
 
 from evorl.controllers.base import Controller, Params, State, cols
-from evorl.controllers.functional import linear, sigmoid
+from evorl.controllers.functional import HALF, linear, sigmoid
 
 
 class LSTMController(Controller):
@@ -55,6 +55,7 @@ class LSTMController(Controller):
             in_dim = width
         self.add_readout(in_dim, layer=len(config.hidden) - 1)
         self.state_sizes = tuple(s for width in config.hidden for s in (width, width))
+        self._scales: dict[tuple, torch.Tensor] = {}  # see _gate_scale
 
     @torch.no_grad()
     def _init_parameters(self, gen: torch.Generator) -> None:
@@ -86,11 +87,15 @@ class LSTMController(Controller):
         else:
             gates = linear(x, p[f"w_x{layer}"], p[f"b{layer}"]) + linear(h, p[f"w_h{layer}"])
         width, forget = c.shape[-1], self.config.forget_gate
-        if not self.config.peepholes:  # one sigmoid over all gate blocks (g's result unused)
-            act = sigmoid(gates)
-            i, o = act.narrow(-1, 0, width), act.narrow(-1, act.shape[-1] - width, width)
-            g = torch.tanh(gates.narrow(-1, (2 if forget else 1) * width, width))
-            c = (act.narrow(-1, width, width) * c if forget else c) + i * g
+        if not self.config.peepholes:
+            # One tanh for all gate blocks: of x / 2 for the sigmoid gates (sigmoid(x) =
+            # 0.5 tanh(x / 2) + 0.5), of x for g; scaling by 0.5 or 1 is exact, so every gate
+            # gets the bits of its own formula, in a few operations on the whole block.
+            t = torch.tanh(gates * self._gate_scale(gates, width))
+            act = torch.add(HALF, t, alpha=0.5)  # sigmoid of i, f, o (g's entries unused)
+            g_at = (2 if forget else 1) * width
+            i, o = act.narrow(-1, 0, width), act.narrow(-1, g_at + width, width)
+            c = (act.narrow(-1, width, width) * c if forget else c) + i * t.narrow(-1, g_at, width)
             return o * torch.tanh(c), c
         if forget:
             i, f, g, o = gates.chunk(4, dim=-1)
@@ -101,6 +106,17 @@ class LSTMController(Controller):
         c = (f * c if forget else c) + i * torch.tanh(g)
         o = sigmoid(o + p[f"p_o{layer}"] * c)
         return o * torch.tanh(c), c
+
+    def _gate_scale(self, gates: torch.Tensor, width: int) -> torch.Tensor:
+        """0.5 over the sigmoid gates' columns, 1 over g's, in the gates' dtype and device."""
+        key = (gates.dtype, gates.device, width)
+        scale = self._scales.get(key)
+        if scale is None:
+            scale = torch.full((self.gates * width,), 0.5, dtype=gates.dtype, device=gates.device)
+            g_at = (2 if self.config.forget_gate else 1) * width
+            scale[g_at : g_at + width] = 1.0
+            self._scales[key] = scale
+        return scale
 
     def forward(
         self, obs: torch.Tensor, state: State, params: Params | None = None
