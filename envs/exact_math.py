@@ -122,8 +122,7 @@ def _square_scalar(x: np.ndarray) -> np.ndarray:
             return np.array([v**2 for v in x.tolist()], dtype=np.float64)
         except OverflowError:  # Python raises where libm returns inf
             pass
-    scalar = x.dtype.type
-    return np.array([scalar(v) ** 2 for v in x], dtype=x.dtype)
+    return np.array([v**2 for v in x], dtype=x.dtype)  # iterating gives numpy scalars
 
 
 def _near_midpoint64(x: np.ndarray, p: np.ndarray) -> np.ndarray:
