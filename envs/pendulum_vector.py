@@ -120,7 +120,7 @@ class PendulumVectorEnv(NativeVectorEnv):
             rewards float64 (0 for frozen sub-envs).
         """
         u = np.asarray(actions)
-        if not np.issubdtype(u.dtype, np.floating):
+        if u.dtype.kind != "f":
             u = u.astype(np.float64)
         u = clip(u.reshape(self.num_envs, -1)[:, 0], -MAX_TORQUE, MAX_TORQUE)
         theta, theta_dot = self.state
