@@ -15,9 +15,11 @@ points, so nothing heavy loads until an env is made):
 ================================  =====================================================
 
 The pole envs and CartPoleNoVel have natively vectorised versions (``vector_entry_point``, used by
-``gymnasium.make_vec``), and :data:`EXACT_VECTOR_VERSIONS` names evorl's exact vectorised
-``CartPole-v1``; evorl's env pools find them (:func:`evorl.env_factory.native_vector_env`). They
-all share the conventions of :mod:`evorl.envs.vector`.
+``gymnasium.make_vec``), and :data:`EXACT_VECTOR_VERSIONS` names evorl's exact vectorised versions
+of Gymnasium's classic control (``CartPole-v1``, ``Pendulum-v1``, ``Acrobot-v1``,
+``MountainCar-v0``, ``MountainCarContinuous-v0``); evorl's env pools find them
+(:func:`evorl.env_factory.native_vector_env`). They all share the conventions of
+:mod:`evorl.envs.vector`.
 
 Example:
     >>> import gymnasium as gym
@@ -82,6 +84,10 @@ _SPECS: dict[str, dict[str, Any]] = {
 
 EXACT_VECTOR_VERSIONS: dict[str, str] = {
     "CartPole-v1": "evorl.envs.cartpole_vector:CartPoleVectorEnv",
+    "Pendulum-v1": "evorl.envs.pendulum_vector:PendulumVectorEnv",
+    "Acrobot-v1": "evorl.envs.acrobot_vector:AcrobotVectorEnv",
+    "MountainCar-v0": "evorl.envs.mountain_car_vector:MountainCarVectorEnv",
+    "MountainCarContinuous-v0": "evorl.envs.mountain_car_vector:MountainCarContinuousVectorEnv",
 }
 """evorl's natively vectorised versions of Gymnasium's own envs (entry points by id): exact,
 sub-env by sub-env, where Gymnasium's registered vector versions are not (they share one
@@ -114,11 +120,15 @@ def _make_cartpolenovel_vec(num_envs: int = 1, **kwargs: Any) -> VectorEnv:
 
 
 _LAZY = {
+    "AcrobotVectorEnv": "acrobot_vector",
     "CartPoleVectorEnv": "cartpole_vector",
     "CatchEnv": "catch",
     "DelayObservation": "wrappers",
     "MaskObservation": "wrappers",
+    "MountainCarContinuousVectorEnv": "mountain_car_vector",
+    "MountainCarVectorEnv": "mountain_car_vector",
     "ObservationNoise": "wrappers",
+    "PendulumVectorEnv": "pendulum_vector",
     "PoleBalancingEnv": "pole",
     "PoleBalancingVectorEnv": "pole_vector",
     "TMazeEnv": "tmaze",
@@ -141,11 +151,15 @@ register_envs()
 __all__ = [
     "ENV_IDS",
     "EXACT_VECTOR_VERSIONS",
+    "AcrobotVectorEnv",
     "CartPoleVectorEnv",
     "CatchEnv",
     "DelayObservation",
     "MaskObservation",
+    "MountainCarContinuousVectorEnv",
+    "MountainCarVectorEnv",
     "ObservationNoise",
+    "PendulumVectorEnv",
     "PoleBalancingEnv",
     "PoleBalancingVectorEnv",
     "TMazeEnv",

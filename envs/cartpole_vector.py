@@ -10,9 +10,9 @@ same actions. The tests check this against Gymnasium over many seeds.
 
 Bit-exactness rests on every numpy operation here being elementwise IEEE arithmetic, plus
 ``np.cos`` / ``np.sin`` giving the same bits for an array element as for the same value as a
-scalar; :func:`trig_is_elementwise_exact` checks that on the running machine (it holds with numpy
-2.x, whose float64 sin/cos call the C library elementwise), and the class falls back to
-per-element scalar calls if it ever does not.
+scalar; :func:`~evorl.envs.exact_math.trig_is_elementwise_exact` checks that on the running
+machine (it holds with numpy 2.x, whose float64 sin/cos call the C library elementwise), and the
+class falls back to per-element scalar calls if it ever does not.
 
 Example:
     >>> import numpy as np
@@ -32,6 +32,7 @@ from gymnasium import spaces
 from gymnasium.envs.classic_control import utils as cc_utils
 from gymnasium.vector.utils import batch_space
 
+from .exact_math import trig_is_elementwise_exact
 from .render import draw_cart_poles
 from .vector import NativeVectorEnv
 
@@ -47,27 +48,6 @@ FORCE_MAG = 10.0
 TAU = 0.02
 THETA_THRESHOLD = 12 * 2 * math.pi / 360
 X_THRESHOLD = 2.4
-
-
-def trig_is_elementwise_exact(num_probes: int = 1024, seed: int = 12345) -> bool:
-    """Whether ``np.cos``/``np.sin`` of an array equal, bit for bit, the scalar calls.
-
-    Args:
-        num_probes: How many random angles to probe (in [-1, 1] rad, plus a few larger ones).
-        seed: Seed of the probe values.
-
-    Returns:
-        True if every array element equals ``np.cos(np.float64(v))`` (resp. sin).
-    """
-    rng = np.random.default_rng(seed)
-    values = np.concatenate([rng.uniform(-1.0, 1.0, num_probes), rng.uniform(-50, 50, 64)])
-    for fn in (np.cos, np.sin):
-        batch = fn(values)
-        strided = fn(np.stack([values, values], axis=1)[:, 0])  # a non-contiguous view
-        scalars = np.array([fn(np.float64(v)) for v in values])
-        if not (np.array_equal(batch, scalars) and np.array_equal(strided, scalars)):
-            return False
-    return True
 
 
 def _scalar_cos(a: np.ndarray) -> np.ndarray:

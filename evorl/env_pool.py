@@ -78,6 +78,8 @@ class EnvPool:
         self._discrete = isinstance(action_space, gym.spaces.Discrete)
         self.obs = np.zeros((self.num_envs, self.observation_dim))
         self._log: list[tuple[int, list[np.ndarray]] | None] | None = None
+        self._rows_of: np.ndarray | None = None  # the action buffer whose rows are cached
+        self._rows: list[np.ndarray] = []
         if replayable and envs is not None:
             self._log = [None] * self.num_envs
 
@@ -143,13 +145,35 @@ class EnvPool:
             return self.obs, reward, np.asarray(terminated) & active, np.asarray(truncated) & active
         n = self.num_envs
         reward, terminated, truncated = np.zeros(n), np.zeros(n, bool), np.zeros(n, bool)
-        for i in np.flatnonzero(active):
-            action = int(actions[i]) if self._discrete else actions[i]
-            obs, reward[i], terminated[i], truncated[i], _ = self.envs[i].step(action)
-            self.obs[i] = self.observation.one(obs)
-            if self._log is not None:
+        # The envs' own step is the limit here: one list comprehension over them, and the
+        # results turned into arrays once (per-element numpy writes cost ~10% of a
+        # Pendulum step).
+        count = np.count_nonzero(active)
+        if count == 0:
+            return self.obs, reward, terminated, truncated
+        slots = range(n) if count == n else np.flatnonzero(active).tolist()
+        envs, acts = self.envs, self._action_list(actions)
+        results = [envs[i].step(acts[i]) for i in slots]
+        obs, rewards, terms, truncs, _ = zip(*results, strict=True)
+        index = slice(None) if count == n else slots
+        self.obs[index] = self.observation.batch(np.concatenate(obs).reshape(count, -1))
+        reward[index] = rewards
+        terminated[index] = terms
+        truncated[index] = truncs
+        if self._log is not None:
+            for i in slots:
                 self._log[i][1].append(np.array(actions[i], copy=True))
         return self.obs, reward, terminated, truncated
+
+    def _action_list(self, actions: np.ndarray) -> list:
+        """Each env's action as its ``step`` takes it: a Python int (Discrete) or the row of
+        ``actions`` (a view, as ``actions[i]``). The rows of the caller's reused action buffer
+        are made once."""
+        if self._discrete:
+            return actions.tolist() if actions.dtype.kind in "iu" else [int(a) for a in actions]
+        if actions is not self._rows_of:
+            self._rows_of, self._rows = actions, list(actions)
+        return self._rows
 
     def render(self) -> np.ndarray:
         """The first env's frame (list backend, made with a ``render_mode``)."""

@@ -143,4 +143,4 @@ def test_metadata_spaces_and_render():
     frames = vec.render()
     assert len(frames) == 3 and frames[0].shape == (400, 600, 3) and frames[0].dtype == np.uint8
     assert (frames[0] != 255).any()
-    assert native_vector_env(EnvConfig("Pendulum-v1"), 2) is None
+    assert native_vector_env(EnvConfig("evorl/TMaze-v0"), 2) is None

@@ -186,3 +186,62 @@ def test_finished_episodes_stop_stepping_and_states_reset_per_episode():
         np.array([8]),
     )
     assert alone.returns[0] == out.returns[-1]
+
+
+class BrokenSensor(gym.Wrapper):
+    """Every 5th observation NaN or inf; logs what it returns, episode by episode."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.episodes: list[list[np.ndarray]] = []
+        self.count = 0
+
+    def _obs(self, obs):
+        self.count += 1
+        if self.count % 5 == 0:
+            obs = obs.copy()
+            obs[self.count % len(obs)] = np.nan if self.count % 10 else np.inf
+        self.episodes[-1].append(np.asarray(obs, np.float64))
+        return obs
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self.episodes.append([])
+        return self._obs(obs), info
+
+    def step(self, action):
+        obs, *rest = self.env.step(action)
+        return (self._obs(obs), *rest)
+
+
+def test_rollout_observation_sums_leave_out_nonfinite_observations():
+    """Per task: the sums of the finite observations the controller saw (every observation of
+    the episode but the one after its end), as a loop over the wrapper's log computes them."""
+    env_cfg = EnvConfig("CartPole-v1")
+    controller, params = population(env_cfg, ControllerConfig("lstm", (4,)), 4, 1.0)
+    envs = [BrokenSensor(make_env(env_cfg)) for _ in range(3)]
+    individual, seeds = np.repeat(np.arange(4), 2), np.arange(8) + 30
+    out = run_episodes(
+        controller,
+        EnvPool(envs, observe=None),
+        torch.as_tensor(params, dtype=torch.float32),
+        individual,
+        seeds,
+        collect_obs=True,
+    )
+    seen = [ep[: len(ep) - 1] for env in envs for ep in env.episodes]
+    assert sorted(len(ep) for ep in seen) == sorted(out.lengths.tolist())
+    sums = out.obs_sums
+    assert sums.nonfinite.sum() > 0
+    for task in range(len(seeds)):  # match each task to its logged episode by its length/sum
+        steps = out.lengths[task]
+        candidates = []
+        for ep in seen:
+            finite = [o for o in ep if np.isfinite(o).all()]
+            if len(ep) == steps and len(finite) == sums.count[task]:
+                total = np.sum(finite, axis=0)
+                candidates.append((np.abs(total - sums.total[task]).max(), finite, ep))
+        error, finite, ep = min(candidates, key=lambda c: c[0])
+        assert error < 1e-9
+        assert sums.nonfinite[task] == len(ep) - len(finite)
+        np.testing.assert_allclose(sums.squares[task], np.sum(np.square(finite), axis=0))

@@ -257,14 +257,20 @@ class Controller(torch.nn.Module):
 
     def act(self, outputs: torch.Tensor) -> torch.Tensor:
         """Action head: argmax (Discrete) or tanh-scale / clip into the Box bounds."""
-        return self.head(outputs)
+        return self.head.forward(outputs)
 
-    @torch.no_grad()
     def step(
         self, obs: torch.Tensor, state: State, params: Params | None = None
     ) -> tuple[torch.Tensor, State]:
-        """``act(forward(obs, state, params))`` for acting in an environment (no autograd)."""
-        outputs, state = self(obs, state, params)
+        """``act(forward(obs, state, params))`` for acting in an environment (no autograd).
+
+        Calls ``forward`` directly (no module hooks): this runs once per time step of a
+        population's evaluation, where the call machinery costs as much as a tensor operation.
+        """
+        if torch.is_grad_enabled():
+            with torch.no_grad():
+                return self.step(obs, state, params)
+        outputs, state = self.forward(obs, state, params)
         return self.act(outputs), state
 
     def unroll(

@@ -42,13 +42,26 @@ class BoxHead(torch.nn.Module):
         self.mode = mode
         self.register_buffer("low", torch.as_tensor(low, dtype=torch.float32), persistent=False)
         self.register_buffer("high", torch.as_tensor(high, dtype=torch.float32), persistent=False)
+        self._cache: dict[tuple, tuple[torch.Tensor, ...]] = {}
 
     def forward(self, outputs: torch.Tensor) -> torch.Tensor:
-        low, high = self.low.to(outputs.dtype), self.high.to(outputs.dtype)
+        low, high, mid, half = self._bounds(outputs)
         if self.mode == "tanh":
-            mid, half = 0.5 * (high + low), 0.5 * (high - low)
             outputs = mid + half * torch.tanh(outputs)
-        return torch.clamp(outputs, low, high).to(torch.float32)
+        outputs = torch.clamp(outputs, low, high)
+        return outputs if outputs.dtype == torch.float32 else outputs.to(torch.float32)
+
+    def _bounds(self, outputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``low, high`` and the tanh map's ``mid, half`` in the outputs' dtype and device,
+        computed once per dtype and device (a population step is a few small operations)."""
+        key = (outputs.dtype, outputs.device, self.low.device)
+        cached = self._cache.get(key)
+        if cached is None:
+            low = self.low.to(device=outputs.device, dtype=outputs.dtype)
+            high = self.high.to(device=outputs.device, dtype=outputs.dtype)
+            cached = (low, high, 0.5 * (high + low), 0.5 * (high - low))
+            self._cache[key] = cached
+        return cached
 
 
 def make_head(space: gym.spaces.Space, continuous_action: str) -> torch.nn.Module:

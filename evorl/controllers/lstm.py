@@ -33,7 +33,7 @@ from __future__ import annotations
 import torch
 
 from evorl.controllers.base import Controller, Params, State, cols
-from evorl.controllers.functional import linear, sigmoid
+from evorl.controllers.functional import HALF, linear, sigmoid
 
 
 class LSTMController(Controller):
@@ -55,6 +55,7 @@ class LSTMController(Controller):
             in_dim = width
         self.add_readout(in_dim, layer=len(config.hidden) - 1)
         self.state_sizes = tuple(s for width in config.hidden for s in (width, width))
+        self._scales: dict[tuple, torch.Tensor] = {}  # see _gate_scale
 
     @torch.no_grad()
     def _init_parameters(self, gen: torch.Generator) -> None:
@@ -85,16 +86,37 @@ class LSTMController(Controller):
             gates = linear(torch.cat([x, h], dim=-1), fused, p[f"b{layer}"])
         else:
             gates = linear(x, p[f"w_x{layer}"], p[f"b{layer}"]) + linear(h, p[f"w_h{layer}"])
-        peep = self.config.peepholes
-        if self.config.forget_gate:
+        width, forget = c.shape[-1], self.config.forget_gate
+        if not self.config.peepholes:
+            # One tanh for all gate blocks: of x / 2 for the sigmoid gates (sigmoid(x) =
+            # 0.5 tanh(x / 2) + 0.5), of x for g; scaling by 0.5 or 1 is exact, so every gate
+            # gets the bits of its own formula, in a few operations on the whole block.
+            t = torch.tanh(gates * self._gate_scale(gates, width))
+            act = torch.add(HALF, t, alpha=0.5)  # sigmoid of i, f, o (g's entries unused)
+            g_at = (2 if forget else 1) * width
+            i, o = act.narrow(-1, 0, width), act.narrow(-1, g_at + width, width)
+            c = (act.narrow(-1, width, width) * c if forget else c) + i * t.narrow(-1, g_at, width)
+            return o * torch.tanh(c), c
+        if forget:
             i, f, g, o = gates.chunk(4, dim=-1)
-            f = sigmoid(f + p[f"p_f{layer}"] * c if peep else f)
+            f = sigmoid(f + p[f"p_f{layer}"] * c)
         else:
             i, g, o = gates.chunk(3, dim=-1)
-        i = sigmoid(i + p[f"p_i{layer}"] * c if peep else i)
-        c = (f * c if self.config.forget_gate else c) + i * torch.tanh(g)
-        o = sigmoid(o + p[f"p_o{layer}"] * c if peep else o)
+        i = sigmoid(i + p[f"p_i{layer}"] * c)
+        c = (f * c if forget else c) + i * torch.tanh(g)
+        o = sigmoid(o + p[f"p_o{layer}"] * c)
         return o * torch.tanh(c), c
+
+    def _gate_scale(self, gates: torch.Tensor, width: int) -> torch.Tensor:
+        """0.5 over the sigmoid gates' columns, 1 over g's, in the gates' dtype and device."""
+        key = (gates.dtype, gates.device, width)
+        scale = self._scales.get(key)
+        if scale is None:
+            scale = torch.full((self.gates * width,), 0.5, dtype=gates.dtype, device=gates.device)
+            g_at = (2 if self.config.forget_gate else 1) * width
+            scale[g_at : g_at + width] = 1.0
+            self._scales[key] = scale
+        return scale
 
     def forward(
         self, obs: torch.Tensor, state: State, params: Params | None = None

@@ -75,6 +75,49 @@ class _Batch:
         self.state = tuple(s[index] for s in self.state)
 
 
+class _SlotSums:
+    """Running sums of the episode in each slot: return, length and (optionally) observation
+    sums, added in place, then copied to the slot's task when its episode ends.
+
+    A task runs in one slot from reset to end, so its sums receive the same additions in the
+    same order as sums kept per task would: the results are the same bits, and a step costs a
+    few in-place additions over all slots instead of scattered ones. An observation with a NaN
+    or infinite entry is counted in ``nonfinite`` and left out of the observation sums."""
+
+    def __init__(self, slots: int, dim: int, collect_obs: bool) -> None:
+        self.returns = np.zeros(slots)
+        self.lengths = np.zeros(slots, np.int64)
+        self.total = np.zeros((slots, dim)) if collect_obs else None
+        self.squares = np.zeros((slots, dim)) if collect_obs else None
+        self.nonfinite = np.zeros(slots, np.int64)
+
+    def add_obs(self, index: slice | np.ndarray, obs: np.ndarray) -> None:
+        if self.total is None:
+            return
+        finite = np.isfinite(obs).all(axis=1)
+        if not finite.all():
+            slots = np.arange(len(self.returns))[index]
+            self.nonfinite[slots[~finite]] += 1
+            index, obs = slots[finite], obs[finite]
+        self.total[index] += obs
+        self.squares[index] += obs * obs
+
+    def flush(self, slots: np.ndarray, tasks: np.ndarray, out: EpisodeResults) -> None:
+        """Copy the finished ``slots``' sums to their ``tasks`` and zero them for the next."""
+        out.returns[tasks] = self.returns[slots]
+        out.lengths[tasks] = self.lengths[slots]
+        self.returns[slots] = 0.0
+        self.lengths[slots] = 0
+        if self.total is not None:
+            out.obs_sums.nonfinite[tasks] = self.nonfinite[slots]
+            out.obs_sums.count[tasks] = out.lengths[tasks] - self.nonfinite[slots]
+            out.obs_sums.total[tasks] = self.total[slots]
+            out.obs_sums.squares[tasks] = self.squares[slots]
+            self.total[slots] = 0.0
+            self.squares[slots] = 0.0
+            self.nonfinite[slots] = 0
+
+
 def run_episodes(
     controller: Controller,
     pool: EnvPool,
@@ -97,46 +140,58 @@ def run_episodes(
     """
     n_tasks = len(individual)
     slots = min(n_tasks, pool.num_envs)
-    returns = np.zeros(n_tasks)
-    lengths = np.zeros(n_tasks, np.int64)
-    sums = ObsSums.zeros(n_tasks, pool.observation_dim) if collect_obs else None
+    dim = pool.observation_dim
+    sums = ObsSums.zeros(n_tasks, dim) if collect_obs else None
+    out = EpisodeResults(np.zeros(n_tasks), np.zeros(n_tasks, np.int64), sums)
+    running = _SlotSums(pool.num_envs, dim, collect_obs)
 
     slot_task = np.arange(slots)
-    batch = _Batch(controller, params, individual[:slots])
     active = np.zeros(pool.num_envs, bool)
     active[:slots] = True
     clock = time.perf_counter()
-    obs = np.zeros((pool.num_envs, pool.observation_dim))
+    obs = np.zeros((pool.num_envs, dim))
     obs[:slots] = pool.reset(slot_task, seeds[:slots])
-    env_time = time.perf_counter() - clock
+    out.env_time = time.perf_counter() - clock
     actions: np.ndarray | None = None
     next_task = slots
+    # Dense: batch row r is slot r and every slot runs an episode (until the queue runs dry);
+    # each step is then whole-array operations, with no index arrays.
+    dense = True
+    whole = slice(0, slots)
 
-    with torch.no_grad():
+    # Inference mode: no autograd bookkeeping at all (nothing here is differentiated); it
+    # takes ~15% off each small tensor operation of the controller's step.
+    with torch.inference_mode():
+        batch = _Batch(controller, params, individual[:slots])
         while True:
             rows = batch.rows
-            live = active[rows]
-            live_slots = rows[live]
-            tasks = slot_task[live_slots]
-            raw = obs[rows]
-            if sums is not None:
-                sums.add(tasks, raw[live])
+            if dense:
+                live = live_slots = whole
+                raw = obs[whole]
+            else:
+                live = active[rows]
+                live_slots = rows[live]
+                raw = obs[rows]
+            running.add_obs(live_slots, raw if dense else raw[live])
             action = batch.step(normalizer(raw) if normalizer is not None else raw)
             if actions is None:
                 actions = np.zeros((pool.num_envs, *action.shape[1:]), action.dtype)
-            actions[rows] = action
+            actions[whole if dense else rows] = action
             clock = time.perf_counter()
             obs, reward, terminated, truncated = pool.step(actions, active)
-            env_time += time.perf_counter() - clock
-            returns[tasks] += reward[live_slots]
-            lengths[tasks] += 1
-            done = terminated[rows] | truncated[rows]
-            finished = np.flatnonzero(done & live)  # batch rows
-            if finished.size == 0:
+            out.env_time += time.perf_counter() - clock
+            running.returns[live_slots] += reward[live_slots]
+            running.lengths[live_slots] += 1
+            done = terminated | truncated  # False for inactive slots
+            if not np.count_nonzero(done):  # cheaper than done.any() on small arrays
                 continue
+            finished = np.flatnonzero(done[rows] & active[rows])  # batch rows
+            finished_slots = rows[finished]
+            running.flush(finished_slots, slot_task[finished_slots], out)
             take = min(finished.size, n_tasks - next_task)
             refill, idle = finished[:take], finished[take:]
             active[rows[idle]] = False
+            dense = dense and idle.size == 0
             if take:
                 refill_slots = rows[refill]
                 slot_task[refill_slots] = np.arange(next_task, next_task + take)
@@ -145,9 +200,9 @@ def run_episodes(
                 clock = time.perf_counter()
                 obs = obs.copy()
                 obs[refill_slots] = pool.reset(refill_slots, seeds[slot_task[refill_slots]])
-                env_time += time.perf_counter() - clock
+                out.env_time += time.perf_counter() - clock
             if not active.any():
                 break
             if next_task == n_tasks and 2 * active[rows].sum() <= len(rows):
                 batch.keep(np.flatnonzero(active[rows]))
-    return EpisodeResults(returns, lengths, sums, env_time)
+    return out
