@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import textwrap
 import types
 import typing
 from pathlib import Path
@@ -278,9 +279,10 @@ def describe(cls: type, prefix: str = "") -> list[str]:
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         rule: Rule | None = f.metadata.get("rule")
         accepts = f"; {rule.describe()}" if rule is not None and rule.describe() else ""
-        doc = " ".join(docs.get(f.name, "").split())
+        doc = " ".join(docs.get(f.name, "").replace("``", "`").split())
         first = doc.split(". ")[0].rstrip(".") if doc else ""
-        lines.append(f"  --{key}={_show(default)}{accepts}\n      {first}")
+        text = textwrap.fill(first, 96, initial_indent=" " * 6, subsequent_indent=" " * 6)
+        lines.append(f"  --{key}={_show(default)}{accepts}" + (f"\n{text}" if first else ""))
     return lines
 
 

@@ -242,6 +242,15 @@ CASES: list[tuple[str, ...]] = [
     ("plot", "{run}", "--out={files}"),
     ("plot", "{run}", "--out=/proc/nope/curve.png"),
     ("plot", "{run}", "--dpi=3"),
+    ("plot", "{run}", "{files}/none"),
+    ("plot", "{run}", "{files}/broken"),
+    ("plot", "{run}", "{grad}", "--out={base}/both.xyz"),
+    # ----- --logger
+    (E, "--logger", "nope"),
+    (E, "--logger", "tensorboard,nope"),
+    ("resume", "{run}", "--logger", "csv"),
+    (G, "tmaze-10", "--logger", "nope"),
+    (F, "xor", "--logger", "tensorboard"),
     # ----- train
     (G, "nope"),
     (G, "tmaze-10", "--nope=1"),

@@ -105,3 +105,80 @@ def test_apply_overrides_does_not_mutate_input():
     out = apply_overrides(data, ["env.id=Acrobot-v1"])
     assert data["env"]["id"] == "CartPole-v1"
     assert out["env"]["id"] == "Acrobot-v1"
+
+
+@pytest.mark.parametrize(
+    ("spelling", "value"),
+    [
+        ("1e9", 1e9),
+        ("1E9", 1e9),
+        ("1.0e9", 1e9),
+        ("1.0e+9", 1e9),
+        ("2e-3", 0.002),
+        (".5", 0.5),
+        ("5.", 5.0),
+        ("+7", 7.0),
+        ("475", 475.0),
+        ("inf", float("inf")),
+        ("Infinity", float("inf")),
+        ("1_000", 1000.0),
+    ],
+)
+def test_numbers_are_read_as_a_user_means_them(spelling, value, tmp_path):
+    """On the command line and in a YAML file alike (YAML 1.1 reads 1e9 as a string)."""
+    from evorl.config import load_config
+
+    assert load_config("cartpole-novel", [f"--stop.target={spelling}"]).stop.target == value
+    path = tmp_path / "c.yaml"
+    path.write_text(f"env: {{id: CartPole-v1}}\nstop: {{target: {spelling}}}\n")
+    assert load_config(str(path)).stop.target == value
+
+
+@pytest.mark.parametrize("spelling", ["1e3", "2E2", "+8", "1_000"])
+def test_integer_fields_take_whole_numbers_in_any_spelling(spelling):
+    from evorl.config import load_config
+
+    popsize = load_config("cartpole-novel", [f"--optimizer.popsize={spelling}"]).optimizer.popsize
+    assert popsize == int(float(spelling.replace("_", ""))) and isinstance(popsize, int)
+
+
+@pytest.mark.parametrize("spelling", ["1.5", "1e-1", "inf", "nan", "ten"])
+def test_integer_fields_refuse_what_is_not_a_whole_number(spelling):
+    from evorl.config import load_config
+
+    with pytest.raises(ConfigError, match=r"optimizer\.popsize"):
+        load_config("cartpole-novel", [f"--optimizer.popsize={spelling}"])
+
+
+@pytest.mark.parametrize(
+    ("command", "module", "name"),
+    [
+        ("evolve", "evorl.config", "RunConfig"),
+        ("train", "evorl.gradient.config", "GradientConfig"),
+        ("fit", "evorl.supervised.config", "FitConfig"),
+        ("wm evolve", "evorl.agents.worldmodel.config", "WorldModelConfig"),
+    ],
+)
+def test_help_lists_every_config_field(command, module, name, capsys):
+    """Every leaf field of the command's config dataclass, walked here, is in its --help."""
+    import dataclasses
+    import importlib
+    import typing
+
+    from evorl.commands import main
+
+    def leaves(cls, prefix=""):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if dataclasses.is_dataclass(hints[f.name]):
+                yield from leaves(hints[f.name], f"{prefix}{f.name}.")
+            else:
+                yield prefix + f.name
+
+    with pytest.raises(SystemExit):
+        main([*command.split(), "--help"])
+    text = capsys.readouterr().out
+    keys = list(leaves(getattr(importlib.import_module(module), name)))
+    assert len(keys) > 10
+    missing = [k for k in keys if f"  --{k}=" not in text]
+    assert not missing

@@ -77,7 +77,11 @@ def register(subparsers: Any) -> None:
             p.add_argument("--episodes", type=int, default=None, help="real test episodes")
         if stage in ("evolve", "run"):
             add_logger_option(p)  # the evolution of C is an evorl run
-        p.set_defaults(handler=handle, accepts_overrides=True)
+        p.set_defaults(
+            handler=handle,
+            accepts_overrides=True,
+            config_class="evorl.agents.worldmodel.config:WorldModelConfig",
+        )
 
 
 def handle(args: argparse.Namespace) -> int:

@@ -64,10 +64,25 @@ def _registrars() -> list:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors are one line (and exit code 2)."""
+    """argparse, but usage errors are one line (and exit code 2), and a command that takes
+    config overrides lists every config field in its ``--help``: a parser whose defaults name
+    ``config_class="module:Class"`` appends each field, its default, the values it accepts and
+    its description, generated from the dataclass when the help is shown."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def format_help(self) -> str:
+        text = super().format_help()
+        target = self.get_default("config_class")
+        if not target:
+            return text
+        from evorl.config_io import describe
+
+        module, name = target.split(":")
+        fields = describe(getattr(importlib.import_module(module), name))
+        head = "config fields (override any with --section.field=value; YAML values):"
+        return text + "\n" + head + "\n" + "\n".join(fields) + "\n"
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -89,7 +89,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="print only the final line")
     p.add_argument("--print-config", action="store_true", help="print the resolved config, exit")
     add_logger_option(p)
-    p.set_defaults(handler=run_fit, accepts_overrides=True)
+    p.set_defaults(
+        handler=run_fit, accepts_overrides=True, config_class="evorl.supervised.config:FitConfig"
+    )
 
 
 def run_fit(args: argparse.Namespace) -> int:

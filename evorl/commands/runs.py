@@ -48,7 +48,7 @@ def register(sub: Any) -> None:
     )
     add_ray_flags(p)
     add_logger_option(p)
-    p.set_defaults(handler=evolve, accepts_overrides=True)
+    p.set_defaults(handler=evolve, accepts_overrides=True, config_class="evorl.config:RunConfig")
 
     p = sub.add_parser(
         "resume",

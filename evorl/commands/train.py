@@ -57,7 +57,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.add_argument("--list", action="store_true", help="list the gradient presets and exit")
     add_logger_option(p)
-    p.set_defaults(handler=train, accepts_overrides=True)  # fmt: skip
+    p.set_defaults(
+        handler=train, accepts_overrides=True, config_class="evorl.gradient.config:GradientConfig"
+    )
 
 
 def train(args: argparse.Namespace) -> int:
