@@ -2,7 +2,7 @@
 
 import sys
 
-from evorl.commands import main
+from evorl.commands import entry
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())

@@ -7,6 +7,6 @@ group of commands, and the one way a command runs a trainer (:mod:`~evorl.comman
 * :mod:`~evorl.commands.inspect` — ``eval``, ``plot``, ``list``
 """
 
-from evorl.commands.cli import main
+from evorl.commands.cli import entry, main
 
-__all__ = ["main"]
+__all__ = ["entry", "main"]

@@ -145,6 +145,20 @@ def _logger_environment(value: str | None) -> Iterator[None]:
             os.environ[LOGGER_ENV] = before
 
 
+def entry() -> int:
+    """The ``evorl`` executable: :func:`main`, then signals ignored while the interpreter exits.
+
+    Python puts SIGINT back to the system default while it shuts down (torch's teardown takes a
+    while), so a Ctrl-C arriving just after a run ended would otherwise replace the exit code
+    with death by SIGINT."""
+    import signal
+
+    code = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    return code
+
+
 def _split_overrides(
     parser: argparse.ArgumentParser, argv: list[str]
 ) -> tuple[list[str], list[str]]:
