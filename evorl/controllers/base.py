@@ -20,6 +20,8 @@ order), each flattened row-major; every cell module documents its own order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gymnasium as gym
 import numpy as np
 import torch
@@ -156,6 +158,18 @@ class Controller(torch.nn.Module):
     def readout(self, h: torch.Tensor, p: Params) -> torch.Tensor:
         """Raw outputs from the last hidden layer."""
         return linear(h, p["w_out"], p["b_out"])
+
+    def _paired_layers(
+        self, obs: torch.Tensor, state: State, p: Params, cell: Callable[..., tuple]
+    ) -> tuple[torch.Tensor, State]:
+        """The forward pass of a stack whose layers each keep two state tensors (an output and
+        a memory: LSTM's cell, a fast-weight matrix, a Hebbian trace), ``state`` ordered
+        ``(h0, m0, h1, m1, ...)``; ``cell(layer, x, h, m, p) -> (h', m')``."""
+        x, new_state = obs, []
+        for layer in range(len(self.config.hidden)):
+            x, memory = cell(layer, x, state[2 * layer], state[2 * layer + 1], p)
+            new_state += [x, memory]
+        return self.readout(x, p), tuple(new_state)
 
     def initialize(self, seed: int | None = None) -> None:
         """(Re-)initialise all parameters from ``seed`` with a private generator."""

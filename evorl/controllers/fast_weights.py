@@ -159,12 +159,7 @@ class FastWeightController(Controller):
     def forward(
         self, obs: torch.Tensor, state: State, params: Params | None = None
     ) -> tuple[torch.Tensor, State]:
-        p = self._params(params)
-        x, new_state = obs, []
-        for layer in range(len(self.config.hidden)):
-            x, w = self._layer(layer, x, state[2 * layer], state[2 * layer + 1], p)
-            new_state += [x, w]
-        return self.readout(x, p), tuple(new_state)
+        return self._paired_layers(obs, state, self._params(params), self._layer)
 
     def unit_index(self, readout: bool = True) -> np.ndarray:
         """ESP partition (the semantics of :meth:`Controller.unit_index`) of the flat vector.

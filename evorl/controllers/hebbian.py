@@ -88,15 +88,14 @@ class HebbianController(Controller):
     ) -> tuple[torch.Tensor, State]:
         p = self._params(params)
         eta = sigmoid(p["eta"]).unsqueeze(-1)  # (1, 1) or (B, 1, 1)
-        x, new_state = obs, []
-        for layer in range(len(self.config.hidden)):
-            h, hebb = state[2 * layer], state[2 * layer + 1]
+
+        def plastic_layer(layer, x, h, hebb, p):
             plastic = p[f"w_h{layer}"] + p[f"alpha{layer}"] * hebb  # (B, H, H)
             recurrent = torch.bmm(h.unsqueeze(1), plastic).squeeze(1)
             x = torch.tanh(linear(x, p[f"w_x{layer}"], p[f"b{layer}"]) + recurrent)
-            hebb = (1 - eta) * hebb + eta * (h.unsqueeze(2) * x.unsqueeze(1))
-            new_state += [x, hebb]
-        return self.readout(x, p), tuple(new_state)
+            return x, (1 - eta) * hebb + eta * (h.unsqueeze(2) * x.unsqueeze(1))
+
+        return self._paired_layers(obs, state, p, plastic_layer)
 
     def unit_index(self, readout: bool = True) -> np.ndarray:
         """ESP partition (the semantics of :meth:`Controller.unit_index`) of the flat vector.

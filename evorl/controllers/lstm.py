@@ -121,9 +121,4 @@ class LSTMController(Controller):
     def forward(
         self, obs: torch.Tensor, state: State, params: Params | None = None
     ) -> tuple[torch.Tensor, State]:
-        p = self._params(params)
-        x, new_state = obs, []
-        for layer in range(len(self.config.hidden)):
-            x, c = self._cell(layer, x, state[2 * layer], state[2 * layer + 1], p)
-            new_state += [x, c]
-        return self.readout(x, p), tuple(new_state)
+        return self._paired_layers(obs, state, self._params(params), self._cell)
