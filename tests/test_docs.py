@@ -79,16 +79,45 @@ def test_mkdocs_build_strict(tmp_path):
         assert (site / page / "index.html").is_file(), page
 
 
+SHELL_FENCES = ("", "bash", "console", "sh", "shell")
+
+
+def shell_blocks(text: str) -> list[str]:
+    """The contents of the shell code blocks of a Markdown text (fences paired in order, so a
+    ``python`` or ``text`` block in between is skipped whole)."""
+    blocks, current, language = [], None, ""
+    for line in text.splitlines():
+        fence = line.strip()
+        if fence.startswith("```"):
+            if current is None:
+                current, language = [], fence[3:].strip()
+            else:
+                if language in SHELL_FENCES:
+                    blocks.append("\n".join(current))
+                current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
 def doc_commands() -> list[tuple[str, str]]:
-    """(page, command line) of every ``evorl ...`` line in the pages' code blocks."""
+    """(page, command line) of every ``evorl ...`` line in the pages' and the README's shell
+    blocks, without shell redirections (``> file``, ``| head``)."""
     found = []
-    for page in sorted(DOCS.rglob("*.md")):
-        for block in re.findall(r"```(?:bash|console|sh)?\n(.*?)```", page.read_text(), re.S):
+    for page in [*sorted(DOCS.rglob("*.md")), DOCS.parent / "README.md"]:
+        for block in shell_blocks(page.read_text()):
             for line in block.splitlines():
-                line = line.strip()
+                line = re.split(r"\s[>|]\s", line.strip())[0]
                 if line.startswith("evorl "):
                     found.append((page.name, line))
     return found
+
+
+def test_shell_blocks_pair_fences_in_order():
+    text = "```python\nx = 1\n```\n```bash\nevorl list\n```\n"
+    text += "```text\nevorl no\n```\n```\nevorl a\n```\n"
+    assert shell_blocks(text) == ["evorl list", "evorl a"]
+    assert len(doc_commands()) > 60
 
 
 @pytest.mark.parametrize(("page", "line"), doc_commands(), ids=lambda x: x[:60])

@@ -138,9 +138,10 @@ def envs() -> Section:
         (env_id, described.get(env_id, "").strip() or _entry_point_summary(env_id))
         for env_id in evorl.envs.ENV_IDS
     ]
+    exact = ", ".join(evorl.envs.EXACT_VECTOR_VERSIONS)
     note = (
         "...and every Gymnasium id (CartPole-v1, Pendulum-v1, HalfCheetah-v5, ...); natively "
-        "vectorised (exact, fast): CartPole-v1 and the evorl/ pole envs"
+        f"vectorised (exact, fast): {exact}, and the evorl/ pole envs"
     )
     return Section("envs", "environments (--env.id=ID; any Gymnasium id works)", entries, note)
 
