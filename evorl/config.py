@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from evorl.config_io import (
+    DEVICE,
     NAME,
     apply_overrides,
     check_fields,
@@ -123,6 +124,9 @@ class EvalConfig:
     ray_timeout: float = spec(30.0, gt=0)
     """Seconds to wait for a Ray cluster (joining one, starting workers) before giving up with
     one line."""
+    device: str = spec("cpu", pattern=DEVICE)
+    """Where the population's forward pass runs: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (a
+    GPU pays off only for large controllers or populations; environments stay on the CPU)."""
     threads: int = spec(1, ge=1)
     """Torch threads of the `evorl` command (1 is fastest for small controllers: each batched
     operation is too small to split, and extra threads contend with the environments)."""

@@ -45,6 +45,12 @@ from evorl.errors import ConfigError
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity)", re.I)
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 """What a run name may be: a plain file name (no path separators, not hidden)."""
+DEVICE = re.compile(r"cpu|auto|cuda(:\d+)?")
+"""Where torch computes (:mod:`evorl.device`)."""
+_PATTERN_WORDS = {
+    NAME: "a plain name (letters, digits, '.', '_', '-')",
+    DEVICE: "cpu, cuda, cuda:N or auto",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +70,7 @@ class Rule:
         if self.choices is not None:
             parts.append("one of " + ", ".join(str(c) for c in self.choices))
         if self.pattern is not None:
-            parts.append("a plain name (letters, digits, '.', '_', '-')")
+            parts.append(_PATTERN_WORDS.get(self.pattern, f"matching {self.pattern.pattern}"))
         return " and ".join(parts)
 
 

@@ -245,6 +245,10 @@ CASES: list[tuple[str, ...]] = [
     ("plot", "{run}", "{files}/none"),
     ("plot", "{run}", "{files}/broken"),
     ("plot", "{run}", "{grad}", "--out={base}/both.xyz"),
+    # ----- --device
+    (E, "--eval.device=gpu"),
+    (E, "--device", "cuda:x"),
+    *([(E, "--device", "cuda")] if not torch.cuda.is_available() else []),
     # ----- --logger
     (E, "--logger", "nope"),
     (E, "--logger", "tensorboard,nope"),

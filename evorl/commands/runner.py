@@ -140,3 +140,21 @@ def _logger_names(value: str) -> str:
     if unknown or not names:
         raise argparse.ArgumentTypeError(f"unknown logger {value!r}; known: {', '.join(WRITERS)}")
     return ",".join(names)
+
+
+def add_device_option(parser: argparse.ArgumentParser, field: str, what: str) -> None:
+    """``--device cpu|cuda|cuda:N|auto``, a shortcut for the config field ``field``; the
+    command's handler adds :func:`device_overrides` to its overrides."""
+    parser.add_argument(
+        "--device",
+        default=None,
+        metavar="cpu|cuda|cuda:N|auto",
+        help=f"where {what} runs (same as --{field}=...; default cpu)",
+    )
+    parser.set_defaults(device_field=field)
+
+
+def device_overrides(args: argparse.Namespace) -> list[str]:
+    """``--device`` as a config override (none when it was not given)."""
+    device = getattr(args, "device", None)
+    return [f"{args.device_field}={device}"] if device is not None else []

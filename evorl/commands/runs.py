@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from evorl.commands.runner import add_logger_option
+from evorl.commands.runner import add_device_option, add_logger_option, device_overrides
 from evorl.errors import ConfigError
 
 EVOLVE_EXAMPLES = """examples:
@@ -47,6 +47,7 @@ def register(sub: Any) -> None:
         help="start from the controller of an earlier run (evolved or gradient-trained)",
     )
     add_ray_flags(p)
+    add_device_option(p, "eval.device", "the population's forward pass")
     add_logger_option(p)
     p.set_defaults(handler=evolve, accepts_overrides=True, config_class="evorl.config:RunConfig")
 
@@ -98,6 +99,7 @@ def evolve(args: argparse.Namespace) -> int:
     from evorl.config import load_config, to_dict
 
     extra = [f"init_from={args.init_from}"] if args.init_from else []
+    extra += device_overrides(args)
     config = load_config(args.source, args.overrides + ray_overrides(args) + extra)
     if args.print_config:
         import yaml

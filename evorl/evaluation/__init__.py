@@ -34,7 +34,7 @@ def make_evaluator(config: RunConfig, controller: Controller) -> Evaluator:
     if kind == "serial":
         return SerialEvaluator(config.env, controller)
     if kind == "vector":
-        return VectorEvaluator(config.env, controller, config.eval.max_envs)
+        return VectorEvaluator(config.env, controller, config.eval.max_envs, config.eval.device)
     try:
         from evorl.evaluation.ray_evaluator import RayEvaluator
     except ImportError as err:

@@ -75,12 +75,18 @@ def episode_tasks(popsize: int, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 class VectorEvaluator:
-    """All episodes of a population stepped as one batch (see :mod:`evorl.evaluation.rollout`)."""
+    """All episodes of a population stepped as one batch (see :mod:`evorl.evaluation.rollout`);
+    the forward pass runs on ``device`` (:mod:`evorl.device`), the environments on the CPU."""
 
-    def __init__(self, env: EnvConfig, controller: Controller, max_envs: int = 256) -> None:
+    def __init__(
+        self, env: EnvConfig, controller: Controller, max_envs: int = 256, device: str = "cpu"
+    ) -> None:
+        from evorl.device import resolve
+
         self.env_config = env
         self.controller = controller
         self.max_envs = max_envs
+        self.device = resolve(device)
         self._pools: dict[int, EnvPool] = {}
         if env.vectorization == "native":  # refused now, not at the first generation
             self._pools[1] = EnvPool.make(env, 1)
@@ -101,7 +107,7 @@ class VectorEvaluator:
         popsize = len(params)
         individual, task_seeds = episode_tasks(popsize, seeds)
         pool = self._pool(min(len(individual), self.max_envs))
-        flat = torch.as_tensor(np.asarray(params), dtype=torch.float32)
+        flat = torch.as_tensor(np.asarray(params), dtype=torch.float32, device=self.device)
         out = run_episodes(
             self.controller, pool, flat, individual, task_seeds, normalizer, collect_obs
         )

@@ -57,9 +57,8 @@ class EvalWorker:
         self.controller, _ = controller_for(
             self.config.env, self.config.controller, self.config.seed
         )
-        self.evaluator = VectorEvaluator(
-            self.config.env, self.controller, self.config.eval.max_envs
-        )
+        ev = self.config.eval
+        self.evaluator = VectorEvaluator(self.config.env, self.controller, ev.max_envs, ev.device)
 
     def info(self) -> dict[str, Any]:
         """Identity of this worker: pid, host, Ray node id, and the controller's size."""

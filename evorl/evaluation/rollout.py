@@ -48,27 +48,28 @@ class _Batch:
         self, controller: Controller, params: torch.Tensor, individual: np.ndarray
     ) -> None:
         self.controller = controller
+        self.device = params.device
         self.rows = np.arange(len(individual))  # batch row r holds slot rows[r]
-        self.weights = params[torch.as_tensor(individual)].clone()
+        self.weights = params[torch.as_tensor(individual, device=self.device)].clone()
         self.views = controller.population_params(self.weights)
-        self.state = controller.initial_state(len(individual))
+        self.state = controller.initial_state(len(individual), device=self.device)
 
     def step(self, x: np.ndarray) -> np.ndarray:
-        obs = torch.from_numpy(x.astype(np.float32))
+        obs = torch.from_numpy(x.astype(np.float32)).to(self.device)
         action, self.state = self.controller.step(obs, self.state, self.views)
-        return action.numpy()
+        return action.cpu().numpy()
 
     def swap_in(self, rows: np.ndarray, params: torch.Tensor, individuals: np.ndarray) -> None:
         """Give batch ``rows`` new individuals' weights and a fresh recurrent state."""
-        index = torch.as_tensor(rows)
-        self.weights[index] = params[torch.as_tensor(individuals)]
-        mask = torch.zeros(len(self.rows), dtype=torch.bool)
+        index = torch.as_tensor(rows, device=self.device)
+        self.weights[index] = params[torch.as_tensor(individuals, device=self.device)]
+        mask = torch.zeros(len(self.rows), dtype=torch.bool, device=self.device)
         mask[index] = True
         self.state = self.controller.reset_state(self.state, mask)
 
     def keep(self, rows: np.ndarray) -> None:
         """Drop every batch row not in ``rows``."""
-        index = torch.as_tensor(rows)
+        index = torch.as_tensor(rows, device=self.device)
         self.rows = self.rows[rows]
         self.weights = self.weights[index]
         self.views = self.controller.population_params(self.weights)
@@ -132,7 +133,8 @@ def run_episodes(
     Args:
         controller: builds the batched forward pass.
         pool: at least one env; ``min(T, pool.num_envs)`` slots are used.
-        params: (P, D) float32 parameters of the individuals.
+        params: (P, D) float32 parameters of the individuals, on the device the forward pass
+            runs on (observations go there, actions come back to the CPU).
         individual: (T,) index into ``params`` of each task.
         seeds: (T,) reset seed of each task.
         normalizer: frozen observation normalisation, or ``None``.
