@@ -16,7 +16,6 @@ the nodes run under ``ray start --block``, which stops its node's processes when
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import shutil
@@ -33,6 +32,7 @@ import pytest
 import ray
 from ray._private import services
 
+from evorl.commands.cli import main
 from evorl.errors import ConfigError
 from evorl.evaluation import ray_connect, ray_watchdog
 
@@ -256,8 +256,7 @@ def comparable(rows: list[dict]) -> list[dict]:
 
 def local_rows(tmp: Path, run: list[str] = RUN) -> list[dict]:
     """The same run with the default, local evaluator (in this process: it is quick)."""
-    (main,) = importlib.metadata.entry_points(group="console_scripts", name="evorl")
-    assert main.load()(["evolve", *run, f"--run-dir={tmp / 'local'}"]) == 0
+    assert main(["evolve", *run, f"--run-dir={tmp / 'local'}"]) == 0
     return metric_rows(tmp / "local")
 
 
