@@ -151,7 +151,12 @@ def _evolution(config: RunConfig, load_init: bool) -> Parts:
             normalizer=learner.normalizer,
         )
     budget = Budget(
-        stop.target, stop.generations, stop.evaluations, None, stop.wall_time, stop_on_solve=True
+        stop.target,
+        stop.generations,
+        stop.evaluations,
+        stop.env_steps,
+        stop.wall_time,
+        stop_on_solve=True,
     )
     return Parts(learner, tester, budget, {"iterations": "generations", "episodes": "evaluations"})
 

@@ -32,6 +32,22 @@ DEFAULT_PRESET = "cartpole-novel"
 
 
 @dataclass(frozen=True)
+class WrapperConfig:
+    """One wrapper of ``env.wrappers``, applied around the env made by ``gymnasium.make``."""
+
+    name: str = ""
+    """``mask``, ``noise`` or ``delay`` (evorl's, :mod:`evorl.envs.wrappers`), the name of a
+    class in ``gymnasium.wrappers`` (e.g. ``TimeAwareObservation``), or ``module:Class`` for a
+    wrapper of your own."""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the wrapper (after the env), e.g. ``{keep: [0, 2]}`` for ``mask``."""
+
+    def __post_init__(self) -> None:
+        if not self.name or self.name != self.name.strip() or self.name.count(":") > 1:
+            raise ConfigError(f"env.wrappers: bad wrapper name {self.name!r}")
+
+
+@dataclass(frozen=True)
 class EnvConfig:
     """Which environment to build and how it is observed."""
 
@@ -40,8 +56,18 @@ class EnvConfig:
     kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments for ``gymnasium.make``."""
     observe: tuple[int, ...] | None = None
-    """Keep only these observation entries (partial observability), e.g. ``[0, 2]`` for CartPole
-    positions without velocities. ``None`` keeps everything."""
+    """Keep only these entries of the (flattened) observation (partial observability), e.g.
+    ``[0, 2]`` for CartPole positions without velocities. ``None`` keeps everything."""
+    wrappers: tuple[WrapperConfig, ...] = ()
+    """Wrappers applied in order around each env (``[{name: delay, kwargs: {k: 2}}, ...]``);
+    see :class:`WrapperConfig`. They wrap single envs, so a run with wrappers steps a list of
+    envs, never a native vector env."""
+    previous_action: bool = False
+    """Append the previous action to the observation (one-hot for Discrete, one one-hot per
+    component for MultiDiscrete, the entries of a Box or MultiBinary), zeros at an episode's
+    start: the convention of POPGym's baselines and RL² for memory tasks."""
+    previous_reward: bool = False
+    """Append the previous reward to the observation (0 at an episode's start)."""
     max_episode_steps: int | None = None
     """Override the env's time limit (``None``: the registered limit)."""
     vectorization: str = "auto"
@@ -50,6 +76,10 @@ class EnvConfig:
 
     def __post_init__(self) -> None:
         _check_choice("env.vectorization", self.vectorization, ("auto", "native", "sync"))
+        if self.wrappers and self.vectorization == "native":
+            raise ConfigError(
+                "env.wrappers wrap single envs: use env.vectorization auto or sync with them"
+            )
         if self.max_episode_steps is not None and self.max_episode_steps < 1:
             raise ConfigError("env.max_episode_steps must be >= 1")
 
@@ -135,6 +165,8 @@ class StopConfig:
     """Stop after this many generations."""
     evaluations: int | None = None
     """Stop after this many episodes evaluated (training episodes, all individuals)."""
+    env_steps: int | None = None
+    """Stop after the generation in which training env steps (all individuals) reach this."""
     wall_time: float | None = None
     """Stop after this many seconds of training (summed over resumed sessions)."""
 
@@ -172,6 +204,14 @@ class RunConfig:
             raise ConfigError("seed must be >= 0")
         if self.checkpoint_every < 1:
             raise ConfigError("checkpoint_every must be >= 1")
+        env = self.env
+        if self.eval.pole_protocol is not None and (
+            env.wrappers or env.previous_action or env.previous_reward
+        ):
+            raise ConfigError(
+                "eval.pole_protocol tests the bare pole env: drop env.wrappers, "
+                "env.previous_action and env.previous_reward"
+            )
         stop = self.stop
         if all(v is None for v in dataclasses.astuple(stop)):
             raise ConfigError("set at least one stopping rule (stop.target, stop.generations, ...)")
