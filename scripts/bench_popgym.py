@@ -30,7 +30,7 @@ sb3-contrib's RecurrentPPO runs at ~150 env steps/s on a 2-core machine, so the 
 Usage:
     python scripts/bench_popgym.py                                   # all, 3 seeds (hours)
     python scripts/bench_popgym.py --tasks RepeatPrevious --methods evolution ppo
-    python scripts/bench_popgym.py --quick                           # a minute; smoke test
+    python scripts/bench_popgym.py --quick                           # ~30 s; smoke test
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ TASKS = [
     "NoisyPositionOnlyCartPole",
 ]
 METHODS = ("evolution", "ppo", "sb3")
-QUICK_TASKS = ["RepeatPrevious", "PositionOnlyPendulum"]
+QUICK_TASKS = ["Battleship"]  # MultiDiscrete actions, the previous action appended
 TEST_SEED = 10_000_000
 """Test episodes of seed s use reset seeds TEST_SEED + 1000 s + k (all methods alike)."""
 
@@ -303,7 +303,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=None, help="env steps (default 100,000)")
     parser.add_argument("--test-episodes", type=int, default=None, help="default 100")
     parser.add_argument(
-        "--quick", action="store_true", help="2 tasks, 1 seed, 1,200 steps, 3 tests"
+        "--quick", action="store_true", help="Battleship, 1 seed, 600 steps, 2 tests"
     )
     parser.add_argument("--out", type=Path, default=Path("bench-popgym"))
     args = parser.parse_args()
@@ -320,8 +320,8 @@ def main() -> None:
             ) from None
     tasks = args.tasks or (QUICK_TASKS if args.quick else TASKS)
     seeds = args.seeds or ([1] if args.quick else [1, 2, 3])
-    budget = args.budget or (1_200 if args.quick else 100_000)
-    episodes = args.test_episodes or (3 if args.quick else 100)
+    budget = args.budget or (600 if args.quick else 100_000)
+    episodes = args.test_episodes or (2 if args.quick else 100)
     runs_dir = args.out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     for task in tasks:
