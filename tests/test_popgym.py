@@ -29,6 +29,15 @@ def test_evolution_and_ppo_have_the_same_popgym_tasks():
         assert load_config(name).env == load_gradient_config(name).env
 
 
+def test_previous_action_is_appended_where_popgym_says_the_observation_needs_it():
+    from evorl.env_factory import make_env
+
+    for name in POPGYM:
+        env = load_config(name).env
+        needs = make_env(env).unwrapped.obs_requires_prev_action
+        assert env.previous_action == needs, name
+
+
 def test_popgym_presets_cover_every_observation_and_action_kind():
     observed, acted = set(), set()
     for name in POPGYM:
