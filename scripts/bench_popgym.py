@@ -19,8 +19,9 @@ deterministic action: argmax / mean / ``predict(deterministic=True)``; reset see
 methods), the max mean return during training (evolution: the population's mean of a
 generation; ppo: the mean of the last 8 finished episodes after an update; sb3: its
 ``rollout/ep_rew_mean``, the last 100 episodes), env steps and wall seconds of training. Each run
-is written to ``OUT/runs/TASK-METHOD-sSEED.json`` as it finishes; finished runs are skipped, so
-the bench runs in parts and resumes. The table (per task and method, mean ± std over seeds) is
+is written to ``OUT/runs/TASK-METHOD-sSEED.json`` as it finishes; finished runs of the same
+budget are skipped, so the bench runs in parts and resumes (use a fresh ``--out`` after
+changing a preset). The table (per task and method, mean ± std over seeds) is
 printed and written to ``OUT/summary.json`` and a bar chart ``OUT/popgym.png``.
 
 sb3-contrib's RecurrentPPO runs at ~150 env steps/s on a 2-core machine, so the full bench
@@ -328,8 +329,8 @@ def main() -> None:
         for method in args.methods:
             for seed in seeds:
                 path = runs_dir / f"{task}-{method}-s{seed}.json"
-                if path.exists():
-                    continue
+                if path.exists() and json.loads(path.read_text())["budget"] == budget:
+                    continue  # finished (a run of another budget is done again)
                 print(f"... {task} {method} seed {seed}", flush=True)
                 row = run_one(task, method, seed, budget, episodes, args.out)
                 tmp = path.with_suffix(".tmp")
@@ -337,6 +338,7 @@ def main() -> None:
                 os.replace(tmp, path)
     rows = [json.loads(p.read_text()) for p in sorted(runs_dir.glob("*.json"))]
     rows = [r for r in rows if r["task"] in tasks and r["method"] in args.methods]
+    rows = [r for r in rows if r["seed"] in seeds and r["budget"] == budget]
     table = summarise(rows)
     print_table(table)
     summary = {
