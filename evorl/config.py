@@ -54,6 +54,22 @@ DEFAULT_PRESET = "cartpole-novel"
 
 
 @dataclass(frozen=True)
+class WrapperConfig:
+    """One wrapper of ``env.wrappers``, applied around the env made by ``gymnasium.make``."""
+
+    name: str = ""
+    """``mask``, ``noise`` or ``delay`` (evorl's, :mod:`evorl.envs.wrappers`), the name of a
+    class in ``gymnasium.wrappers`` (e.g. ``TimeAwareObservation``), or ``module:Class`` for a
+    wrapper of your own."""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the wrapper (after the env), e.g. ``{keep: [0, 2]}`` for ``mask``."""
+
+    def __post_init__(self) -> None:
+        if not self.name or self.name != self.name.strip() or self.name.count(":") > 1:
+            raise ConfigError(f"env.wrappers: bad wrapper name {self.name!r}")
+
+
+@dataclass(frozen=True)
 class EnvConfig:
     """Which environment to build and how it is observed."""
 
@@ -62,8 +78,18 @@ class EnvConfig:
     kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments for ``gymnasium.make``."""
     observe: tuple[int, ...] | None = None
-    """Keep only these observation entries (partial observability), e.g. ``[0, 2]`` for CartPole
-    positions without velocities. ``None`` keeps everything."""
+    """Keep only these entries of the (flattened) observation (partial observability), e.g.
+    ``[0, 2]`` for CartPole positions without velocities. ``None`` keeps everything."""
+    wrappers: tuple[WrapperConfig, ...] = ()
+    """Wrappers applied in order around each env (``[{name: delay, kwargs: {k: 2}}, ...]``);
+    see :class:`WrapperConfig`. They wrap single envs, so a run with wrappers steps a list of
+    envs, never a native vector env."""
+    previous_action: bool = False
+    """Append the previous action to the observation (one-hot for Discrete, one one-hot per
+    component for MultiDiscrete, the entries of a Box or MultiBinary), zeros at an episode's
+    start: the convention of POPGym's baselines and RL² for memory tasks."""
+    previous_reward: bool = False
+    """Append the previous reward to the observation (0 at an episode's start)."""
     max_episode_steps: int | None = spec(None, ge=1)
     """Override the env's time limit (``None``: the registered limit)."""
     vectorization: str = spec("auto", choices=("auto", "native", "sync"))
@@ -74,6 +100,10 @@ class EnvConfig:
         check_fields(self, "env")
         if self.observe is not None and not self.observe:
             raise ConfigError("env.observe: keep at least one entry (or null for all)")
+        if self.wrappers and self.vectorization == "native":
+            raise ConfigError(
+                "env.wrappers wrap single envs: use env.vectorization auto or sync with them"
+            )
 
 
 @dataclass(frozen=True)
@@ -155,7 +185,7 @@ class StopConfig:
     evaluations: int | None = spec(None, ge=1)
     """Stop after this many episodes evaluated (training episodes, all individuals)."""
     env_steps: int | None = spec(None, ge=1)
-    """Stop after this many training env steps."""
+    """Stop after the generation in which training env steps (all individuals) reach this."""
     wall_time: float | None = spec(None, gt=0)
     """Stop after this many seconds of training (summed over resumed sessions)."""
 
@@ -195,6 +225,14 @@ class RunConfig:
         check_fields(self)
         if not self.out:
             raise ConfigError("out must name a folder")
+        env = self.env
+        if self.eval.pole_protocol is not None and (
+            env.wrappers or env.previous_action or env.previous_reward
+        ):
+            raise ConfigError(
+                "eval.pole_protocol tests the bare pole env: drop env.wrappers, "
+                "env.previous_action and env.previous_reward"
+            )
         stop = self.stop
         if all(v is None for v in dataclasses.astuple(stop)):
             raise ConfigError("set at least one stopping rule (stop.target, stop.generations, ...)")

@@ -1,9 +1,16 @@
 """Environments from an :class:`~evorl.config.EnvConfig`: one env, its spaces, its vector form.
 
-* :func:`make_env` makes one Gymnasium env as configured (kwargs, time limit) and turns every
-  way ``gymnasium.make`` can fail into one line.
+* :func:`make_env` makes one Gymnasium env as configured (kwargs, time limit, then
+  ``env.wrappers`` in order) and turns every way ``gymnasium.make`` or a wrapper can fail into
+  one line.
+* :func:`wrapper_class` resolves a wrapper name of ``env.wrappers``: ``mask``, ``noise``,
+  ``delay`` (evorl's own, :mod:`evorl.envs.wrappers`), a class of ``gymnasium.wrappers``, or
+  ``module:Class``. Wrappers wrap single envs; vector wrappers are refused, and a run with
+  wrappers steps a list of envs (the env pool never uses a native vector env for it), so the
+  wrappers see exactly the seeds and actions of every slot.
 * :func:`env_spec` learns an env's spaces once (the builder hands the result to everything that
-  needs it: controller, pools, policy file).
+  needs it: controller, pools, policy file) and refuses, in one line, a space evorl cannot
+  serve.
 * :func:`native_vector_env` finds a natively vectorised version — one numpy array for all envs —
   through Gymnasium's registry: the id's registered ``vector_entry_point`` (evorl's pole envs,
   the world model's dream, a user's own vector env), or evorl's exact numpy version of one of
@@ -22,9 +29,16 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from evorl.config import EnvConfig
+from evorl.config import EnvConfig, WrapperConfig
 from evorl.errors import ConfigError
-from evorl.spaces import ObservationMap
+from evorl.spaces import ObservationMap, check_action_space
+
+OUR_WRAPPERS = {
+    "mask": "evorl.envs.wrappers:MaskObservation",
+    "noise": "evorl.envs.wrappers:ObservationNoise",
+    "delay": "evorl.envs.wrappers:DelayObservation",
+}
+"""evorl's wrapper names for ``env.wrappers`` (:mod:`evorl.envs.wrappers`)."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +50,8 @@ class EnvSpec:
     action_space: gym.Space
     """The env's action space."""
     observation: ObservationMap
-    """How observations become controller inputs (``env.observe`` applied)."""
+    """How observations become controller inputs (flattened, ``env.observe`` applied, the
+    previous action and reward appended where asked)."""
 
     @property
     def obs_dim(self) -> int:
@@ -58,11 +73,58 @@ def _kwargs(cfg: EnvConfig, render_mode: str | None = None) -> dict[str, Any]:
 
 
 def make_env(cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
-    """One Gymnasium env as configured (kwargs, time limit); observations as the env gives them.
+    """One Gymnasium env as configured (kwargs, time limit, ``env.wrappers`` in order);
+    observations as the (wrapped) env gives them.
 
     Raises:
-        ConfigError: Unknown id, missing package, bad kwargs.
+        ConfigError: Unknown id, missing package, bad kwargs, a bad wrapper.
     """
+    env = _make(cfg, render_mode)
+    for index, wrapper in enumerate(cfg.wrappers):
+        env = _wrap(env, wrapper, index)
+    return env
+
+
+def wrapper_class(wrapper: WrapperConfig, index: int = 0) -> type:
+    """The class a name of ``env.wrappers`` stands for (see the module docstring).
+
+    Raises:
+        ConfigError: An unknown name, a module that cannot be imported, or not a wrapper.
+    """
+    where = f"env.wrappers[{index}]"
+    name = OUR_WRAPPERS.get(wrapper.name, wrapper.name)
+    module, _, attr = name.rpartition(":")
+    if module:
+        try:
+            found = getattr(importlib.import_module(module), attr, None)
+        except ImportError as err:
+            raise ConfigError(f"{where}: cannot import {module}: {_first_line(err)}") from None
+    else:
+        found = getattr(gym.wrappers, name, None) if name != "vector" else None
+    if found is None:
+        raise ConfigError(
+            f"{where}: unknown wrapper '{wrapper.name}' (evorl's: {', '.join(OUR_WRAPPERS)}; "
+            "a class of gymnasium.wrappers; or module:Class)"
+        )
+    if isinstance(found, type) and issubclass(found, gym.vector.VectorWrapper):
+        raise ConfigError(f"{where}: '{wrapper.name}' wraps vector envs; name a single-env one")
+    if not callable(found):
+        raise ConfigError(f"{where}: '{wrapper.name}' is not a wrapper class")
+    return found
+
+
+def _wrap(env: gym.Env, wrapper: WrapperConfig, index: int) -> gym.Env:
+    cls = wrapper_class(wrapper, index)
+    try:
+        wrapped = cls(env, **wrapper.kwargs)
+    except (TypeError, ValueError, AssertionError, gym.error.Error) as err:
+        raise ConfigError(f"env.wrappers[{index}] ({wrapper.name}): {_first_line(err)}") from None
+    if not isinstance(wrapped, gym.Env):
+        raise ConfigError(f"env.wrappers[{index}] ({wrapper.name}) did not return an env")
+    return wrapped
+
+
+def _make(cfg: EnvConfig, render_mode: str | None) -> gym.Env:
     _register_ours()
     try:
         return gym.make(cfg.id, **_kwargs(cfg, render_mode))
@@ -77,11 +139,16 @@ def make_env(cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
 
 
 def env_spec(cfg: EnvConfig) -> EnvSpec:
-    """The spaces of the configured env (one env is made and closed)."""
+    """The spaces of the configured env (one env is made and closed).
+
+    Raises:
+        ConfigError: A space evorl cannot serve (one line naming a wrapper to use).
+    """
     env = make_env(cfg)
     try:
-        space = env.observation_space
-        return EnvSpec(space, env.action_space, ObservationMap(space, cfg.observe, cfg.id))
+        space, action_space = env.observation_space, env.action_space
+        check_action_space(action_space, cfg.id)
+        return EnvSpec(space, action_space, ObservationMap.for_env(cfg, space, action_space))
     finally:
         env.close()
 

@@ -12,8 +12,10 @@ backends behind one interface:
 
 Both give the trajectory that ``gymnasium.make(id)`` gives for the same seed and actions, with
 autoreset disabled: finished slots are reset by the caller, with seeds it chose. Observations
-are turned into controller rows (``env.observe`` applied) here and nowhere else, by the pool's
-:class:`~evorl.spaces.ObservationMap`. Inactive slots report reward 0 and no flags.
+of any space evorl reads are turned into controller rows — flattened, ``env.observe`` applied,
+the previous action and reward appended where the config asks (zero at each reset) — here and
+nowhere else, by the pool's :class:`~evorl.spaces.ObservationMap`. Inactive slots report reward
+0 and no flags.
 
 A pool can be checkpointed mid-episode (:meth:`EnvPool.state_dict`): a native vector env is
 pickled; a list's envs are reset with their seed and replayed through the actions they took
@@ -51,6 +53,8 @@ class EnvPool:
         envs: A list of Gymnasium envs (the list backend), or
         vector: a native vector env with autoreset disabled (the vector backend).
         observe: ``env.observe``, the observation entries to keep.
+        view: The observation map (instead of ``observe``): built by :meth:`make` from the
+            config, with the previous action and reward where asked.
         replayable: Record each slot's actions since its reset, for :meth:`state_dict` (list
             backend; a native env is pickled instead).
         env_id: Named in error messages.
@@ -63,6 +67,7 @@ class EnvPool:
         observe: tuple[int, ...] | None = None,
         replayable: bool = False,
         env_id: str = "",
+        view: ObservationMap | None = None,
     ) -> None:
         if (envs is None) == (vector is None):
             raise ValueError("EnvPool takes a list of envs or a vector env")
@@ -73,9 +78,12 @@ class EnvPool:
         else:
             self.num_envs = len(envs)
             space, action_space = envs[0].observation_space, envs[0].action_space
-        self.observation = ObservationMap(space, observe, env_id)
+        self.observation = view if view is not None else ObservationMap(space, observe, env_id)
         self.observation_dim = self.observation.dim
         self._discrete = isinstance(action_space, gym.spaces.Discrete)
+        self._extra = self.observation.extra
+        # Box observations without extras: the list backend's rows are one reshape
+        self._plain = isinstance(space, gym.spaces.Box) and not self._extra
         self.obs = np.zeros((self.num_envs, self.observation_dim))
         self._log: list[tuple[int, list[np.ndarray]] | None] | None = None
         self._rows_of: np.ndarray | None = None  # the action buffer whose rows are cached
@@ -92,16 +100,21 @@ class EnvPool:
         replayable: bool = False,
     ) -> EnvPool:
         """A pool of ``num_envs`` envs as configured: native where ``cfg.vectorization`` allows
-        and a native version exists (never when rendering), else a list."""
+        and a native version exists (never when rendering, nor with ``env.wrappers``, which wrap
+        single envs), else a list."""
         vector = None
-        if cfg.vectorization != "sync" and render_mode is None:
+        if cfg.vectorization != "sync" and render_mode is None and not cfg.wrappers:
             vector = native_vector_env(cfg, num_envs)
             if vector is None and cfg.vectorization == "native":
                 raise ConfigError(f"env '{cfg.id}' has no native vectorised version; use sync")
         if vector is not None:
-            return cls(vector=vector, observe=cfg.observe, env_id=cfg.id)
+            view = ObservationMap.for_env(
+                cfg, vector.single_observation_space, vector.single_action_space
+            )
+            return cls(vector=vector, view=view, env_id=cfg.id)
         envs = [make_env(cfg, render_mode) for _ in range(num_envs)]
-        return cls(envs, observe=cfg.observe, replayable=replayable, env_id=cfg.id)
+        view = ObservationMap.for_env(cfg, envs[0].observation_space, envs[0].action_space)
+        return cls(envs, replayable=replayable, env_id=cfg.id, view=view)
 
     @property
     def native(self) -> bool:
@@ -123,7 +136,7 @@ class EnvPool:
             return self.obs[slots]
         for slot, seed in zip(slots, seeds, strict=True):
             obs, _ = self.envs[slot].reset(seed=int(seed))
-            self.obs[slot] = self.observation.one(obs)
+            self.obs[slot] = self.observation.one(obs)  # no previous action: zeros
             if self._log is not None:
                 self._log[slot] = (int(seed), [])
         return self.obs[slots]
@@ -140,23 +153,37 @@ class EnvPool:
         """
         if self.vector is not None:
             obs, reward, terminated, truncated, _ = self.vector.step(actions)
-            self.obs[:] = self.observation.batch(obs)
+            if self._extra:
+                self.obs[:] = self.observation.batch(obs, actions, reward)
+            else:
+                self.obs[:] = self.observation.batch(obs)
             reward = np.where(active, np.asarray(reward, dtype=np.float64), 0.0)
             return self.obs, reward, np.asarray(terminated) & active, np.asarray(truncated) & active
         n = self.num_envs
         reward, terminated, truncated = np.zeros(n), np.zeros(n, bool), np.zeros(n, bool)
-        # The envs' own step is the limit here: one list comprehension over them, and the
-        # results turned into arrays once (per-element numpy writes cost ~10% of a
-        # Pendulum step).
         count = np.count_nonzero(active)
         if count == 0:
             return self.obs, reward, terminated, truncated
+        if not self._plain:
+            for i in np.flatnonzero(active):
+                action = int(actions[i]) if self._discrete else actions[i]
+                obs, reward[i], terminated[i], truncated[i], _ = self.envs[i].step(action)
+                if self._extra:
+                    self.obs[i] = self.observation.one(obs, action, reward[i])
+                else:
+                    self.obs[i] = self.observation.one(obs)
+                if self._log is not None:
+                    self._log[i][1].append(np.array(actions[i], copy=True))
+            return self.obs, reward, terminated, truncated
+        # The envs' own step is the limit here: one list comprehension over them, and the
+        # results turned into arrays once (per-element numpy writes cost ~10% of a
+        # Pendulum step).
         slots = range(n) if count == n else np.flatnonzero(active).tolist()
         envs, acts = self.envs, self._action_list(actions)
         results = [envs[i].step(acts[i]) for i in slots]
         obs, rewards, terms, truncs, _ = zip(*results, strict=True)
         index = slice(None) if count == n else slots
-        self.obs[index] = self.observation.batch(np.concatenate(obs).reshape(count, -1))
+        self.obs[index] = self.observation.batch(np.stack(obs).reshape(count, -1))
         reward[index] = rewards
         terminated[index] = terms
         truncated[index] = truncs

@@ -430,8 +430,8 @@ def test_config_coerces_list_hidden() -> None:
     [
         (_config("fully_recurrent", hidden=(2,)), DISCRETE, "n >= 3"),
         (_config("fully_recurrent", hidden=(4, 4)), DISCRETE, "hidden=\\(n,\\)"),
-        (_config("lstm"), gym.spaces.MultiBinary(3), "unsupported action space"),
-        (_config("lstm"), gym.spaces.Box(-1, 1, (2, 2)), "must be 1-D"),
+        (_config("lstm"), gym.spaces.Text(4), "cannot use the action space Text"),
+        (_config("lstm"), gym.spaces.Tuple([DISCRETE] * 2), "cannot use the action space Tuple"),
         (_config("lstm"), gym.spaces.Box(-np.inf, np.inf, (2,)), "finite Box bounds"),
     ],
 )

@@ -68,3 +68,101 @@ def test_noise_has_the_right_std_and_is_reproducible():
     assert env.observation_space.high[0] == np.float32(4.8) and np.isinf(
         env.observation_space.high[2]
     )
+
+
+# --------------------------------------------------------------------------- env.wrappers
+
+WRAPPERS_YAML = """
+name: wrapped
+env:
+  id: CartPole-v1
+  wrappers:
+    - {name: mask, kwargs: {keep: [0, 2]}}
+    - {name: noise, kwargs: {std: 0.1}}
+    - {name: delay, kwargs: {k: 2}}
+    - {name: TimeAwareObservation}
+    - {name: "evorl.envs.wrappers:DelayObservation", kwargs: {k: 1}}
+stop: {generations: 1}
+"""
+
+
+def _python_chain() -> gym.Env:
+    env = MaskObservation(gym.make("CartPole-v1"), keep=[0, 2])
+    env = DelayObservation(ObservationNoise(env, std=0.1), k=2)
+    return DelayObservation(gym.wrappers.TimeAwareObservation(env), k=1)
+
+
+def _chain(env: gym.Env) -> list[str]:
+    names = []
+    while isinstance(env, gym.Wrapper):
+        names.append(type(env).__name__)
+        env = env.env
+    return names
+
+
+def _steps(env: gym.Env, seed: int) -> list:
+    obs, _ = env.reset(seed=seed)
+    out = [obs]
+    for t in range(40):
+        obs, reward, term, trunc, _ = env.step((t // 3) % 2)
+        out += [obs, reward, term, trunc]
+        if term or trunc:
+            break
+    return out
+
+
+def test_yaml_wrapper_list_equals_the_same_wrappers_built_in_python(tmp_path):
+    from evorl.config import load_config
+    from evorl.env_factory import make_env
+    from evorl.env_pool import EnvPool
+
+    path = tmp_path / "wrapped.yaml"
+    path.write_text(WRAPPERS_YAML)
+    cfg = load_config(str(path)).env
+    assert [w.name for w in cfg.wrappers][:3] == ["mask", "noise", "delay"]
+    env, reference = make_env(cfg), _python_chain()
+    assert _chain(env) == _chain(reference)
+    assert env.observation_space == reference.observation_space
+    for seed in (0, 7):
+        ours, theirs = _steps(env, seed), _steps(reference, seed)
+        assert len(ours) == len(theirs)
+        for a, b in zip(ours, theirs, strict=True):
+            np.testing.assert_array_equal(a, b)
+    # CartPole-v1 has a native vector version; wrappers wrap single envs, so the pool is a list
+    pool = EnvPool.make(cfg, num_envs=2)
+    assert not pool.native and pool.observation_dim == 3
+    pool.close()
+
+
+@pytest.mark.parametrize(
+    ("wrappers", "match"),
+    [
+        ([{"name": "nosuch"}], r"env.wrappers\[0\]: unknown wrapper 'nosuch'"),
+        ([{"name": "mask"}], r"env.wrappers\[0\] \(mask\): .*keep"),
+        ([{"name": "delay", "kwargs": {"k": -1}}], r"env.wrappers\[0\] \(delay\): k must be"),
+        ([{"name": "no_such_module_x:W"}], r"env.wrappers\[0\]: cannot import no_such_module_x"),
+        ([{"name": "gymnasium.wrappers.vector:NormalizeObservation"}], "wraps vector envs"),
+        (
+            [{"name": "TimeAwareObservation", "kwargz": {}}],
+            "unknown config key 'env.wrappers.kwargz'",
+        ),
+        (["mask"], "env.wrappers: expected a mapping"),
+    ],
+)
+def test_bad_wrappers_fail_in_one_line(wrappers, match):
+    from evorl.config import EnvConfig, from_dict
+    from evorl.env_factory import make_env
+    from evorl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=match) as err:
+        make_env(from_dict(EnvConfig, {"id": "CartPole-v1", "wrappers": wrappers}, "env"))
+    assert "\n" not in str(err.value)
+
+
+def test_wrappers_refuse_a_native_vector_env():
+    from evorl.config import EnvConfig, WrapperConfig
+    from evorl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="wrap single envs"):
+        EnvConfig("CartPole-v1", wrappers=(WrapperConfig("delay", {"k": 1}),),
+                  vectorization="native")  # fmt: skip

@@ -20,12 +20,16 @@ SCRIPTS = [
     ("bench_glimpse.py", ["--jobs", "1"]),
     ("bench_optimizers.py", []),
     ("bench_glimpse_sigma.py", []),
+    ("bench_popgym.py", []),
 ]
+NEEDS = {"bench_popgym.py": ("popgym", "sb3_contrib")}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("script", "extra"), SCRIPTS, ids=[s for s, _ in SCRIPTS])
 def test_script_quick_mode(script, extra, tmp_path):
+    for module in NEEDS.get(script, ()):
+        pytest.importorskip(module)
     out = tmp_path / "out"  # a JSON file or a folder of results, as the script takes it
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / script), "--quick", "--out", str(out), *extra],

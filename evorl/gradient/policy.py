@@ -6,12 +6,18 @@ builds it on the *same* raw outputs, so the controller trained by gradient is th
 evolution uses — same flat parameter vector — and its deterministic action is the mode of the
 distribution:
 
-* ``Discrete(n)``: a categorical distribution with the controller's n outputs as logits
-  (mode = argmax = ``act``).
-* ``Box``: a diagonal Gaussian whose mean is the deterministic action before the final clamp
-  (``tanh`` heads: ``mid + half · tanh(out)``; ``clip`` heads: the linear output) and whose
-  state-independent log standard deviation is learned. Samples are clipped to the bounds only
-  when sent to the environment; log-probabilities use the unclipped sample.
+* ``Discrete(n)`` and ``MultiDiscrete(nvec)``: a categorical distribution per component with
+  the controller's outputs for that component as logits (mode = argmax = ``act``);
+  log-probability and entropy are summed over components.
+* ``MultiBinary``: a Bernoulli per entry with the output as its logit (mode = ``output > 0`` =
+  ``act``); log-probability and entropy summed.
+* ``Box`` (any shape, flattened): a diagonal Gaussian whose mean is the deterministic action
+  before the final clamp (``tanh`` heads: ``mid + half · tanh(out)``; ``clip`` heads: the linear
+  output) and whose state-independent log standard deviation is learned. Samples are clipped to
+  the bounds (and shaped as the space) only when sent to the environment; log-probabilities use
+  the unclipped sample.
+
+The layout of every space comes from :func:`evorl.spaces.action_components`.
 
 The value head (Wierstra et al.'s history-dependent baseline) is a linear map of the
 controller's top-layer hidden state after each step — the features the controller's own readout
@@ -47,16 +53,19 @@ from evorl.controllers.functional import linear
 from evorl.controllers.init import make_generator
 from evorl.gradient.config import PolicyConfig
 from evorl.gradient.fast_lstm import FastLSTM, supports
+from evorl.spaces import action_components
 
 LOG_2PI = math.log(2.0 * math.pi)
 
 
 class RecurrentPolicy(torch.nn.Module):
-    """A controller plus a categorical or Gaussian action distribution and a value head.
+    """A controller plus an action distribution (categorical, Bernoulli or Gaussian) and a
+    value head.
 
     Args:
         controller: The evorl controller (trained in place; its flat vector is the policy).
-        action_space: The env's ``Discrete`` or 1-D ``Box`` action space.
+        action_space: The env's ``Discrete``, ``MultiDiscrete``, ``MultiBinary`` or ``Box``
+            action space.
         config: Head settings.
         seed: Seeds the value head's orthogonal initialisation (a private generator).
     """
@@ -71,7 +80,8 @@ class RecurrentPolicy(torch.nn.Module):
         super().__init__()
         self.controller = controller
         self.config = config
-        self.discrete = isinstance(action_space, gym.spaces.Discrete)
+        self.layout = action_components(action_space)
+        self.discrete = self.layout.kind != "box"
         sizes = controller.state_sizes
         self.use_state = config.value_from == "state" and bool(sizes)
         self._top = controller.hidden_state_index  # the top layer's hidden vector (B, H)
@@ -83,12 +93,10 @@ class RecurrentPolicy(torch.nn.Module):
             torch.nn.init.orthogonal_(self.value_head.weight, generator=gen)
             self.value_head.bias.zero_()
         if self.discrete:
-            self.start = int(action_space.start)
             self.log_std = None
         else:
             dim = controller.out_dim
             self.log_std = torch.nn.Parameter(torch.full((dim,), float(config.log_std_init)))
-            self.mode = controller.head.mode
         self.fast = FastLSTM(controller) if supports(controller) else None
 
     # ----------------------------------------------------------------- recurrent core
@@ -145,44 +153,72 @@ class RecurrentPolicy(torch.nn.Module):
 
     # ----------------------------------------------------------------- distributions
     def mean(self, outputs: torch.Tensor) -> torch.Tensor:
-        """Gaussian mean: the deterministic action before its final clamp."""
-        if self.mode == "tanh":
-            head = self.controller.head
-            low, high = head.low.to(outputs.dtype), head.high.to(outputs.dtype)
-            return 0.5 * (high + low) + 0.5 * (high - low) * torch.tanh(outputs)
-        return outputs
+        """Gaussian mean: the deterministic action before its final clamp (flat)."""
+        return self.controller.head.squash(outputs)
+
+    def _logits(self, outputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return torch.split(outputs, self.layout.sizes, dim=-1)
 
     def sample(self, outputs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """An action per row: a category index (B,) or an unclipped Gaussian sample (B, k)."""
-        if self.discrete:
-            probs = torch.softmax(outputs, dim=-1)
-            return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        """An action per row: category indices (B,) or (B, k) from 0, Bernoulli 0/1 (B, n)
+        floats, or an unclipped flat Gaussian sample (B, k)."""
+        kind = self.layout.kind
+        if kind == "categorical":
+            picks = [
+                torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)
+                for logits in self._logits(outputs)
+            ]
+            action = torch.cat(picks, dim=-1)
+            return action.squeeze(-1) if not self.layout.shape else action
+        if kind == "bernoulli":
+            u = torch.rand(outputs.shape, generator=generator, dtype=outputs.dtype)
+            return (u < torch.sigmoid(outputs)).to(outputs.dtype)
         noise = torch.randn(outputs.shape, generator=generator, dtype=outputs.dtype)
         return self.mean(outputs) + self.log_std.exp() * noise
 
     def log_prob(self, outputs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """log π(action | history) for outputs (..., out) and actions as :meth:`sample` gives."""
-        if self.discrete:
-            logp = torch.log_softmax(outputs, dim=-1)
-            return logp.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+        """log π(action | history) for outputs (..., out) and actions as :meth:`sample` gives,
+        summed over components."""
+        kind = self.layout.kind
+        if kind == "categorical":
+            index = actions.long() if self.layout.shape else actions.long().unsqueeze(-1)
+            total = outputs.new_zeros(outputs.shape[:-1])
+            for i, logits in enumerate(self._logits(outputs)):
+                logp = torch.log_softmax(logits, dim=-1)
+                total = total + logp.gather(-1, index[..., i : i + 1]).squeeze(-1)
+            return total
+        if kind == "bernoulli":
+            bce = torch.nn.functional.binary_cross_entropy_with_logits
+            return -bce(outputs, actions.to(outputs.dtype), reduction="none").sum(-1)
         z = (actions - self.mean(outputs)) * torch.exp(-self.log_std)
         return (-0.5 * z * z - self.log_std - 0.5 * LOG_2PI).sum(-1)
 
     def entropy(self, outputs: torch.Tensor) -> torch.Tensor:
-        """Entropy of the action distribution per row (...,)."""
-        if self.discrete:
-            logp = torch.log_softmax(outputs, dim=-1)
-            return -(logp.exp() * logp).sum(-1)
+        """Entropy of the action distribution per row (...,), summed over components."""
+        kind = self.layout.kind
+        if kind == "categorical":
+            total = outputs.new_zeros(outputs.shape[:-1])
+            for logits in self._logits(outputs):
+                logp = torch.log_softmax(logits, dim=-1)
+                total = total - (logp.exp() * logp).sum(-1)
+            return total
+        if kind == "bernoulli":
+            p = torch.sigmoid(outputs)
+            bce = torch.nn.functional.binary_cross_entropy_with_logits
+            return bce(outputs, p, reduction="none").sum(-1)
         per_dim = self.log_std + 0.5 * (1.0 + LOG_2PI)
         return per_dim.sum().expand(outputs.shape[:-1])
 
     def env_action(self, actions: torch.Tensor) -> np.ndarray:
-        """Actions as the env takes them: ``start + index`` or the sample clipped to the box."""
-        if self.discrete:
-            return actions.numpy().astype(np.int64) + self.start
-        head = self.controller.head
-        clipped = torch.clamp(actions, head.low.to(actions.dtype), head.high.to(actions.dtype))
-        return clipped.numpy().astype(np.float32)
+        """Actions as the env takes them: ``start + index`` per component, 0/1 as int8 in the
+        space's shape, or the sample clipped to the box and shaped as the space."""
+        kind = self.layout.kind
+        if kind == "categorical":
+            start = np.asarray(self.layout.start, np.int64)
+            return actions.numpy().astype(np.int64) + (start if self.layout.shape else start[0])
+        if kind == "bernoulli":
+            return actions.numpy().astype(np.int8).reshape(len(actions), *self.layout.shape)
+        return self.controller.head.clamp(actions).numpy()
 
 
 def optimizer_step(
