@@ -64,7 +64,11 @@ def toy_files(tmp_path, task: str, ndim: int = 1, count: int = 6) -> dict[str, s
 def test_config_layers_rnnlib_defaults_data_defaults_file_and_overrides():
     plain = resolve_label_config("transcription", ["data=train.nc"])
     assert (plain.optimiser, plain.learn_rate, plain.momentum, plain.batch_size) == (
-        "steepest", 1e-4, 0.9, 1)  # fmt: skip
+        "steepest",
+        1e-4,
+        0.9,
+        1,
+    )
     assert plain.controller.hidden == (100,) and plain.controller.peepholes
     assert (plain.max_tests_no_best, plain.mdl_init_std, plain.net) == (20, 0.075, "auto")
     digits = resolve_label_config("transcription", ["net=mdlstm", "learn_rate=0.02"])
@@ -74,8 +78,13 @@ def test_config_layers_rnnlib_defaults_data_defaults_file_and_overrides():
     assert (from_file.task, from_file.seed, from_file.mdl) == ("classification", 3, True)
     assert resolve_label_config("transcription", ["data.lines=5"]).data_options == {"lines": 5}
     assert resolve_label_config("transcription", ["optimiser=rprop"]).update_per_epoch
-    for bad in (["optimiser=sgd"], ["hidden_blocks=[[2,2],[2,2]]"], ["input_block=[2]"],
-                ["net=mdlstm", "controller.kind=gru"], ["nope=1"]):  # fmt: skip
+    for bad in (
+        ["optimiser=sgd"],
+        ["hidden_blocks=[[2,2],[2,2]]"],
+        ["input_block=[2]"],
+        ["net=mdlstm", "controller.kind=gru"],
+        ["nope=1"],
+    ):
         with pytest.raises(ConfigError):
             resolve_label_config("transcription", bad)
 
@@ -121,8 +130,16 @@ def test_rnnlib_config_file_maps_options_and_reverses_blocks(tmp_path):
 )
 def test_each_task_trains_from_rnnlib_files(tmp_path, task, ndim, net):
     files = toy_files(tmp_path, task, ndim)
-    cfg = tiny(task, f"data={files['train']}", f"test_data={files['test']}", f"net={net}",
-               "max_epochs=2", "batch_size=2", "optimiser=adam", "learn_rate=0.01")  # fmt: skip
+    cfg = tiny(
+        task,
+        f"data={files['train']}",
+        f"test_data={files['test']}",
+        f"net={net}",
+        "max_epochs=2",
+        "batch_size=2",
+        "optimiser=adam",
+        "learn_rate=0.01",
+    )
     trainer = build_trainer(cfg)
     state = trainer.run()
     assert state.stop_reason == "epochs" and state.episodes == 12 and state.iteration == 6
@@ -154,8 +171,15 @@ def test_bad_files_and_shapes_are_one_line_errors(tmp_path, capsys, make, extra,
             files["train"] = str(write_rnnlib(tmp_path / "heights.nc", data))
         wide = RnnlibData([np.zeros((3, 3), np.float32)], labels=["a", "b"], target_strings=["a"])
         files["wide"] = str(write_rnnlib(tmp_path / "wide.nc", wide))
-    argv = ["fit", "sequence_classification", f"--data={files['train']}", "--max_epochs=1",
-            "--run-dir", str(tmp_path / "run"), "--controller.hidden=[2]"]  # fmt: skip
+    argv = [
+        "fit",
+        "sequence_classification",
+        f"--data={files['train']}",
+        "--max_epochs=1",
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--controller.hidden=[2]",
+    ]
     argv += ["--" + e.format(**files) for e in extra]
     assert cli(*argv) == 2
     err = capsys.readouterr().err.strip()
@@ -193,8 +217,14 @@ def test_label_run_resumes_exactly_with_weight_noise(tmp_path):
 
 
 def test_early_stopping_ends_the_run_after_max_tests_no_best():
-    cfg = tiny("sequence_classification", "data_fraction=0.05", "max_tests_no_best=2",
-               "learn_rate=1e-15", "optimiser=steepest", "momentum=0.0")  # fmt: skip
+    cfg = tiny(
+        "sequence_classification",
+        "data_fraction=0.05",
+        "max_tests_no_best=2",
+        "learn_rate=1e-15",
+        "optimiser=steepest",
+        "momentum=0.0",
+    )
     trainer = build_trainer(cfg)
     state = trainer.run()
     # test 1 sets the bests; tests 2-4 bring none: more than 2 in a row stops after test 4
@@ -202,8 +232,9 @@ def test_early_stopping_ends_the_run_after_max_tests_no_best():
 
 
 def test_rprop_learns_once_per_epoch_by_default():
-    trainer = build_trainer(tiny("sequence_classification", "data_fraction=0.1", "max_epochs=3",
-                                 "optimiser=rprop"))  # fmt: skip
+    trainer = build_trainer(
+        tiny("sequence_classification", "data_fraction=0.1", "max_epochs=3", "optimiser=rprop")
+    )
     state = trainer.run()
     assert state.iteration == 3 and state.episodes == 81
 
@@ -212,15 +243,17 @@ def test_weight_noise_retrains_a_converged_net_from_init_from(tmp_path):
     first = start_run(tiny("transcription", *TINY_DIGITS, "max_epochs=2"), tmp_path / "plain")
     first.run()
     best = first.champion_file["params"]
-    cfg = tiny("transcription", *TINY_DIGITS, "max_epochs=1", "mdl=true",
-               f"init_from={tmp_path / 'plain'}")  # fmt: skip
+    cfg = tiny(
+        "transcription", *TINY_DIGITS, "max_epochs=1", "mdl=true", f"init_from={tmp_path / 'plain'}"
+    )
     trainer = build_trainer(cfg)
     np.testing.assert_allclose(trainer.learner.policy_params(), best, rtol=1e-6)
     sigma = torch.cat([r.exp().reshape(-1) for r in trainer.learner.noisy.log_std])
     assert torch.allclose(sigma, torch.tensor(0.075))
     trainer.run()
-    mismatch = tiny("transcription", *TINY_DIGITS, "init_from=" + str(tmp_path / "plain"),
-                    "bidirectional=false")  # fmt: skip
+    mismatch = tiny(
+        "transcription", *TINY_DIGITS, "init_from=" + str(tmp_path / "plain"), "bidirectional=false"
+    )
     with pytest.raises(ConfigError, match="not a labelling run with this run's net"):
         build_trainer(mismatch)
 
@@ -236,15 +269,28 @@ def test_blstm_learns_japanese_vowels_in_a_few_epochs():
 
 def test_evorl_fit_labelling_command_plot_json_resume(tmp_path, capsys):
     run, js, png = tmp_path / "run", tmp_path / "out.json", tmp_path / "curve.png"
-    args = ["fit", "transcription", *(f"--{o}" for o in TINY_DIGITS), "--controller.hidden=[4]",
-            "--max_epochs=2", "--run-dir", str(run), "--json", str(js),
-            "--plot", str(png)]  # fmt: skip
+    args = [
+        "fit",
+        "transcription",
+        *(f"--{o}" for o in TINY_DIGITS),
+        "--controller.hidden=[4]",
+        "--max_epochs=2",
+        "--run-dir",
+        str(run),
+        "--json",
+        str(js),
+        "--plot",
+        str(png),
+    ]
     assert cli(*args) == 0
     out = capsys.readouterr().out
     assert "epoch    1" in out and "valid/labelError" in out
     assert "best validation error" in out and "test errors of the best validated net" in out
     assert set(json.loads(js.read_text())["test_at_best"]) == {
-        "ctcError", "labelError", "sequenceError"}  # fmt: skip
+        "ctcError",
+        "labelError",
+        "sequenceError",
+    }
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert cli("resume", str(run), "--max_epochs=3", "--quiet") == 0
     assert "stopped (epochs) after 3 updates, 36 sequences" in capsys.readouterr().out
@@ -257,8 +303,17 @@ def test_evorl_fit_reads_yaml_and_rnnlib_config_files(tmp_path, capsys):
     (tmp_path / "exp.config").write_text(
         f"task transcription\nhiddenSize 3\ntrainFile {files['train']}\nmaxTestsNoBest 5\n"
     )
-    assert cli("fit", str(tmp_path / "exp.config"), "--max_epochs=1", "--quiet",
-               "--run-dir", str(tmp_path / "a")) == 0  # fmt: skip
+    assert (
+        cli(
+            "fit",
+            str(tmp_path / "exp.config"),
+            "--max_epochs=1",
+            "--quiet",
+            "--run-dir",
+            str(tmp_path / "a"),
+        )
+        == 0
+    )
     (tmp_path / "exp.yaml").write_text(f"task: transcription\ndata: {files['train']}\n")
     assert cli("fit", str(tmp_path / "exp.yaml"), "--print-config") == 0
     assert "max_tests_no_best: 20" in capsys.readouterr().out

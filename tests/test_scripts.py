@@ -19,6 +19,8 @@ SCRIPTS = [
     ("bench_gradient_vs_evolution.py", []),
     ("bench_glimpse.py", ["--jobs", "1"]),
     ("bench_optimizers.py", []),
+    ("bench_sequence_labelling.py", []),
+    ("bench_fast_weights.py", []),
 ]
 
 

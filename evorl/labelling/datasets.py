@@ -99,8 +99,12 @@ def load_splits(config: LabelConfig) -> Splits:
     if config.data in BUILTIN_DATA:
         splits = _builtin(config)
         if config.data_fraction < 1:
-            splits = Splits(*(None if s is None else _fraction(s, config.data_fraction)
-                              for s in (splits.train, splits.valid, splits.test)))  # fmt: skip
+            splits = Splits(
+                *(
+                    None if s is None else _fraction(s, config.data_fraction)
+                    for s in (splits.train, splits.valid, splits.test)
+                )
+            )
     else:
         splits = Splits(
             _files(config.data, config, "train"),

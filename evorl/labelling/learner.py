@@ -108,9 +108,14 @@ def build_net(config: LabelConfig, data: LabelSet) -> LabelNet:
         collapse = "sum" if config.task == "sequence_classification" else "none"
         try:
             core: torch.nn.Module = SequenceNet(
-                c, data.input_size, out_dim, sizes=c.hidden, bidirectional=config.bidirectional,
-                collapse=collapse, seed=seed,
-            )  # fmt: skip
+                c,
+                data.input_size,
+                out_dim,
+                sizes=c.hidden,
+                bidirectional=config.bidirectional,
+                collapse=collapse,
+                seed=seed,
+            )
         except ValueError as err:
             raise ConfigError(f"controller: {err}") from None
         return LabelNet(core, config.task)
@@ -358,8 +363,15 @@ def initial_weights(config: LabelConfig, learner: LabelLearner) -> None:
     if not source.is_dir():
         raise ConfigError(f"init_from: no run directory {source}")
     other = load_run_config(source)
-    fields = ("task", "net", "controller", "bidirectional", "input_block", "hidden_blocks",
-              "subsample_sizes")  # fmt: skip
+    fields = (
+        "task",
+        "net",
+        "controller",
+        "bidirectional",
+        "input_block",
+        "hidden_blocks",
+        "subsample_sizes",
+    )
     if not isinstance(other, LabelConfig) or any(
         getattr(other, f) != getattr(config, f) for f in fields
     ):
@@ -377,8 +389,12 @@ def build_parts(config: LabelConfig, load_init: bool = True) -> Parts:
     splits = load_splits(config)
     kind = net_kind(config, splits.train)
     if kind == "blstm":
-        splits = Splits(*(None if s is None else as_frames(s) for s in
-                          (splits.train, splits.valid, splits.test)))  # fmt: skip
+        splits = Splits(
+            *(
+                None if s is None else as_frames(s)
+                for s in (splits.train, splits.valid, splits.test)
+            )
+        )
     net = build_net(config, splits.train)
     space = gym.spaces.Box(-1.0, 1.0, (len(splits.train.labels) + 1,))
     info = policy_info(None, config.controller, splits.train.input_size, space)

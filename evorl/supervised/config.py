@@ -43,6 +43,9 @@ class FitConfig:
     """Gradient optimizer for bptt, tbptt and epochwise rtrl: adam or sgd (plain)."""
     lr: float = 0.01
     """Learning rate (real-time RTRL: α of Williams & Zipser, per step)."""
+    lr_final: float | None = None
+    """Gradient optimizers: decay the learning rate exponentially from ``lr`` to this over the
+    ``max_sequences`` budget (None: constant)."""
     momentum: float = 0.0
     """SGD momentum."""
     batch_size: int = 16
@@ -112,6 +115,8 @@ class FitConfig:
             raise ConfigError("train_size must be >= 1 or null")
         if not self.lr > 0 or not self.sigma > 0:
             raise ConfigError("lr and sigma must be > 0")
+        if self.lr_final is not None and not self.lr_final > 0:
+            raise ConfigError("lr_final must be > 0 or null")
         if self.clip is not None and not self.clip > 0:
             raise ConfigError("clip must be > 0 or null")
 

@@ -123,12 +123,22 @@ class FitLearner:
             self.net.set_flat(torch.as_tensor(self.evolution.optimizer.center))
             value, count = -out.fitness["fitness/mean"], len(out.extra[0].candidates) * c.batch_size
         else:
+            self._decay(iteration)
             value, count = self.inner.update(to_torch(data))
         out.metrics = {"loss/train": value, **out.metrics}
         out.episodes = count
         out.env_steps = int(data.lengths.sum()) * (count // c.batch_size)
         out.stop = "" if math.isfinite(value) else "diverged"
         return out
+
+    def _decay(self, iteration: int) -> None:
+        """``lr_final``: lr (lr_final / lr)^progress, progress = sequences seen / budget."""
+        c = self.config
+        if c.lr_final is None or getattr(self.inner, "opt", None) is None:
+            return
+        progress = min(1.0, iteration * c.batch_size / c.max_sequences)
+        for group in self.inner.opt.param_groups:
+            group["lr"] = c.lr * (c.lr_final / c.lr) ** progress
 
     def policy_params(self) -> np.ndarray:
         return self.net.get_flat().double().numpy()
