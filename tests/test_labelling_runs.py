@@ -108,6 +108,10 @@ def test_rnnlib_config_file_maps_options_and_reverses_blocks(tmp_path):
     assert data["data"] == str(tmp_path / "train.nc") and data["mdl"] is True
     cfg = resolve_label_config(None, ["learn_rate=1e-6"], data)
     assert cfg.controller.hidden == (2, 10, 50) and cfg.learn_rate == 1e-6
+    rnnlib_names = ["--learnRate=1e-5", "--hiddenSize=7,7,7", "--inputBlock=1,2", "--mdl=false"]
+    cfg = resolve_label_config(None, rnnlib_names, data)
+    assert cfg.learn_rate == 1e-5 and cfg.controller.hidden == (7, 7, 7)
+    assert cfg.input_block == (2, 1) and not cfg.mdl
     (tmp_path / "bad.config").write_text("task transcription\nweirdOption 3\n")
     with pytest.raises(ConfigError, match=r"bad\.config:2: RNNLIB option 'weirdOption'"):
         read_rnnlib_config(tmp_path / "bad.config")

@@ -30,6 +30,9 @@ RNNLIB option → field (RNNLIB's default where it has one):
 ``autosave``               always on: every run keeps a run directory
 =========================  ======================================================
 
+Overrides may use RNNLIB's names too, as its command line does: ``--learnRate=1e-5``,
+``--hiddenSize=100,100``.
+
 Example:
     >>> cfg = resolve_label_config("transcription", ["data=digits", "mdl=true"])
     >>> cfg.net, cfg.mdl, cfg.optimiser
@@ -296,7 +299,7 @@ def resolve_label_config(
         ConfigError: Unknown task, key or value.
     """
     source = _exponents(copy.deepcopy(source or {}))
-    fixed = [_override(o.lstrip("-")) for o in overrides]
+    fixed = [_override(o) for item in overrides for o in _rnnlib_override(item.lstrip("-"))]
     fixed = ["data_options." + o[5:] if o.startswith("data.") else o for o in fixed]
     task = _scalar(fixed, "task") or task or source.get("task")
     if task not in LABEL_TASKS:
@@ -346,6 +349,34 @@ def _ints(text: str) -> list[int]:
     return [int(v) for v in text.split(",") if v]
 
 
+_RNNLIB_ONLY = {
+    *_RNNLIB_KEYS,
+    "hiddenSize",
+    "hiddenType",
+    "initWeightRange",
+    "inputBlock",
+    "hiddenBlock",
+    "subsampleSize",
+} - {"task", "optimiser", "momentum", "mdl"}
+
+
+def _rnnlib_override(item: str) -> list[str]:
+    """An override in RNNLIB's name (``learnRate=1e-5``, ``hiddenSize=100,100``) as evorl's."""
+    import json
+
+    name, sep, value = item.partition("=")
+    if not sep or name not in _RNNLIB_ONLY:
+        return [item]
+    out: dict[str, Any] = {}
+    controller: dict[str, Any] = {}
+    try:
+        _rnnlib_option(name, value, out, controller, Path("."))
+    except ValueError:
+        raise ConfigError(f"override {item!r}: bad value for RNNLIB's {name}") from None
+    out.update({f"controller.{k}": v for k, v in controller.items()})
+    return [f"{k}={json.dumps(v)}" for k, v in out.items()]
+
+
 def read_rnnlib_config(path: str | Path) -> dict[str, Any]:
     """Config data (for :func:`resolve_label_config`'s ``source``) from an RNNLIB config file.
 
@@ -392,7 +423,7 @@ def _rnnlib_option(
         files = [str(p if Path(p).is_absolute() else folder / p) for p in value.split(",")]
         out[_RNNLIB_KEYS[name]] = ",".join(files)
     elif name in _RNNLIB_KEYS:
-        out[_RNNLIB_KEYS[name]] = yaml.safe_load(value) if name != "task" else value
+        out[_RNNLIB_KEYS[name]] = _exponents(yaml.safe_load(value)) if name != "task" else value
     elif name == "hiddenSize":
         controller["hidden"] = _ints(value)
     elif name == "hiddenType":
