@@ -191,6 +191,7 @@ def test_bad_files_and_shapes_are_one_line_errors(tmp_path, capsys, make, extra,
     assert not (tmp_path / "run").exists()  # no run directory for a config error
 
 
+@pytest.mark.slow
 def test_builtin_sets_and_data_fraction():
     vowels = load_splits(tiny("sequence_classification", "data_fraction=0.1"))
     assert len(vowels.train) == 27 and len(vowels.test) == 37 and vowels.valid is None
@@ -207,6 +208,7 @@ def test_builtin_sets_and_data_fraction():
 # ----------------------------------------------------------------------------- the loop
 
 
+@pytest.mark.slow
 def test_label_run_resumes_exactly_with_weight_noise(tmp_path):
     common = [*TINY_DIGITS, "mdl=true", "checkpoint_every=2", "batch_size=5"]
     full = start_run(tiny("transcription", *common, "max_epochs=4"), tmp_path / "full")
@@ -220,6 +222,7 @@ def test_label_run_resumes_exactly_with_weight_noise(tmp_path):
     assert any("mdl/complexity" in r for r in read_metrics(tmp_path / "full"))
 
 
+@pytest.mark.slow
 def test_early_stopping_ends_the_run_after_max_tests_no_best():
     cfg = tiny(
         "sequence_classification",
@@ -243,6 +246,7 @@ def test_rprop_learns_once_per_epoch_by_default():
     assert state.iteration == 3 and state.episodes == 81
 
 
+@pytest.mark.slow
 def test_weight_noise_retrains_a_converged_net_from_init_from(tmp_path):
     first = start_run(tiny("transcription", *TINY_DIGITS, "max_epochs=2"), tmp_path / "plain")
     first.run()
@@ -262,6 +266,7 @@ def test_weight_noise_retrains_a_converged_net_from_init_from(tmp_path):
         build_trainer(mismatch)
 
 
+@pytest.mark.slow
 def test_blstm_learns_japanese_vowels_in_a_few_epochs():
     trainer = build_trainer(tiny("sequence_classification", "max_epochs=6", hidden=16))
     trainer.run()
@@ -271,6 +276,7 @@ def test_blstm_learns_japanese_vowels_in_a_few_epochs():
 # ----------------------------------------------------------------------------- the command
 
 
+@pytest.mark.slow
 def test_evorl_fit_labelling_command_plot_json_resume(tmp_path, capsys):
     run, js, png = tmp_path / "run", tmp_path / "out.json", tmp_path / "curve.png"
     args = [
