@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import os
 import signal
 import time
@@ -119,7 +120,7 @@ needs_proc = pytest.mark.skipif(not os.path.isdir("/proc"), reason="process chec
 def test_chunks_cover_the_population_in_order_largest_first(popsize, workers):
     chunks = plan_chunks(popsize, workers)
     assert chunks[0][0] == 0 and chunks[-1][1] == popsize
-    assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(chunks))
     sizes = [stop - first for first, stop in chunks]
     assert sizes == sorted(sizes, reverse=True) and min(sizes) >= 1
     assert sizes[0] == -(-popsize // (2 * workers))  # a quarter of the population on 2 workers
@@ -259,18 +260,23 @@ class TestLocalInstance:
             RayEvaluator(ray_config(env, ctrl, workers=1), other)
 
     @pytest.mark.slow
-    def test_bench_script_quick(self, capsys):
+    def test_bench_script_quick(self, capsys, monkeypatch):
         """``scripts/bench_ray.py``'s rows, tiny sizes, on this module's Ray instance."""
-        path = Path(__file__).parents[1] / "scripts" / "bench_ray.py"
-        spec = importlib.util.spec_from_file_location("bench_ray", path)
-        bench = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(bench)
+        # importable by name: the capacity probe's processes import it to run its function
+        monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "scripts"))
+        bench = importlib.import_module("bench_ray")
         args = argparse.Namespace(quick=True, generations=1)
         rows = bench.bench_task("CartPole-v1 LSTM(16)", args, worker_counts=(2,))  # 2 CPUs here
         assert [r["workers"] for r in rows] == [0, 2]
         assert all(r["exact"] for r in rows)
+        assert rows[1]["capacity"] > 0 and "speedup_vs_capacity" not in rows[1]  # no 1 worker
         bench.print_table(rows)
-        assert "ray x2" in capsys.readouterr().out
+        byte_rows = bench.bench_seed_bytes(args, workers=2)
+        assert [r["optimizer"] for r in byte_rows] == ["pgpe", "openai-es", "snes"]
+        assert all(r["exact"] and r["bytes_seeds"] < r["bytes_rows"] for r in byte_rows)
+        bench.print_bytes(byte_rows)
+        out = capsys.readouterr().out
+        assert "ray x2" in out and "seeds (after)" in out
 
 
 # ---------------------------------------------------------------------------- a 3-node cluster
