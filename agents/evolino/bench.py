@@ -1,7 +1,9 @@
 """The time-series benchmark: tasks × methods → training NRMSE, test error, wall time.
 
 Methods: ``evolino`` (ESP-evolved LSTM + least-squares readout), ``esn`` (random reservoir + the
-same readout, Evolino without evolution) and ``glstm`` (the same LSTM trained by BPTT + Adam).
+same readout, Evolino without evolution), ``rpy-esn`` (reservoirpy's echo state network, the
+baseline from outside our code; needs the ``bench`` extra) and ``glstm`` (the same LSTM trained
+by BPTT + Adam).
 Tasks and their protocols: :mod:`evorl.tasks.timeseries`. Budgets per (task, method) are in
 :data:`SETTINGS`; ``quick=True`` shrinks them to a seconds-long smoke run. Results go to
 ``<out>/timeseries.json`` and one PNG per task (prediction vs truth, free-running part shaded).
@@ -28,10 +30,13 @@ from evorl.agents.evolino.cli import DEFAULT_TASKS, METHODS, add_arguments
 from evorl.agents.evolino.esn import ESN, ESNConfig
 from evorl.agents.evolino.glstm import GradientLSTM, GradientLSTMConfig
 from evorl.agents.evolino.model import Evolino, EvolinoConfig
+from evorl.agents.evolino.rpy_esn import RpyESN, RpyESNConfig, available
 from evorl.progress import Progress
 from evorl.tasks.timeseries import TASKS, AnBnCn, ForecastTask, make_task
 
-_E, _G, _N = EvolinoConfig, GradientLSTMConfig, ESNConfig
+_E, _G, _N, _R = EvolinoConfig, GradientLSTMConfig, ESNConfig, RpyESNConfig
+_RIDGES = {"ridges": (1e-10, 1e-8, 1e-6, 1e-4)}  # reservoirpy's readout: best by validation
+_RPY_CHAOS = ("jaeger-haas", "mg-tutorial")  # the MSO example's 3,000 units: sines only
 _ESP = {"credit": "max", "burst_scale": 0.01, "generations": 10**9, "readout_cells": True}
 _SINES = {"sigma": 0.2, "input_std": 0.1, **_ESP}
 _MG = {"valid": 840, "valid_horizon": 84, "train_steps": 1600, "input_std": 0.1, "forget_bias": 1.0}
@@ -66,24 +71,28 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "evolino": _E(hidden=40, time_limit=265, **(_ESP | _MG | _MG_POLISH | _MG_RESTARTS)),
         "glstm": _G(hidden=40, time_limit=90, valid=336),
         "esn": _N(spectral_radii=(0.6, 0.7, 0.79, 0.9), valid=336, valid_horizon=84),
+        "rpy-esn": _R(presets=_RPY_CHAOS, valid=336, valid_horizon=84, **_RIDGES),
     },
     "lorenz": {
         "evolino": _E(hidden=20, time_limit=150, valid=200, valid_horizon=50, **_SINES),
         "glstm": _G(hidden=20, time_limit=60, valid=200),
         "esn": _N(spectral_radii=(0.6, 0.79, 0.9), valid=200, valid_horizon=50),
+        "rpy-esn": _R(presets=_RPY_CHAOS, valid=200, valid_horizon=50, **_RIDGES),
     },
     "anbncn": {
         "evolino": _E(hidden=4, time_limit=90, **_ESP),
         "glstm": _G(hidden=4, time_limit=60, lr=3e-3),
+        "rpy-esn": _R(presets=_RPY_CHAOS, **_RIDGES),
     },
 }
 """Per task and method: the config (missing: the method's defaults)."""
 DEFAULTS = {
     "evolino": _E(generations=200),
     "esn": _N(spectral_radii=(0.5, 0.8, 0.95, 1.1)),
+    "rpy-esn": _R(presets=("jaeger-haas", "mg-tutorial", "mso-esn", "mso-es2n"), **_RIDGES),
     "glstm": _G(time_limit=60),
 }
-MODELS = {"evolino": Evolino, "esn": ESN, "glstm": GradientLSTM}
+MODELS = {"evolino": Evolino, "esn": ESN, "rpy-esn": RpyESN, "glstm": GradientLSTM}
 
 
 @dataclasses.dataclass
@@ -112,6 +121,8 @@ def config_for(task: str, method: str, quick: bool, seed: int) -> Any:
         changes |= {"updates": 5, "time_limit": 5.0, "check_every": 5}
     if quick and method == "esn":
         changes |= {"units": 50, "spectral_radii": cfg.spectral_radii[:1]}
+    if quick and method == "rpy-esn":
+        changes |= {"units": 50, "ridges": (cfg.ridges or (1e-8,))[:1]}
     return dataclasses.replace(cfg, **changes)
 
 
@@ -161,12 +172,16 @@ def run_language(
     """Fit one method on aⁿbⁿcⁿ; test = largest N with every n ≤ N right."""
     task = AnBnCn()
     model = MODELS[method](cfg, 4)
-    fit = {"evolino": language.fit_evolino, "esn": language.fit_esn, "glstm": language.fit_glstm}[
-        method
-    ]
+    fit = {
+        "evolino": language.fit_evolino,
+        "esn": language.fit_esn,
+        "rpy-esn": language.fit_rpy_esn,
+        "glstm": language.fit_glstm,
+    }[method]
     classifier = {
         "evolino": language.evolino_classifier,
         "esn": language.esn_classifier,
+        "rpy-esn": language.rpy_esn_classifier,
         "glstm": language.glstm_classifier,
     }[method]
     start = time.perf_counter()
@@ -316,10 +331,18 @@ def run_from_args(args: argparse.Namespace) -> list[Row]:
     """Run the benchmark an argparse namespace describes and print the table."""
     torch.set_num_threads(1)  # small batched ops: extra threads only add overhead on 2 cores
     tasks = args.task or list(DEFAULT_TASKS)
+    methods = args.method or list(METHODS)
+    if "rpy-esn" in methods and not available():
+        if args.method:
+            raise ModuleNotFoundError(
+                "method rpy-esn needs reservoirpy: pip install 'evorl-toolkit[bench]'"
+            )
+        methods.remove("rpy-esn")
+        print("reservoirpy not installed: rpy-esn left out (pip install 'evorl-toolkit[bench]')")
     start = time.perf_counter()
     rows = run_benchmark(
         tasks,
-        args.method or list(METHODS),
+        methods,
         quick=args.quick,
         seed=args.seed,
         seeds=args.seeds,
