@@ -31,6 +31,8 @@ from evorl.agents.evolino.esn import ESN, ESNConfig
 from evorl.agents.evolino.glstm import GradientLSTM, GradientLSTMConfig
 from evorl.agents.evolino.model import Evolino, EvolinoConfig
 from evorl.agents.evolino.rpy_esn import RpyESN, RpyESNConfig, available
+from evorl.config_io import apply_overrides, from_dict, to_dict
+from evorl.errors import ConfigError
 from evorl.progress import Progress
 from evorl.tasks.timeseries import TASKS, AnBnCn, ForecastTask, make_task
 
@@ -110,9 +112,36 @@ class Row:
     seed: int = 0
 
 
-def config_for(task: str, method: str, quick: bool, seed: int) -> Any:
-    """The method's config for ``task``; ``quick`` caps the budget to a few seconds."""
-    cfg = SETTINGS.get(task, {}).get(method, DEFAULTS[method])
+def split_settings(settings: Sequence[str]) -> dict[str, list[str]]:
+    """``--set METHOD.FIELD=VALUE`` items by method (``FIELD=VALUE`` each); checked against
+    every method's default config, so that a bad one fails before anything runs."""
+    by_method: dict[str, list[str]] = {}
+    for item in settings:
+        method, _, rest = item.partition(".")
+        if method not in MODELS or "=" not in rest:
+            raise ConfigError(
+                f"--set {item!r}: expected METHOD.FIELD=VALUE with METHOD one of "
+                f"{', '.join(MODELS)}"
+            )
+        by_method.setdefault(method, []).append(rest)
+    for method, items in by_method.items():
+        _with_settings(DEFAULTS[method], items, method)
+    return by_method
+
+
+def _with_settings(cfg: Any, items: Sequence[str], method: str) -> Any:
+    if not items:
+        return cfg
+    try:
+        return from_dict(type(cfg), apply_overrides(to_dict(cfg), list(items)))
+    except ConfigError as err:
+        raise ConfigError(f"--set {method}: {err}") from None
+
+
+def config_for(task: str, method: str, quick: bool, seed: int, settings: Sequence[str] = ()) -> Any:
+    """The method's config for ``task``, with ``settings`` (``FIELD=VALUE`` items, see
+    :func:`split_settings`) applied; ``quick`` caps the budget to a few seconds."""
+    cfg = _with_settings(SETTINGS.get(task, {}).get(method, DEFAULTS[method]), settings, method)
     changes: dict[str, Any] = {"seed": seed}
     if quick and method == "evolino":
         changes |= {"generations": 3, "time_limit": 5.0, "subpop_size": 8, "trials": 2}
@@ -211,12 +240,14 @@ def run_benchmark(
     out: Path | None = None,
     plots: bool = True,
     quiet: bool = False,
+    settings: Sequence[str] = (),
 ) -> list[Row]:
     """Every (task, method) pair, once per seed ``seed`` … ``seed + seeds - 1``; writes JSON and
     PNGs (one per task and seed) under ``out`` when given. Prints a line per finished pair
-    (``quiet``: no progress display)."""
+    (``quiet``: no progress display). ``settings``: ``METHOD.FIELD=VALUE`` config changes."""
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
+    changes = split_settings(settings)
     rows: list[Row] = []
     for name in tasks:
         task = None if name == "anbncn" else make_task(name)
@@ -224,11 +255,12 @@ def run_benchmark(
             predictions: dict[str, np.ndarray] = {}
             for method in methods:
                 label = method if seeds == 1 else f"{method} seed {s}"
-                cfg = config_for(name, method, quick, s)
+                cfg = config_for(name, method, quick, s, changes.get(method, ()))
                 if task is None:
                     row = run_language(method, cfg, quiet, label)
                 else:
                     row, predictions[method] = run_forecast(task, method, cfg, quiet, label)
+                row.info["config"] = to_dict(cfg)
                 rows.append(row)
                 print(f"{row.task} {label}: {row.metric} {row.test:.4g} ({row.seconds:.1f} s)")
             if out is not None and plots and task is not None:
@@ -236,7 +268,9 @@ def run_benchmark(
                 _plot(task, predictions, out / f"timeseries_{name}{suffix}.png")
     if out is not None:
         seed_list = list(range(seed, seed + seeds))
-        write_json(rows, out / "timeseries.json", quick=quick, seeds=seed_list)
+        write_json(
+            rows, out / "timeseries.json", quick=quick, seeds=seed_list, settings=list(settings)
+        )
     return rows
 
 
@@ -348,6 +382,7 @@ def run_from_args(args: argparse.Namespace) -> list[Row]:
         seeds=args.seeds,
         out=Path(args.out),
         plots=not args.no_plots,
+        settings=args.set or (),
     )
     print(format_table(rows))
     print(f"total wall time {time.perf_counter() - start:.1f} s; results in {args.out}/")
@@ -360,5 +395,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [t for t in args.task or () if t not in TASKS]
     if unknown:
         parser().error(f"unknown task {unknown[0]!r}; known: {', '.join(TASKS)}")
+    try:
+        split_settings(args.set or ())
+    except ConfigError as err:
+        parser().error(str(err))
     run_from_args(args)
     return 0

@@ -68,6 +68,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--out", default="bench_results", help="folder for JSON and PNGs (default bench_results)"
     )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=None,
+        metavar="METHOD.FIELD=VALUE",
+        help="change one field of a method's config on every task, e.g. --set "
+        "evolino.polish_steps=0 (repeatable; YAML values; fields: EvolinoConfig, ESNConfig, "
+        "RpyESNConfig, GradientLSTMConfig); the JSON records every row's config",
+    )
     p.add_argument("--no-plots", action="store_true", help="skip the PNGs")
 
 
@@ -110,10 +119,12 @@ def run(args: argparse.Namespace) -> int:
     for task in args.task or ():
         if task not in TASKS:
             raise ConfigError(f"unknown time-series task {task!r}; known: {', '.join(TASKS)}")
+    bench = importlib.import_module(BENCH_MODULE)
+    bench.split_settings(args.set or ())  # a bad --set fails here, in one line
     if "rpy-esn" in (args.method or ()) and importlib.util.find_spec("reservoirpy") is None:
         raise ConfigError(
             "method rpy-esn needs reservoirpy: pip install 'evorl-toolkit[bench]' "
             "(with -c constraints.txt)"
         )
-    importlib.import_module(BENCH_MODULE).run_from_args(args)
+    bench.run_from_args(args)
     return 0
