@@ -42,6 +42,8 @@ STREAM_CATCH_NOISE = 12  # action and location sampling on Catch
 STREAM_COLLECT = 101  # each collected episode's policy noise
 STREAM_VAE = 102  # V's initial weights and each epoch's batches
 STREAM_RNN = 103  # M's initial weights and each epoch's batches
+STREAM_DIAGNOSE = 104  # held-out episodes and populations of the diagnostics
+STREAM_ITERATE = 105  # each round's controller-driven episodes and its evolution's seed
 
 
 def stream(seed: int, *key: int) -> np.random.SeedSequence:
