@@ -221,6 +221,7 @@ _KINDS = {
     "RunConfig": ("evolution", "evorl.builder:_evolution"),
     "GradientConfig": ("gradient", "evorl.gradient.learner:build_parts"),
     "FitConfig": ("fit", "evorl.supervised.learner:build_parts"),
+    "LabelConfig": ("label", "evorl.labelling.learner:build_parts"),
 }
 
 

@@ -15,6 +15,7 @@ gradient   update, env steps           return                    recent training
                                                                  training episode, test score
 fit        sequences, sequence steps   loss (log if it spans     training loss, test loss
                                        decades)
+label      sequences, time steps       loss, error rate          training loss, validation error
 =========  ==========================  ========================  ===================================
 
 A comparison of several runs is drawn against env steps (fit runs: against sequences).
@@ -78,6 +79,14 @@ KINDS: dict[str, Kind] = {
         "loss",
         (("loss/train", "training loss"),),
         ("loss/test", "test loss"),
+        log_y=True,
+        compare=0,
+    ),
+    "label": Kind(
+        (("env/evaluations", "sequences"), ("env/steps", "time steps")),
+        "loss, error rate",
+        (("loss/train", "training loss"),),
+        ("valid/error", "validation error"),
         log_y=True,
         compare=0,
     ),

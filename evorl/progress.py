@@ -91,6 +91,7 @@ def row_status(row: dict[str, Any]) -> str:
         ("loss/train", "loss"),
         ("test/score", "test"),
         ("test/correct", "test right"),
+        ("valid/error", "valid error"),
     ):
         value = row.get(key)
         if value is not None and not (isinstance(value, float) and math.isnan(value)):

@@ -13,7 +13,7 @@ same folder, flushed to disk, then renamed over the old one: a crash mid-write l
 checkpoint intact. Its schema (``format`` 2)::
 
     format, versions     this schema's version; the library versions that wrote it
-    kind                 evolution | gradient | fit | an agent's kind
+    kind                 evolution | gradient | fit | label | an agent's kind
     config               the run's config as plain data
     trainer              the loop's counters (evorl.training.trainer.TrainState)
     learner, tester      their state dicts (optimizer and RNG, weights, statistics, ...)
@@ -46,6 +46,7 @@ RUN_KINDS = {
     "evolution": ("evorl.config", "RunConfig"),
     "gradient": ("evorl.gradient.config", "GradientConfig"),
     "fit": ("evorl.supervised.config", "FitConfig"),
+    "label": ("evorl.labelling.config", "LabelConfig"),
 }
 """The config class of each kind of run directory (imported when a run of that kind is read)."""
 

@@ -19,6 +19,11 @@ STREAM_OPTIMIZER = 1  # the optimizer's generator
 STREAM_TRAIN_EPISODES = 2  # training episodes' reset seeds (and supervised training batches)
 STREAM_TEST_EPISODES = 3  # test episodes (and the supervised test set)
 
+# Supervised fitting and sequence labelling (evorl fit)
+STREAM_TRAIN_SET = 4  # a fixed training set: sequence i from stream (seed, 4, i)
+STREAM_EPOCHS = 5  # sequence labelling: each epoch's order of the training sequences
+STREAM_WEIGHT_NOISE = 6  # sequence labelling: adaptive weight noise draws
+
 # Gradient training (evorl train), per update
 STREAM_ACTIONS = 10  # action sampling
 STREAM_MINIBATCH = 11  # PPO minibatch order
@@ -37,6 +42,8 @@ STREAM_CATCH_NOISE = 12  # action and location sampling on Catch
 STREAM_COLLECT = 101  # each collected episode's policy noise
 STREAM_VAE = 102  # V's initial weights and each epoch's batches
 STREAM_RNN = 103  # M's initial weights and each epoch's batches
+STREAM_DIAGNOSE = 104  # held-out episodes and populations of the diagnostics
+STREAM_ITERATE = 105  # each round's controller-driven episodes and its evolution's seed
 
 
 def stream(seed: int, *key: int) -> np.random.SeedSequence:

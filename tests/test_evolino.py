@@ -373,6 +373,50 @@ def test_cli_bench_timeseries(tmp_path, capsys):
     assert "--seeds: must be an integer >= 1, got '0'" in capsys.readouterr().err
 
 
+def test_bench_set_changes_one_config_field_and_bad_ones_fail_in_one_line(tmp_path, capsys):
+    rows = run_benchmark(
+        ["sines2"], ["esn"], quick=True, out=tmp_path, plots=False,
+        settings=["esn.spectral_radii=[0.7]", "esn.readout_input=false"],
+    )  # fmt: skip
+    assert rows[0].info["spectral_radius"] == 0.7
+    assert rows[0].info["config"]["readout_input"] is False
+    doc = json.loads((tmp_path / "timeseries.json").read_text())
+    assert doc["meta"]["settings"] == ["esn.spectral_radii=[0.7]", "esn.readout_input=false"]
+    assert doc["rows"][0]["info"]["config"]["spectral_radii"] == [0.7]
+    capsys.readouterr()
+    for bad, says in (
+        ("esn.nope=3", "--set esn: unknown config key 'nope'"),
+        ("evolino.hidden=abc", "--set evolino: hidden: expected int, got 'abc'"),
+        ("hidden=3", "expected METHOD.FIELD=VALUE"),
+    ):
+        assert evorl.commands.cli.main(["bench", "timeseries", "--set", bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert says in err and len(err.splitlines()) == 1, err
+
+
+def test_reservoirpy_baseline_without_reservoirpy(tmp_path, capsys, monkeypatch):
+    """Asked for by name without the bench extra: one line, exit 2; by default: left out."""
+    import importlib.util
+
+    import evorl.agents.evolino.bench as bench
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "reservoirpy" else find_spec(name, *a),
+    )
+    args = ["bench", "timeseries", "--quick", "--task", "sines2", "--method", "rpy-esn"]
+    assert evorl.commands.cli.main([*args, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "rpy-esn needs reservoirpy" in err and "[bench]" in err and len(err.splitlines()) == 1
+    monkeypatch.setattr(bench, "available", lambda: False)
+    argv = ["--quick", "--task", "sines2", "--out", str(tmp_path), "--no-plots"]
+    rows = bench.run_from_args(bench.parser().parse_args(argv))
+    assert [r.method for r in rows] == ["evolino", "esn", "glstm"]
+    assert "rpy-esn left out" in capsys.readouterr().out
+
+
 def test_bench_script_runs(tmp_path):
     proc = subprocess.run(
         [

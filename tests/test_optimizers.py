@@ -417,6 +417,52 @@ def test_antithetic_pairs_mirror_the_center(name):
     np.testing.assert_allclose(x[0::2] + x[1::2], np.tile(2 * opt.center, (4, 1)), atol=1e-12)
 
 
+# (optimizer, settings, mirrored) of every optimizer whose candidates are centre + seeded noise
+SEEDED = [
+    ("openai-es", {}, True),
+    ("openai-es", {"antithetic": False}, False),
+    ("pgpe", {}, True),
+    ("snes", {}, False),
+]
+
+
+def _by_hand(center, scale, seeds, mirrored):
+    """The candidates as the seeded module documents them, written out row by row."""
+    rows = []
+    for seed in seeds:
+        step = scale * np.random.default_rng(int(seed)).standard_normal(center.size)
+        rows += [center + step, center - step] if mirrored else [center + step]
+    return np.array(rows)
+
+
+@pytest.mark.parametrize(("name", "settings", "mirrored"), SEEDED)
+def test_seeded_population_rebuilds_the_asked_candidates_bit_for_bit(name, settings, mirrored):
+    """Seed-only communication: the rows a worker rebuilds from (centre, scale, seeds) are
+    the optimizer's own ask, bit for bit, for any subset and after pickling."""
+    opt = make_optimizer(name, np.linspace(-1, 1, 7), sigma=0.3, popsize=8, seed=4, **settings)
+    for _ in range(3):  # later generations too: per-parameter scales have moved by then
+        x = opt.ask()
+        pop = opt.seeded_population()
+        assert pop is not None and pop.mirrored == mirrored and len(pop) == len(x)
+        scale = opt.stdev if name == "pgpe" else opt.sigma  # the optimizer's own, not a copy
+        reference = _by_hand(opt.center, scale, pop.seeds, mirrored)
+        assert np.array_equal(reference, x)
+        shipped = pickle.loads(pickle.dumps(pop))
+        assert shipped._matrix is None and shipped._noise is None  # only the description
+        for index in ([5, 6, 7], [1], [0, 3], list(range(8))):
+            assert np.array_equal(shipped.rows(np.array(index)), x[index])
+        assert np.array_equal(np.asarray(shipped, dtype=np.float32), x.astype(np.float32))
+        opt.tell(x, sphere(x))
+        assert opt.seeded_population() is None  # no pending ask
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in {s[0] for s in SEEDED}])
+def test_other_optimizers_have_no_seeded_population(name):
+    opt = tuned(name, np.zeros(5), seed=1)
+    opt.ask()
+    assert opt.seeded_population() is None
+
+
 def test_permute_marked_only_moves_marked_entries_within_columns():
     rng = np.random.default_rng(1)
     block = rng.normal(size=(7, 50))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import os
 import signal
 import time
@@ -37,7 +38,8 @@ from evorl.config import (
 )
 from evorl.errors import TrainingError
 from evorl.evaluation import ObsNormalizer, VectorEvaluator, make_evaluator
-from evorl.evaluation.ray_evaluator import RayEvaluator
+from evorl.evaluation.ray_evaluator import RayEvaluator, plan_chunks
+from evorl.optimizers import make_optimizer
 
 pytestmark = pytest.mark.ray
 
@@ -112,6 +114,16 @@ def wait_gone(pids: set[int], timeout: float = 15.0) -> set[int]:
 
 
 needs_proc = pytest.mark.skipif(not os.path.isdir("/proc"), reason="process check reads /proc")
+
+
+@pytest.mark.parametrize(("popsize", "workers"), [(1, 1), (7, 2), (32, 2), (64, 3), (5, 8)])
+def test_chunks_cover_the_population_in_order_largest_first(popsize, workers):
+    chunks = plan_chunks(popsize, workers)
+    assert chunks[0][0] == 0 and chunks[-1][1] == popsize
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(chunks))
+    sizes = [stop - first for first, stop in chunks]
+    assert sizes == sorted(sizes, reverse=True) and min(sizes) >= 1
+    assert sizes[0] == -(-popsize // (2 * workers))  # a quarter of the population on 2 workers
 
 
 # ---------------------------------------------------------------------------- one local instance
@@ -191,6 +203,55 @@ class TestLocalInstance:
         finally:
             evaluator.close()
 
+    def test_seeds_instead_of_rows_give_the_same_fitness_and_send_less(self):
+        """Seed-only communication: for the ES family the workers rebuild their rows from
+        (centre, scale, seeds), and every result equals the local evaluator's on the matrix."""
+        env, ctrl = CASES["pendulum-gru"]
+        config = ray_config(env, ctrl, workers=2)
+        controller = controller_for(config.env, config.controller, config.seed)[0]
+        x0 = controller.get_flat().numpy().astype(np.float64)
+        seeds, norm = np.array([3, 4]), normalizer(controller.obs_dim)
+        local = VectorEvaluator(env, controller)
+        evaluator = RayEvaluator(config, controller)
+        try:
+            for name in ("pgpe", "openai-es", "snes"):
+                opt = make_optimizer(name, x0, sigma=0.5, popsize=10, seed=1)
+                matrix = opt.ask()
+                population = opt.seeded_population()
+                reference = local.evaluate(matrix, seeds, norm, collect_obs=True)
+                by_rows = evaluator.evaluate(matrix, seeds, norm, collect_obs=True)
+                by_seeds = evaluator.evaluate(population, seeds, norm, collect_obs=True)
+                assert_same(by_rows, reference)
+                assert_same(by_seeds, reference)
+                rows_bytes = matrix.astype(np.float32).nbytes
+                assert by_rows.timings["ray/bytes_sent"] >= rows_bytes
+                assert by_seeds.timings["ray/bytes_sent"] < rows_bytes  # no rows travelled
+        finally:
+            evaluator.close()
+            local.close()
+
+    def test_es_run_on_ray_equals_the_local_run(self):
+        """A PGPE run through the learner (which hands the evaluator the seeded population):
+        the same metrics as with the local evaluator, chunks handed out as workers free up."""
+        base = [
+            "--optimizer.name=pgpe",
+            "--optimizer.popsize=10",
+            "--eval.episodes=2",
+            "--eval.obs_norm=true",
+            "--eval.test_every=2",
+            "--eval.test_episodes=2",
+            "--stop.generations=3",
+            "--stop.target=null",
+            "--env.max_episode_steps=60",
+        ]
+        local_rows, _ = trainer_rows(load_config("pendulum", base))
+        ray_run = load_config("pendulum", [*base, "--eval.evaluator=ray", "--eval.workers=2"])
+        rows, evaluator = trainer_rows(ray_run)
+        assert [comparable(r) for r in rows] == [comparable(r) for r in local_rows]
+        dim = evaluator.controller.num_params
+        assert all(r["ray/bytes_sent"] < 10 * dim * 4 for r in rows)  # seeds, not rows
+        assert all(r["ray/chunks"] > 2 for r in rows)  # finer than one chunk per worker
+
     def test_worker_disagreeing_with_the_driver_is_refused(self):
         env, ctrl = CASES["cartpole-nv-lstm"]
         other_cfg = ray_config(env, ControllerConfig("lstm", (3,)), 1)
@@ -199,18 +260,23 @@ class TestLocalInstance:
             RayEvaluator(ray_config(env, ctrl, workers=1), other)
 
     @pytest.mark.slow
-    def test_bench_script_quick(self, capsys):
+    def test_bench_script_quick(self, capsys, monkeypatch):
         """``scripts/bench_ray.py``'s rows, tiny sizes, on this module's Ray instance."""
-        path = Path(__file__).parents[1] / "scripts" / "bench_ray.py"
-        spec = importlib.util.spec_from_file_location("bench_ray", path)
-        bench = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(bench)
+        # importable by name: the capacity probe's processes import it to run its function
+        monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "scripts"))
+        bench = importlib.import_module("bench_ray")
         args = argparse.Namespace(quick=True, generations=1)
         rows = bench.bench_task("CartPole-v1 LSTM(16)", args, worker_counts=(2,))  # 2 CPUs here
         assert [r["workers"] for r in rows] == [0, 2]
         assert all(r["exact"] for r in rows)
+        assert rows[1]["capacity"] > 0 and "speedup_vs_capacity" not in rows[1]  # no 1 worker
         bench.print_table(rows)
-        assert "ray x2" in capsys.readouterr().out
+        byte_rows = bench.bench_seed_bytes(args, workers=2)
+        assert [r["optimizer"] for r in byte_rows] == ["pgpe", "openai-es", "snes"]
+        assert all(r["exact"] and r["bytes_seeds"] < r["bytes_rows"] for r in byte_rows)
+        bench.print_bytes(byte_rows)
+        out = capsys.readouterr().out
+        assert "ray x2" in out and "seeds (after)" in out
 
 
 # ---------------------------------------------------------------------------- a 3-node cluster

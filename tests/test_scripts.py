@@ -21,6 +21,8 @@ SCRIPTS = [
     ("bench_optimizers.py", []),
     ("bench_glimpse_sigma.py", []),
     ("bench_popgym.py", []),
+    ("bench_sequence_labelling.py", []),
+    ("bench_fast_weights.py", []),
 ]
 NEEDS = {"bench_popgym.py": ("popgym", "sb3_contrib")}
 

@@ -4,7 +4,6 @@ rules, NetCDF files, data, and a BLSTM-CTC that learns."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -536,26 +535,3 @@ def test_blstm_ctc_learns_a_toy_transcription():
     after = ler()
     # untrained: LER 0.75 (random labels); trained for ~2 s: 0.0 (seeded)
     assert before > 0.5 and after < 0.2, (before, after)
-
-
-@pytest.mark.slow
-def test_bench_script_quick_mode(tmp_path):
-    pytest.importorskip("sktime")
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    script = (
-        Path(__file__).resolve().parents[1] / "scripts" / "bench_sequence_labelling_prototype.py"
-    )
-    out = tmp_path / "out.json"
-    proc = subprocess.run(
-        [sys.executable, str(script), "--quick", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    results = json.loads(out.read_text())
-    assert {"mdlstm_speed", "japanese_vowels", "digit_strings"} <= set(results)

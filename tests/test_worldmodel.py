@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import shutil
@@ -25,8 +26,9 @@ import torch
 from gymnasium.utils.env_checker import check_env
 
 from evorl.agents.worldmodel import cli as wm_cli
+from evorl.agents.worldmodel import diagnose, pipeline
 from evorl.agents.worldmodel import evolve as wm_evolve
-from evorl.agents.worldmodel import pipeline
+from evorl.agents.worldmodel import iterate as iterate_module
 from evorl.agents.worldmodel import train as train_module
 from evorl.agents.worldmodel.dream_env import DREAM_MAKE_ID, DreamEnv, DreamVectorEnv
 from evorl.agents.worldmodel.evolve import (
@@ -38,6 +40,7 @@ from evorl.agents.worldmodel.evolve import (
 )
 from evorl.agents.worldmodel.mdnrnn import MDNRNN, mixture_nll, sample_mixture
 from evorl.agents.worldmodel.real_env import RealEnv
+from evorl.agents.worldmodel.rollouts import controller_episodes, perturb
 from evorl.agents.worldmodel.shards import (
     pad_batch,
     sequence_pieces,
@@ -473,6 +476,9 @@ def test_cli_stages_and_flags(trained, monkeypatch, capsys, tmp_path):
         (["wm", "collect", "{new}", "--vae.z_dim=abc"], "vae.z_dim"),
         (["wm", "collect", "{new}", "--collect.policy=smart"], "collect.policy"),
         (["wm", "evolve", "{new}", "--temperature", "-1"], "temperature"),
+        (["wm", "iterate", "{new}", "--rounds", "-1"], "--rounds"),
+        (["wm", "iterate", "{new}", "--iterate.noise=2"], "iterate.noise"),
+        (["wm", "diagnose", "{new}"], "no world-model pipeline"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(argv, message, monkeypatch, capsys, tmp_path):
@@ -563,3 +569,217 @@ def test_bench_quick_mode(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "evolved in dream, τ=1.15" in proc.stdout and out.exists()
+
+
+# ----------------------------------------------------------------------------- diagnostics
+
+
+def test_spearman_matches_scipy_with_ties():
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        a = rng.integers(0, 6, 15).astype(float)  # many ties
+        b = a + rng.normal(0, 2, 15)
+        assert diagnose.spearman(a, b) == pytest.approx(stats.spearmanr(a, b).statistic)
+    assert math.isnan(diagnose.spearman([1, 1, 1], [1, 2, 3]))
+
+
+def test_death_rates_by_step_match_a_loop():
+    lengths, limit = np.array([3, 60, 120, 120, 1000]), 1000  # the last one was cut, not ended
+    steps, deaths = diagnose.lengths_by_step(lengths, limit)
+    rows = diagnose.by_step(steps, deaths, np.full(len(steps), 0.01))
+    edges = [*diagnose.STEP_BINS[:-1], math.inf]
+    for row, low, high in zip(rows, edges[:-1], edges[1:], strict=True):
+        lived = died = 0
+        for n in lengths:
+            for t in range(n):
+                if low <= t < high:
+                    lived += 1
+                    died += int(t == n - 1 and n < limit)
+        assert row["n"] == lived
+        assert row["real"] == (pytest.approx(died / lived) if lived else None)
+        assert row["predicted"] == (pytest.approx(0.01) if lived else None)
+
+
+def test_model_errors_match_a_step_by_step_reference():
+    """M teacher-forced over a whole episode, against nn.LSTMCell stepped by hand and
+    torch.distributions' mixture."""
+    torch.manual_seed(0)
+    rnn = MDNRNN(z_dim=3, action_dim=2, hidden=5, gaussians=2)
+    gen = np.random.default_rng(1)
+    episodes = [
+        {
+            "mu": gen.normal(size=(n + 1, 3)).astype(np.float32),
+            "action": np.eye(2, dtype=np.float32)[gen.integers(0, 2, n)],
+            "done": np.arange(n) == n - 1,
+        }
+        for n in (7, 4)
+    ]
+    report = diagnose.model_errors(rnn, episodes)
+    cell = torch.nn.LSTMCell(5, 5)
+    cell.load_state_dict({k[:-3]: v for k, v in rnn.lstm.state_dict().items()})
+    nll, p, still, mse = [], [], [], []
+    with torch.no_grad():
+        for ep in episodes:
+            h = c = torch.zeros(1, 5)
+            for t in range(len(ep["done"])):
+                x = torch.cat([torch.from_numpy(ep["mu"][t]), torch.from_numpy(ep["action"][t])])
+                h, c = cell(x[None], (h, c))
+                out = rnn.head(h)[0]
+                mix = out[:-2].view(3, 3, 2)
+                dist = torch.distributions.MixtureSameFamily(
+                    torch.distributions.Categorical(logits=mix[0]),
+                    torch.distributions.Normal(mix[1], mix[2].clamp(-10, 10).exp()),
+                )
+                nll.append(-dist.log_prob(torch.from_numpy(ep["mu"][t + 1])).mean().item())
+                p.append(torch.sigmoid(out[-1]).item())
+                still.append(((ep["mu"][t + 1] - ep["mu"][t]) ** 2).mean())
+                mean = (torch.softmax(mix[0], -1) * mix[1]).sum(-1).numpy()
+                mse.append(((mean - ep["mu"][t + 1]) ** 2).mean())
+    assert report["z_nll"] == pytest.approx(np.mean(nll), rel=1e-5)
+    assert report["deaths_real"] == 2 and report["steps"] == 11
+    assert report["deaths_predicted"] == pytest.approx(sum(p), rel=1e-5)
+    assert report["done_p_at_deaths"] == pytest.approx((p[6] + p[10]) / 2, rel=1e-5)
+    assert report["z_mse_still"] == pytest.approx(np.mean(still), rel=1e-5)
+    assert report["z_mse"] == pytest.approx(np.mean(mse), rel=1e-5)
+
+
+def test_exploration_noise_is_epsilon_greedy_or_clipped_gaussian():
+    space = gym.spaces.Discrete(3)
+    rng = np.random.default_rng(0)
+    picks = np.array([int(perturb(space, 1, 0.3, rng)) for _ in range(6000)])
+    assert np.mean(picks != 1) == pytest.approx(0.3 * 2 / 3, abs=0.02)  # a uniform pick may be 1
+    assert all(int(perturb(space, 2, 0.0, rng)) == 2 for _ in range(50))
+    box = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    moved = np.stack([perturb(box, np.array([0.0, 0.99]), 0.1, rng) for _ in range(4000)])
+    assert moved.min() >= -1 and moved.max() <= 1
+    assert moved[:, 0].std() == pytest.approx(0.2, rel=0.05)  # 0.1 of the range 2
+    assert (moved[:, 1] == 1.0).mean() == pytest.approx(0.5, abs=0.03)  # clipped half the time
+
+
+def test_controller_episodes_are_what_the_real_env_does(trained):
+    """Recorded episodes replay exactly in a fresh TakeCoverEnv with the same seeds and actions,
+    and the same seeds and noise streams give the same episodes."""
+    config, directory = trained
+    run = run_config(config, directory, dream=True, temperature=1.0)
+    controller, _ = controller_for(run.env, run.controller, run.seed)
+    params = controller.get_flat().numpy() + 0.5 * np.random.default_rng(3).standard_normal(
+        controller.num_params
+    )
+    rngs = [np.random.default_rng(k) for k in range(3)]
+    episodes = controller_episodes(directory, controller, params, [7, 8, 9], rngs, 0.2, 50)
+    again = controller_episodes(directory, controller, params, [7, 8, 9],
+                                [np.random.default_rng(k) for k in range(3)], 0.2, 50)  # fmt: skip
+    for seed, ep, ep2 in zip([7, 8, 9], episodes, again, strict=True):
+        assert all(np.array_equal(ep[k], ep2[k]) for k in ep)
+        env = TakeCoverEnv()
+        obs, _ = env.reset(seed=seed)
+        assert np.array_equal(ep["obs"][0], obs)
+        for t, action in enumerate(ep["action"]):
+            obs, reward, terminated, _, _ = env.step(int(action))
+            assert np.array_equal(ep["obs"][t + 1], obs)
+            assert (ep["reward"][t], ep["done"][t]) == (reward, terminated)
+        assert ep["done"][-1] or len(ep["action"]) == 50
+
+
+def test_diagnose_reports_every_measurement(trained, tmp_path, monkeypatch, capsys):
+    _, directory = trained
+    folder = tmp_path / "d"
+    shutil.copytree(directory, folder, ignore=shutil.ignore_patterns("evolve-*", "pictures"))
+    evolve(pipeline.open_pipeline(folder, None, []), folder, dream=True, temperature=1.15)
+    assert run_cli(monkeypatch, "wm", "diagnose", str(folder), "--episodes", "3") == 0
+    out = capsys.readouterr().out
+    assert "Spearman dream vs real" in out and "death rate by step" in out
+    report = json.loads((folder / "diagnostics" / "evolve-dream-t1.15.json").read_text())
+    for key in ("population_first", "population_last"):
+        pop = report[key]
+        assert len(pop["dream"]) == len(pop["real"]) == 6
+        assert pop["spearman"] == pytest.approx(diagnose.spearman(pop["dream"], pop["real"]))
+    assert report["model_on_random"]["episodes"] == report["model_on_controller"]["episodes"] == 3
+    assert report["model_on_controller"]["deaths_real"] <= 3
+    assert 0 <= report["coverage"]["share_of_steps_beyond_longest"] <= 1
+
+
+# ----------------------------------------------------------------------------- iterate
+
+ROUNDS = [
+    "iterate.episodes=3",
+    "iterate.vae_epochs=1",
+    "iterate.rnn_epochs=1",
+    "iterate.generations=2",
+    "iterate.noise=0.2",
+]
+
+
+@pytest.mark.parametrize("where", ["collect", "train-rnn"])
+def test_iterate_stopped_mid_round_and_rerun_equals_uninterrupted(
+    where, trained, tmp_path, monkeypatch
+):
+    """Ctrl-C inside round 2 (between two collection chunks, or in the middle of M's epoch):
+    running ``iterate`` again ends bit for bit where an uninterrupted run does — data, V, M
+    and every round's controller."""
+    _, directory = trained
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    for folder in (straight, stopped):
+        shutil.copytree(directory, folder, ignore=shutil.ignore_patterns("evolve-*", "pictures"))
+    monkeypatch.setattr(iterate_module, "CHUNK", 2)  # rounds of 3 episodes: chunks of 2 and 1
+    cfg = pipeline.open_pipeline(straight, None, ROUNDS)
+    lines = pipeline.stage_iterate(cfg, straight, 2, 1.15, quiet=True)
+    assert "round 2: collect: 3 episodes written with the round 1 C" in lines
+    calls = []
+    if where == "collect":
+        real = iterate_module.controller_episodes
+
+        def interrupted(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 4:  # round 2's second chunk
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(iterate_module, "controller_episodes", interrupted)
+    else:
+        real = train_module.stream_sequences
+
+        def interrupted(*args, **kwargs):
+            calls.append(1)
+            for n, batch in enumerate(real(*args, **kwargs)):
+                if len(calls) == 2 and n == 1:  # M's epoch of round 2 (round 0 is trained)
+                    raise KeyboardInterrupt
+                yield batch
+
+        monkeypatch.setattr(train_module, "stream_sequences", interrupted)
+    cfg = pipeline.open_pipeline(stopped, None, ROUNDS)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.stage_iterate(cfg, stopped, 2, 1.15, quiet=True)
+    assert not (stopped / run_name(True, 1.15, 2)).exists()
+    monkeypatch.undo()
+    monkeypatch.setattr(iterate_module, "CHUNK", 2)
+    pipeline.stage_iterate(cfg, stopped, 2, 1.15, quiet=True)
+    if where == "collect":  # a chunk with a missing shard is collected again, whole
+        shard_paths(stopped / "data")[-2].unlink()
+        assert iterate_module.collect_round(cfg, stopped, 2, 1.15) == 1
+    names = [p.name for p in shard_paths(straight / "data")]
+    assert names == [p.name for p in shard_paths(stopped / "data")] and len(names) == 4 + 6
+    for name in names:
+        a, b = np.load(straight / "data" / name), np.load(stopped / "data" / name)
+        assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)
+    assert int(np.load(straight / "data" / names[-1])["round"]) == 2
+    for load in (load_vae, load_rnn):
+        a, b = load(straight)[0].state_dict(), load(stopped)[0].state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert load_checkpoint(stopped / "rnn.pt")["epoch"] == 1 + 2
+    for r in (0, 1, 2):
+        name = run_name(True, 1.15, r)
+        a, b = final_params(straight / name)[1], final_params(stopped / name)[1]
+        np.testing.assert_array_equal(a, b)
+
+
+def test_iterate_rounds_start_from_the_last_champion(trained, tmp_path):
+    _, directory = trained
+    shutil.copytree(directory, tmp_path / "p", ignore=shutil.ignore_patterns("evolve-*"))
+    cfg = pipeline.open_pipeline(tmp_path / "p", None, ROUNDS)
+    run = run_config(cfg, tmp_path / "p", True, 1.15, round_index=1)
+    assert run.init_from == str((tmp_path / "p" / "evolve-dream-t1.15").resolve())
+    assert run.stop.generations == 2 and run.seed != cfg.seed
+    cold = dataclasses.replace(cfg, iterate=dataclasses.replace(cfg.iterate, warm_start=False))
+    assert run_config(cold, tmp_path / "p", True, 1.15, round_index=1).init_from is None

@@ -1,7 +1,9 @@
 """The time-series benchmark: tasks × methods → training NRMSE, test error, wall time.
 
 Methods: ``evolino`` (ESP-evolved LSTM + least-squares readout), ``esn`` (random reservoir + the
-same readout, Evolino without evolution) and ``glstm`` (the same LSTM trained by BPTT + Adam).
+same readout, Evolino without evolution), ``rpy-esn`` (reservoirpy's echo state network, the
+baseline from outside our code; needs the ``bench`` extra) and ``glstm`` (the same LSTM trained
+by BPTT + Adam).
 Tasks and their protocols: :mod:`evorl.tasks.timeseries`. Budgets per (task, method) are in
 :data:`SETTINGS`; ``quick=True`` shrinks them to a seconds-long smoke run. Results go to
 ``<out>/timeseries.json`` and one PNG per task (prediction vs truth, free-running part shaded).
@@ -28,10 +30,15 @@ from evorl.agents.evolino.cli import DEFAULT_TASKS, METHODS, add_arguments
 from evorl.agents.evolino.esn import ESN, ESNConfig
 from evorl.agents.evolino.glstm import GradientLSTM, GradientLSTMConfig
 from evorl.agents.evolino.model import Evolino, EvolinoConfig
+from evorl.agents.evolino.rpy_esn import RpyESN, RpyESNConfig, available
+from evorl.config_io import apply_overrides, from_dict, to_dict
+from evorl.errors import ConfigError
 from evorl.progress import Progress
 from evorl.tasks.timeseries import TASKS, AnBnCn, ForecastTask, make_task
 
-_E, _G, _N = EvolinoConfig, GradientLSTMConfig, ESNConfig
+_E, _G, _N, _R = EvolinoConfig, GradientLSTMConfig, ESNConfig, RpyESNConfig
+_RIDGES = {"ridges": (1e-10, 1e-8, 1e-6, 1e-4)}  # reservoirpy's readout: best by validation
+_RPY_CHAOS = ("jaeger-haas", "mg-tutorial")  # the MSO example's 3,000 units: sines only
 _ESP = {"credit": "max", "burst_scale": 0.01, "generations": 10**9, "readout_cells": True}
 _SINES = {"sigma": 0.2, "input_std": 0.1, **_ESP}
 _MG = {"valid": 840, "valid_horizon": 84, "train_steps": 1600, "input_std": 0.1, "forget_bias": 1.0}
@@ -66,24 +73,28 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "evolino": _E(hidden=40, time_limit=265, **(_ESP | _MG | _MG_POLISH | _MG_RESTARTS)),
         "glstm": _G(hidden=40, time_limit=90, valid=336),
         "esn": _N(spectral_radii=(0.6, 0.7, 0.79, 0.9), valid=336, valid_horizon=84),
+        "rpy-esn": _R(presets=_RPY_CHAOS, valid=336, valid_horizon=84, **_RIDGES),
     },
     "lorenz": {
         "evolino": _E(hidden=20, time_limit=150, valid=200, valid_horizon=50, **_SINES),
         "glstm": _G(hidden=20, time_limit=60, valid=200),
         "esn": _N(spectral_radii=(0.6, 0.79, 0.9), valid=200, valid_horizon=50),
+        "rpy-esn": _R(presets=_RPY_CHAOS, valid=200, valid_horizon=50, **_RIDGES),
     },
     "anbncn": {
         "evolino": _E(hidden=4, time_limit=90, **_ESP),
         "glstm": _G(hidden=4, time_limit=60, lr=3e-3),
+        "rpy-esn": _R(presets=_RPY_CHAOS, **_RIDGES),
     },
 }
 """Per task and method: the config (missing: the method's defaults)."""
 DEFAULTS = {
     "evolino": _E(generations=200),
     "esn": _N(spectral_radii=(0.5, 0.8, 0.95, 1.1)),
+    "rpy-esn": _R(presets=("jaeger-haas", "mg-tutorial", "mso-esn", "mso-es2n"), **_RIDGES),
     "glstm": _G(time_limit=60),
 }
-MODELS = {"evolino": Evolino, "esn": ESN, "glstm": GradientLSTM}
+MODELS = {"evolino": Evolino, "esn": ESN, "rpy-esn": RpyESN, "glstm": GradientLSTM}
 
 
 @dataclasses.dataclass
@@ -101,9 +112,36 @@ class Row:
     seed: int = 0
 
 
-def config_for(task: str, method: str, quick: bool, seed: int) -> Any:
-    """The method's config for ``task``; ``quick`` caps the budget to a few seconds."""
-    cfg = SETTINGS.get(task, {}).get(method, DEFAULTS[method])
+def split_settings(settings: Sequence[str]) -> dict[str, list[str]]:
+    """``--set METHOD.FIELD=VALUE`` items by method (``FIELD=VALUE`` each); checked against
+    every method's default config, so that a bad one fails before anything runs."""
+    by_method: dict[str, list[str]] = {}
+    for item in settings:
+        method, _, rest = item.partition(".")
+        if method not in MODELS or "=" not in rest:
+            raise ConfigError(
+                f"--set {item!r}: expected METHOD.FIELD=VALUE with METHOD one of "
+                f"{', '.join(MODELS)}"
+            )
+        by_method.setdefault(method, []).append(rest)
+    for method, items in by_method.items():
+        _with_settings(DEFAULTS[method], items, method)
+    return by_method
+
+
+def _with_settings(cfg: Any, items: Sequence[str], method: str) -> Any:
+    if not items:
+        return cfg
+    try:
+        return from_dict(type(cfg), apply_overrides(to_dict(cfg), list(items)))
+    except ConfigError as err:
+        raise ConfigError(f"--set {method}: {err}") from None
+
+
+def config_for(task: str, method: str, quick: bool, seed: int, settings: Sequence[str] = ()) -> Any:
+    """The method's config for ``task``, with ``settings`` (``FIELD=VALUE`` items, see
+    :func:`split_settings`) applied; ``quick`` caps the budget to a few seconds."""
+    cfg = _with_settings(SETTINGS.get(task, {}).get(method, DEFAULTS[method]), settings, method)
     changes: dict[str, Any] = {"seed": seed}
     if quick and method == "evolino":
         changes |= {"generations": 3, "time_limit": 5.0, "subpop_size": 8, "trials": 2}
@@ -112,6 +150,8 @@ def config_for(task: str, method: str, quick: bool, seed: int) -> Any:
         changes |= {"updates": 5, "time_limit": 5.0, "check_every": 5}
     if quick and method == "esn":
         changes |= {"units": 50, "spectral_radii": cfg.spectral_radii[:1]}
+    if quick and method == "rpy-esn":
+        changes |= {"units": 50, "ridges": (cfg.ridges or (1e-8,))[:1]}
     return dataclasses.replace(cfg, **changes)
 
 
@@ -161,12 +201,16 @@ def run_language(
     """Fit one method on aⁿbⁿcⁿ; test = largest N with every n ≤ N right."""
     task = AnBnCn()
     model = MODELS[method](cfg, 4)
-    fit = {"evolino": language.fit_evolino, "esn": language.fit_esn, "glstm": language.fit_glstm}[
-        method
-    ]
+    fit = {
+        "evolino": language.fit_evolino,
+        "esn": language.fit_esn,
+        "rpy-esn": language.fit_rpy_esn,
+        "glstm": language.fit_glstm,
+    }[method]
     classifier = {
         "evolino": language.evolino_classifier,
         "esn": language.esn_classifier,
+        "rpy-esn": language.rpy_esn_classifier,
         "glstm": language.glstm_classifier,
     }[method]
     start = time.perf_counter()
@@ -196,12 +240,14 @@ def run_benchmark(
     out: Path | None = None,
     plots: bool = True,
     quiet: bool = False,
+    settings: Sequence[str] = (),
 ) -> list[Row]:
     """Every (task, method) pair, once per seed ``seed`` … ``seed + seeds - 1``; writes JSON and
     PNGs (one per task and seed) under ``out`` when given. Prints a line per finished pair
-    (``quiet``: no progress display)."""
+    (``quiet``: no progress display). ``settings``: ``METHOD.FIELD=VALUE`` config changes."""
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
+    changes = split_settings(settings)
     rows: list[Row] = []
     for name in tasks:
         task = None if name == "anbncn" else make_task(name)
@@ -209,11 +255,12 @@ def run_benchmark(
             predictions: dict[str, np.ndarray] = {}
             for method in methods:
                 label = method if seeds == 1 else f"{method} seed {s}"
-                cfg = config_for(name, method, quick, s)
+                cfg = config_for(name, method, quick, s, changes.get(method, ()))
                 if task is None:
                     row = run_language(method, cfg, quiet, label)
                 else:
                     row, predictions[method] = run_forecast(task, method, cfg, quiet, label)
+                row.info["config"] = to_dict(cfg)
                 rows.append(row)
                 print(f"{row.task} {label}: {row.metric} {row.test:.4g} ({row.seconds:.1f} s)")
             if out is not None and plots and task is not None:
@@ -221,7 +268,9 @@ def run_benchmark(
                 _plot(task, predictions, out / f"timeseries_{name}{suffix}.png")
     if out is not None:
         seed_list = list(range(seed, seed + seeds))
-        write_json(rows, out / "timeseries.json", quick=quick, seeds=seed_list)
+        write_json(
+            rows, out / "timeseries.json", quick=quick, seeds=seed_list, settings=list(settings)
+        )
     return rows
 
 
@@ -316,15 +365,24 @@ def run_from_args(args: argparse.Namespace) -> list[Row]:
     """Run the benchmark an argparse namespace describes and print the table."""
     torch.set_num_threads(1)  # small batched ops: extra threads only add overhead on 2 cores
     tasks = args.task or list(DEFAULT_TASKS)
+    methods = args.method or list(METHODS)
+    if "rpy-esn" in methods and not available():
+        if args.method:
+            raise ModuleNotFoundError(
+                "method rpy-esn needs reservoirpy: pip install 'evorl-toolkit[bench]'"
+            )
+        methods.remove("rpy-esn")
+        print("reservoirpy not installed: rpy-esn left out (pip install 'evorl-toolkit[bench]')")
     start = time.perf_counter()
     rows = run_benchmark(
         tasks,
-        args.method or list(METHODS),
+        methods,
         quick=args.quick,
         seed=args.seed,
         seeds=args.seeds,
         out=Path(args.out),
         plots=not args.no_plots,
+        settings=args.set or (),
     )
     print(format_table(rows))
     print(f"total wall time {time.perf_counter() - start:.1f} s; results in {args.out}/")
@@ -337,5 +395,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [t for t in args.task or () if t not in TASKS]
     if unknown:
         parser().error(f"unknown task {unknown[0]!r}; known: {', '.join(TASKS)}")
+    try:
+        split_settings(args.set or ())
+    except ConfigError as err:
+        parser().error(str(err))
     run_from_args(args)
     return 0

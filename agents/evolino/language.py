@@ -20,6 +20,7 @@ from evorl.agents.evolino.glstm import GradientLSTM
 from evorl.agents.evolino.model import Callback, Evolino, FitResult
 from evorl.agents.evolino.network import DTYPE, Params, Runner
 from evorl.agents.evolino.readout import add_bias, solve_readout
+from evorl.agents.evolino.rpy_esn import RpyESN
 from evorl.tasks.timeseries import AnBnCn
 from evorl.training import Budget, search
 
@@ -125,6 +126,18 @@ def esn_classifier(esn: ESN):
         return classify(esn.net, {"w": esn.w.expand(len(strings), -1, -1)}, esn.readout, strings)
 
     return run
+
+
+def fit_rpy_esn(esn: RpyESN, task: AnBnCn) -> dict:
+    """reservoirpy's readouts on the training strings (each from the zero state); keeps the
+    preset and ridge term that accept the most strings."""
+    pairs = [task.string(n) for n in task.train_ns]
+    return esn.fit_strings([i for i, _ in pairs], [t for _, t in pairs], task.accepted)
+
+
+def rpy_esn_classifier(esn: RpyESN):
+    """``classify(strings)`` with the fitted reservoirpy ESN."""
+    return esn.classify
 
 
 def fit_glstm(model: GradientLSTM, task: AnBnCn) -> dict[str, float]:

@@ -25,9 +25,12 @@ EXAMPLES = """examples:
   evorl wm evolve runs/car --dream --temperature 1.15
   evorl wm eval runs/car --dream --temperature 1.15 --episodes 100
   evorl wm dream runs/car --temperature 1.15     # pictures: reconstructions, dream GIF
+  evorl wm iterate runs/tc --rounds 3            # collect with C, retrain V and M, evolve C
+  evorl wm diagnose runs/tc --round 3            # where the dream and reality disagree
 """
 
-STAGES = ("collect", "train-vae", "train-rnn", "evolve", "eval", "dream", "run")
+STAGES = ("collect", "train-vae", "train-rnn", "evolve", "eval", "dream", "run", "iterate",
+          "diagnose")  # fmt: skip
 
 
 def listing() -> list:
@@ -59,6 +62,8 @@ def register(subparsers: Any) -> None:
         "eval": "test an evolved C in the real env",
         "dream": "pictures: reconstructions PNG and a real-vs-dream GIF",
         "run": "every stage in order (each resumes where it stopped)",
+        "iterate": "rounds of: collect with C (plus noise), train V and M further, evolve C",
+        "diagnose": "measure M, the dream's ranking and coverage on held-out real episodes",
     }
     for stage in STAGES:
         p = sub.add_parser(stage, help=helps[stage], description=helps[stage])
@@ -67,15 +72,19 @@ def register(subparsers: Any) -> None:
             "--preset", default=None, metavar="NAME|CONFIG.yaml", help="for a new folder"
         )
         p.add_argument("--quiet", action="store_true", help="no progress display")
-        if stage in ("evolve", "eval", "dream"):
+        if stage in ("evolve", "eval", "dream", "iterate", "diagnose"):
             p.add_argument("--temperature", type=float, default=None, help="dream τ")
-        if stage in ("evolve", "eval", "dream"):
+        if stage in ("evolve", "eval", "dream", "diagnose"):
             where = p.add_mutually_exclusive_group()
             where.add_argument("--dream", action="store_true", default=None, help="in the dream")
             where.add_argument("--real", dest="dream", action="store_false", help="in the real env")
-        if stage == "eval":
+        if stage in ("eval", "dream", "diagnose"):
+            p.add_argument("--round", type=int, default=0, help="the C of this iterate round")
+        if stage in ("eval", "diagnose"):
             p.add_argument("--episodes", type=int, default=None, help="real test episodes")
-        if stage in ("evolve", "run"):
+        if stage == "iterate":
+            p.add_argument("--rounds", type=int, default=None, help="rounds after the first")
+        if stage in ("evolve", "run", "iterate"):
             add_logger_option(p)  # the evolution of C is an evorl run
         p.set_defaults(
             handler=handle,
@@ -90,10 +99,14 @@ def handle(args: argparse.Namespace) -> int:
 
     if getattr(args, "temperature", None) is not None and args.temperature <= 0:
         raise ConfigError("--temperature must be > 0")
-    if getattr(args, "episodes", None) is not None and args.episodes < 1:
-        raise ConfigError("--episodes must be >= 1")
+    for flag, low in (("episodes", 1), ("round", 0), ("rounds", 0)):
+        if getattr(args, flag, None) is not None and getattr(args, flag) < low:
+            raise ConfigError(f"--{flag} must be >= {low}")
     directory = Path(args.directory)
-    if args.stage not in ("collect", "run") and not (directory / pipeline.CONFIG).exists():
+    if (
+        args.stage not in ("collect", "run", "iterate")
+        and not (directory / pipeline.CONFIG).exists()
+    ):
         raise ConfigError(
             f"no world-model pipeline in {directory}: start one with "
             f"`evorl wm collect {directory}` or `evorl wm run {directory}`"
@@ -102,7 +115,7 @@ def handle(args: argparse.Namespace) -> int:
     dream = config.evolve.dream if getattr(args, "dream", None) is None else args.dream
     temperature = getattr(args, "temperature", None)
     temperature = config.evolve.temperature if temperature is None else temperature
-    stage, quiet = args.stage, args.quiet
+    stage, quiet, round_index = args.stage, args.quiet, getattr(args, "round", 0)
     if stage == "collect":
         lines = [pipeline.stage_collect(config, directory, quiet)]
     elif stage == "train-vae":
@@ -112,9 +125,19 @@ def handle(args: argparse.Namespace) -> int:
     elif stage == "evolve":
         lines = [pipeline.stage_evolve(config, directory, dream, temperature, quiet)]
     elif stage == "eval":
-        lines = [str(pipeline.stage_eval(config, directory, dream, temperature, args.episodes))]
+        score = pipeline.stage_eval(
+            config, directory, dream, temperature, args.episodes, round_index
+        )
+        lines = [str(score)]
     elif stage == "dream":
-        lines = [pipeline.stage_dream(config, directory, dream, temperature)]
+        lines = [pipeline.stage_dream(config, directory, dream, temperature, round_index)]
+    elif stage == "iterate":
+        rounds = config.iterate.rounds if args.rounds is None else args.rounds
+        lines = pipeline.stage_iterate(config, directory, rounds, temperature, quiet)
+    elif stage == "diagnose":
+        lines = pipeline.stage_diagnose(
+            config, directory, dream, temperature, args.episodes, round_index
+        )
     else:
         lines = pipeline.run_all(config, directory, quiet)
     print("\n".join(lines))

@@ -35,11 +35,18 @@ Progress = Callable[[int], None]
 
 
 def collect_episode(
-    section: EnvSection, collect: CollectConfig, seed: int, index: int
+    section: EnvSection,
+    collect: CollectConfig,
+    seed: int,
+    index: int,
+    stream_tag: int = STREAM_COLLECT,
 ) -> dict[str, np.ndarray]:
-    """One episode: ``obs`` (T+1, 64, 64, 3) uint8, ``action``, ``reward`` (T,), ``done`` (T,)."""
+    """One episode: ``obs`` (T+1, 64, 64, 3) uint8, ``action``, ``reward`` (T,), ``done`` (T,).
+
+    Its reset seed and actions come from stream ``(seed, stream_tag, index)``.
+    """
     env = make_real_env(section)
-    rng = np.random.default_rng(seeding.stream(seed, STREAM_COLLECT, index))
+    rng = np.random.default_rng(seeding.stream(seed, stream_tag, index))
     try:
         obs, _ = env.reset(seed=int(rng.integers(2**31 - 1)))
         frames, actions, rewards, dones = [to_frame(obs, section.crop_bottom)], [], [], []

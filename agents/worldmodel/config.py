@@ -158,6 +158,32 @@ class EvolveConfig:
 
 
 @dataclass(frozen=True)
+class IterateConfig:
+    """The iterative procedure (Ha & Schmidhuber 2018, appendix): collect with the current C
+    plus exploration noise, train V and M further on all data so far, evolve C in the new dream.
+    """
+
+    rounds: int = spec(0, ge=0)
+    """Rounds after the first (``evorl wm iterate --rounds N``)."""
+    episodes: int = spec(100, ge=1)
+    """Real episodes collected per round with the last round's controller."""
+    noise: float = spec(0.1, ge=0, le=1)
+    """Exploration: chance of a uniform action (Discrete), or Gaussian noise of this share of
+    the action range (Box)."""
+    vae_epochs: int = spec(1, ge=0)
+    """V's further epochs per round, on all data so far (0: V stays as the first round left it)."""
+    rnn_epochs: int = spec(20, ge=0)
+    """M's further epochs per round, on all data so far."""
+    generations: int | None = spec(None, ge=1)
+    """Generations of C per round (``None``: ``evolve.generations``)."""
+    warm_start: bool = True
+    """Start each round's evolution from the last round's champion (False: from scratch)."""
+
+    def __post_init__(self) -> None:
+        check_fields(self, "iterate")
+
+
+@dataclass(frozen=True)
 class WorldModelConfig:
     """Every stage of one world-model pipeline."""
 
@@ -181,6 +207,8 @@ class WorldModelConfig:
     """M."""
     evolve: EvolveConfig = field(default_factory=EvolveConfig)
     """C."""
+    iterate: IterateConfig = field(default_factory=IterateConfig)
+    """Rounds of collecting with C and retraining (``evorl wm iterate``)."""
     notes: str = ""
     """Free text kept with the pipeline (what the preset is for, expected cost)."""
 

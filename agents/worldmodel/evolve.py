@@ -23,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
+from evorl import seeding
 from evorl.builder import controller_for, resume_run, start_run
 from evorl.config import EnvConfig, EvalConfig, OptimizerConfig, RunConfig, StopConfig
 from evorl.errors import ConfigError
-from evorl.evaluation import VectorEvaluator
+from evorl.evaluation import EvalResult, VectorEvaluator
 from evorl.policy import load_policy
 from evorl.rundir import CHECKPOINT, load_run_config
 from evorl.training import Hook, Trainer, TrainState
@@ -36,22 +37,38 @@ from .dream_env import DREAM_MAKE_ID
 from .real_env import REAL_MAKE_ID
 
 
-def run_name(dream: bool, temperature: float) -> str:
-    """Folder of an evolution inside the pipeline directory."""
-    return f"evolve-dream-t{temperature:g}" if dream else "evolve-real"
+def run_name(dream: bool, temperature: float, round_index: int = 0) -> str:
+    """Folder of an evolution inside the pipeline directory (``-rN``: round N of iterate)."""
+    name = f"evolve-dream-t{temperature:g}" if dream else "evolve-real"
+    return f"{name}-r{round_index}" if round_index else name
 
 
 def run_config(
-    config: WorldModelConfig, directory: Path, dream: bool, temperature: float
+    config: WorldModelConfig,
+    directory: Path,
+    dream: bool,
+    temperature: float,
+    round_index: int = 0,
 ) -> RunConfig:
-    """The evorl run config of one evolution of C."""
-    e = config.evolve
+    """The evorl run config of one evolution of C.
+
+    Round ``round_index`` ≥ 1 of ``evorl wm iterate`` runs ``iterate.generations`` generations
+    on a seed of its own, started (``iterate.warm_start``) from the last round's champion.
+    """
+    e, it = config.evolve, config.iterate
     kwargs: dict = {"directory": str(directory.resolve())}
     if dream:
         kwargs.update(temperature=float(temperature), max_steps=e.max_steps)
+    seed, init_from, generations = config.seed, None, e.generations
+    if round_index:
+        seed = seeding.int_seed(config.seed, seeding.STREAM_ITERATE, round_index)
+        generations = it.generations or e.generations
+        if it.warm_start:
+            last = directory / run_name(dream, temperature, round_index - 1)
+            init_from = str(last.resolve())
     return RunConfig(
-        name=run_name(dream, temperature),
-        seed=config.seed,
+        name=run_name(dream, temperature, round_index),
+        seed=seed,
         env=EnvConfig(DREAM_MAKE_ID if dream else REAL_MAKE_ID, kwargs),
         controller=e.controller_config(),
         optimizer=OptimizerConfig(e.optimizer, e.popsize, e.sigma),
@@ -64,9 +81,10 @@ def run_config(
             test_episodes=e.test_episodes,
             threads=config.threads,
         ),
-        stop=StopConfig(generations=e.generations),
+        stop=StopConfig(generations=generations),
         checkpoint_every=5,
         out=str(directory),
+        init_from=init_from,
     )
 
 
@@ -104,26 +122,35 @@ def final_params(run_dir: Path) -> tuple[RunConfig, np.ndarray]:
     return load_run_config(run_dir), load_policy(run_dir, "latest").params
 
 
+def real_env_config(directory: Path) -> EnvConfig:
+    """The real env seen through V and M of ``directory``, as an evorl env config."""
+    return EnvConfig(REAL_MAKE_ID, {"directory": str(directory.resolve())})
+
+
+def evaluate_population(
+    env: EnvConfig, run: RunConfig, params: np.ndarray, seeds: np.ndarray
+) -> EvalResult:
+    """Returns and lengths (P, E) of controllers ``params`` (P, D) of ``run`` in ``env``, every
+    one on the same reset seeds, stepped as one batch."""
+    controller, _ = controller_for(env, run.controller, run.seed)
+    evaluator = VectorEvaluator(env, controller, run.eval.max_envs)
+    try:
+        return evaluator.evaluate(np.asarray(params), np.asarray(seeds))
+    finally:
+        evaluator.close()
+
+
 def evaluate_dream(
     run: RunConfig, params: np.ndarray, episodes: int, seed: int = 20_000
 ) -> np.ndarray:
     """Returns of controller ``params`` in the dream ``run`` evolved in (its "virtual score")."""
-    controller, _ = controller_for(run.env, run.controller, run.seed)
-    evaluator = VectorEvaluator(run.env, controller, run.eval.max_envs)
-    try:
-        return evaluator.evaluate(params[None], np.arange(seed, seed + episodes)).returns[0]
-    finally:
-        evaluator.close()
+    seeds = np.arange(seed, seed + episodes)
+    return evaluate_population(run.env, run, params[None], seeds).returns[0]
 
 
 def evaluate_real(
     directory: Path, run: RunConfig, params: np.ndarray, episodes: int, seed: int = 10_000
 ) -> np.ndarray:
     """Real-env returns of controller ``params`` (of ``run``) on seeds ``seed, seed+1, ...``."""
-    env = EnvConfig(REAL_MAKE_ID, {"directory": str(directory.resolve())})
-    controller, _ = controller_for(env, run.controller, run.seed)
-    evaluator = VectorEvaluator(env, controller, run.eval.max_envs)
-    try:
-        return evaluator.evaluate(params[None], np.arange(seed, seed + episodes)).returns[0]
-    finally:
-        evaluator.close()
+    seeds = np.arange(seed, seed + episodes)
+    return evaluate_population(real_env_config(directory), run, params[None], seeds).returns[0]

@@ -64,6 +64,10 @@ class LatentVectorEnv(VectorEnv):
         self._live[rows] = True
         return rows, seeds
 
+    def end(self, rows: np.ndarray) -> None:
+        """Stop stepping ``rows`` (an episode cut short by the caller) until they are reset."""
+        self._live[rows] = False
+
     def _advance(self, rows: np.ndarray, actions: np.ndarray) -> MDNOutput:
         """M's LSTM consumes ``[z_t, a_t]`` on ``rows`` (non-empty), updating h and its state;
         returns M's prediction of z_{t+1}, reward and done."""

@@ -16,6 +16,7 @@ budget (``--vae.epochs=20``) and re-running a stage continues training.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,9 @@ from evorl.rundir import CHECKPOINT, atomic_write_text, check_writable
 
 from .collect import collect, missing_episodes
 from .config import WorldModelConfig, dump_config, load_wm_config
+from .diagnose import diagnose, summary_lines
 from .evolve import build_evolution, evaluate_real, final_params, run_config, run_name
+from .iterate import collect_round, round_config
 from .pictures import dream_gif, reconstructions
 from .train import DATA, train_rnn, train_vae
 
@@ -100,10 +103,16 @@ def stage_train_rnn(config: WorldModelConfig, directory: Path, quiet: bool = Fal
 
 
 def stage_evolve(
-    config: WorldModelConfig, directory: Path, dream: bool, temperature: float, quiet: bool = False
+    config: WorldModelConfig,
+    directory: Path,
+    dream: bool,
+    temperature: float,
+    quiet: bool = False,
+    round_index: int = 0,
 ) -> str:
-    """Evolve C (in the dream at ``temperature`` or in the real env) to ``evolve.generations``."""
-    run = run_config(config, directory, dream, temperature)
+    """Evolve C (in the dream at ``temperature`` or in the real env) to ``evolve.generations``
+    (round ``round_index`` of ``iterate``: its own run, see :func:`.evolve.run_config`)."""
+    run = run_config(config, directory, dream, temperature, round_index)
     with Progress(run.name, run.stop.generations, quiet) as bar:
         trainer = build_evolution(run, directory / run.name, [bar])
         try:
@@ -137,9 +146,10 @@ def stage_eval(
     dream: bool,
     temperature: float,
     episodes: int | None = None,
+    round_index: int = 0,
 ) -> Score:
     """Real-env returns of an evolution's final controller."""
-    run_dir = directory / run_name(dream, temperature)
+    run_dir = directory / run_name(dream, temperature, round_index)
     if not (run_dir / CHECKPOINT).exists():
         raise ConfigError(f"no evolution in {run_dir}: run `evorl wm evolve` first")
     run, params = final_params(run_dir)
@@ -147,12 +157,18 @@ def stage_eval(
     return Score(run.name, returns)
 
 
-def stage_dream(config: WorldModelConfig, directory: Path, dream: bool, temperature: float) -> str:
+def stage_dream(
+    config: WorldModelConfig,
+    directory: Path,
+    dream: bool,
+    temperature: float,
+    round_index: int = 0,
+) -> str:
     """Reconstructions PNG, and a real | V | dream GIF at ``temperature``, driven by the
     controller evolved in the dream (``dream``) or the real env — or a fresh one if none is."""
     out = directory / "pictures"
     png = reconstructions(directory, out / "reconstructions.png")
-    run_dir = directory / run_name(dream, temperature)
+    run_dir = directory / run_name(dream, temperature, round_index)
     if (run_dir / CHECKPOINT).exists():
         run, params = final_params(run_dir)
         controller, _ = controller_for(run.env, run.controller, run.seed)
@@ -164,6 +180,54 @@ def stage_dream(config: WorldModelConfig, directory: Path, dream: bool, temperat
         directory, controller, params, out / f"dream-t{temperature:g}.gif", temperature
     )
     return f"dream: {png}, {gif} (real return {real:.0f}, dream return {dreamt:.0f})"
+
+
+def stage_iterate(
+    config: WorldModelConfig,
+    directory: Path,
+    rounds: int,
+    temperature: float,
+    quiet: bool = False,
+) -> list[str]:
+    """Round 0 (collect, V, M, C in the dream at ``temperature``), then rounds 1 … ``rounds``
+    of the iterative procedure (:mod:`.iterate`); every step resumes. Returns summary lines."""
+    lines = [
+        stage_collect(config, directory, quiet),
+        stage_train_vae(config, directory, quiet),
+        stage_train_rnn(config, directory, quiet),
+        stage_evolve(config, directory, True, temperature, quiet),
+    ]
+    for r in range(1, rounds + 1):
+        cfg = round_config(config, r)
+        with Progress(f"round {r}: collect", config.iterate.episodes, quiet) as bar:
+            written = collect_round(cfg, directory, r, temperature, lambda n: bar.update(advance=n))
+        lines.append(f"round {r}: collect: {written} episodes written with the round {r - 1} C")
+        lines.append(f"round {r}: {stage_train_vae(cfg, directory, quiet)}")
+        lines.append(f"round {r}: {stage_train_rnn(cfg, directory, quiet)}")
+        lines.append(f"round {r}: {stage_evolve(cfg, directory, True, temperature, quiet, r)}")
+    return lines
+
+
+def stage_diagnose(
+    config: WorldModelConfig,
+    directory: Path,
+    dream: bool,
+    temperature: float,
+    episodes: int | None = None,
+    round_index: int = 0,
+) -> list[str]:
+    """The diagnostics of :mod:`.diagnose` for one evolution of C, written to
+    ``diagnostics/<run>.json``; returns their summary lines."""
+    run_dir = directory / run_name(dream, temperature, round_index)
+    if not (run_dir / CHECKPOINT).exists():
+        raise ConfigError(f"no evolution in {run_dir}: run `evorl wm evolve` first")
+    report = diagnose(
+        config, directory, dream, temperature, episodes or 32, round_index=round_index
+    )
+    path = directory / "diagnostics" / f"{run_dir.name}.json"
+    path.parent.mkdir(exist_ok=True)
+    atomic_write_text(path, json.dumps(report, indent=1))
+    return [*summary_lines(report), f"diagnostics: {path}"]
 
 
 def run_all(config: WorldModelConfig, directory: Path, quiet: bool = False) -> list[str]:

@@ -78,6 +78,11 @@ class RealVectorEnv(LatentVectorEnv):
         self._live &= ~(terminated | truncated)
         return self._observation(), reward, terminated, truncated, {}
 
+    @property
+    def frames(self) -> np.ndarray:
+        """(num_envs, 64, 64, 3) uint8: each env's latest frame, as V sees it (a view)."""
+        return self._frames
+
     def render(self) -> np.ndarray | None:
         """The first env's 64 × 64 frame, as V sees it (``render_mode="rgb_array"``)."""
         return self._frames[0].copy() if self.render_mode == "rgb_array" else None

@@ -166,8 +166,15 @@ def build_rnn(config: WorldModelConfig, act_dim: int) -> MDNRNN:
 def train_rnn(
     config: WorldModelConfig, directory: Path, on_epoch: EpochHook | None = None
 ) -> list[dict[str, float]]:
-    """Train M on ``directory/latents`` up to ``config.rnn.epochs`` epochs; returns the history."""
-    encode_episodes(config, directory)
+    """Train M on ``directory/latents`` up to ``config.rnn.epochs`` epochs; returns the history.
+
+    The episodes are (re-)encoded first, unless M has already trained that far.
+    """
+    if (
+        not (directory / RNN_FILE).exists()
+        or _epochs_done(directory / RNN_FILE) < config.rnn.epochs
+    ):
+        encode_episodes(config, directory)
     paths = shard_paths(directory / LATENTS)
     space = make_real_env(config.env).action_space
     rnn = build_rnn(config, action_dim(space))
@@ -198,6 +205,10 @@ def train_rnn(
         if on_epoch is not None:
             on_epoch(epoch + 1, row)
     return history
+
+
+def _epochs_done(path: Path) -> int:
+    return int(load_checkpoint(path)["epoch"]) if path.exists() else 0
 
 
 def _first_frames(paths: list[Path]) -> dict[str, np.ndarray]:

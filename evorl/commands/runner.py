@@ -18,11 +18,12 @@ from typing import Any
 from evorl.errors import StopNow, TrainingError
 from evorl.logger import LOGGER_ENV, WRITERS
 
-UNITS = {"evolution": "generations", "gradient": "updates", "fit": "batches"}
+UNITS = {"evolution": "generations", "gradient": "updates", "fit": "batches", "label": "updates"}
 MORE = {
     "evolution": "--stop.generations=N",
     "gradient": "--stop.env_steps=N",
     "fit": "--max_sequences=N",
+    "label": "--max_epochs=N",
 }
 """How to give each kind of run a larger budget on ``evorl resume``."""
 
@@ -105,14 +106,21 @@ def run_trainer(trainer: Any, quiet: bool, total: int | None, label: str, thread
             file=sys.stderr,
         )
         return 130
-    if st.champion_iteration >= 0:
-        best = f"best test score {st.champion_score:.4g} ({unit[:-1]} {st.champion_iteration})"
-    else:
+    labelling = trainer.kind == "label"  # scored by an error on validation data, never solved
+    if st.champion_iteration < 0:
         best = "not tested yet"
+    elif labelling:
+        best = (
+            f"best validation error {-st.champion_score:.4g} ({unit[:-1]} {st.champion_iteration})"
+        )
+    else:
+        best = f"best test score {st.champion_score:.4g} ({unit[:-1]} {st.champion_iteration})"
+    counts = "sequences, points" if labelling else "episodes, env steps"
     print(
         f"{label}: stopped ({st.stop_reason}) after {st.iteration} {unit}, "
-        f"{st.episodes} episodes, {st.env_steps} env steps, {st.elapsed:.1f} s; {best}; "
-        f"{'SOLVED' if st.solved else 'not solved'}"
+        f"{st.episodes} {counts.split(', ')[0]}, {st.env_steps} {counts.split(', ')[1]}, "
+        f"{st.elapsed:.1f} s; {best}"
+        + ("" if labelling else f"; {'SOLVED' if st.solved else 'not solved'}")
     )
     print(f"run directory: {trainer.run_dir}")
     return 0

@@ -189,7 +189,7 @@ def progress_total(kind: str, config: Any) -> int | None:
         from evorl.commands.train import total_updates
 
         return total_updates(config)
-    return None
+    return None  # fit and label runs: the bar counts without a total
 
 
 def label(kind: str, config: Any) -> str:

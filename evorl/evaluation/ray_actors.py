@@ -1,9 +1,14 @@
 """The Ray side of :class:`~evorl.evaluation.ray_evaluator.RayEvaluator`: one long-lived worker.
 
-A worker is built once from the run's plain config (never from a pickled torch module): it makes
-its own controller and env pools, then evaluates chunks of the population for as long as the run
-lasts. Only parameter rows, reset seeds and the frozen observation normaliser travel to it; only
-returns, lengths, observation sums and a compute time travel back.
+A worker builds its evaluator once, from plain data (never from a pickled torch module): for an
+evorl run, :func:`run_evaluator` makes the run's controller and a
+:class:`~evorl.evaluation.VectorEvaluator` from its config; an agent with a forward pass of its
+own (the glimpse agent) names another builder. Then it evaluates chunks of the population for as
+long as the run lasts. Per generation a :class:`Generation` (reset seeds, frozen observation
+normaliser, and, for the ES family, the population as seeds) is put in Ray's object store once;
+per chunk only an individual range travels, with the chunk's parameter rows unless the worker
+rebuilds them from the seeds. Only returns, lengths, observation sums and a compute time travel
+back.
 
 Kept apart from the evaluator so that the code Ray ships to worker processes is small and imports
 nothing of the driver's fault-handling logic.
@@ -12,8 +17,10 @@ nothing of the driver's fault-handling logic.
 from __future__ import annotations
 
 import os
+import pickle
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +28,24 @@ import numpy as np
 import torch
 
 from evorl.config import RunConfig, from_dict
-from evorl.evaluation.evaluators import VectorEvaluator
+from evorl.evaluation.evaluators import Evaluator, VectorEvaluator
 from evorl.evaluation.obs_norm import ObsNormalizer, ObsSums
+from evorl.optimizers.seeded import SeededPopulation
+
+WorkerBuild = Callable[[], tuple[Evaluator, int]]
+"""What a worker calls once to get its evaluator and the number of parameters it expects (a
+picklable callable: a module-level function, or a ``functools.partial`` of one)."""
+
+
+@dataclass
+class Generation:
+    """What every chunk of one generation shares (put in the object store once)."""
+
+    seeds: np.ndarray
+    normalizer: ObsNormalizer | None
+    collect_obs: bool
+    population: SeededPopulation | None
+    """The candidates as seeds (seed-only communication), or None: rows travel with chunks."""
 
 
 @dataclass
@@ -39,26 +62,36 @@ class ChunkResult:
     """Seconds the worker spent evaluating (excludes queueing and transfer)."""
 
 
+def run_evaluator(config: dict[str, Any]) -> tuple[Evaluator, int]:
+    """An evorl run's worker evaluator: its controller and a ``VectorEvaluator``, from the plain
+    config (validated again here, so a node with a mismatched evorl fails loudly at start-up)."""
+    from evorl.builder import controller_for  # the driver's builder: the same controller
+
+    cfg = from_dict(RunConfig, config)
+    controller, _ = controller_for(cfg.env, cfg.controller, cfg.seed)
+    evaluator = VectorEvaluator(cfg.env, controller, cfg.eval.max_envs, cfg.eval.device)
+    return evaluator, controller.num_params
+
+
+def payload_bytes(obj: Any) -> int:
+    """Bytes ``obj`` serialises to with pickle protocol 5, as Ray ships it (arrays uncopied)."""
+    buffers: list[pickle.PickleBuffer] = []
+    head = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    return len(head) + sum(b.raw().nbytes for b in buffers)
+
+
 class EvalWorker:
-    """Evaluates population chunks with a private :class:`VectorEvaluator` (wrapped by Ray).
+    """Evaluates population chunks with a private evaluator (wrapped by Ray).
 
     Args:
-        config: the run config as plain data (:func:`evorl.config.to_dict`); validated again here,
-            so a node with a mismatched evorl version fails loudly at start-up.
+        build: called once here; returns the evaluator and its number of parameters.
     """
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, build: WorkerBuild) -> None:
         # One core per actor: Ray sizes the cluster in actors, and intra-op threads of several
         # actors on one machine would only fight over its cores.
         torch.set_num_threads(1)
-        from evorl.builder import controller_for  # the driver's builder: the same controller
-
-        self.config = from_dict(RunConfig, config)
-        self.controller, _ = controller_for(
-            self.config.env, self.config.controller, self.config.seed
-        )
-        ev = self.config.eval
-        self.evaluator = VectorEvaluator(self.config.env, self.controller, ev.max_envs, ev.device)
+        self.evaluator, self.num_params = build()
 
     def info(self) -> dict[str, Any]:
         """Identity of this worker: pid, host, Ray node id, and the controller's size."""
@@ -68,25 +101,25 @@ class EvalWorker:
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "node_id": ray.get_runtime_context().get_node_id(),
-            "num_params": self.controller.num_params,
+            "num_params": self.num_params,
         }
 
     def evaluate(
-        self,
-        params: np.ndarray,
-        seeds: np.ndarray,
-        normalizer: ObsNormalizer | None,
-        collect_obs: bool,
+        self, generation: Generation, first: int, stop: int, rows: np.ndarray | None
     ) -> ChunkResult:
-        """Evaluate a chunk of individuals (k, D) on every seed, as one batch."""
+        """Evaluate individuals ``first:stop`` on every seed, as one batch; their parameter
+        ``rows`` (k, D), or None to rebuild them from ``generation.population``'s seeds."""
         start = time.perf_counter()
+        if rows is None:
+            rows = generation.population.rows(np.arange(first, stop))
         # Ray hands over arguments as read-only views of its object store; torch wants to own.
-        params = np.array(params, dtype=np.float32)
-        result = self.evaluator.evaluate(params, seeds, normalizer, collect_obs)
+        params = np.array(rows, dtype=np.float32)
+        g = generation
+        result = self.evaluator.evaluate(params, g.seeds, g.normalizer, g.collect_obs)
         return ChunkResult(
             result.returns, result.lengths, result.obs_sums, time.perf_counter() - start
         )
 
     def close(self) -> None:
-        """Close the env pools (the actor is killed right after)."""
+        """Close the evaluator (the actor is killed right after)."""
         self.evaluator.close()

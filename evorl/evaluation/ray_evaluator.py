@@ -44,8 +44,10 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -61,12 +63,19 @@ from ray.exceptions import (
 )
 
 from evorl.config import RunConfig, to_dict
-from evorl.controllers import Controller
 from evorl.errors import ConfigError, TrainingError
 from evorl.evaluation import ray_connect
 from evorl.evaluation.evaluators import EvalResult
 from evorl.evaluation.obs_norm import ObsNormalizer, ObsSums
-from evorl.evaluation.ray_actors import ChunkResult, EvalWorker
+from evorl.evaluation.ray_actors import (
+    ChunkResult,
+    EvalWorker,
+    Generation,
+    WorkerBuild,
+    payload_bytes,
+    run_evaluator,
+)
+from evorl.optimizers.seeded import SeededPopulation
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +85,10 @@ LOST_TIMEOUT_S = 60.0
 """A run's wait for a replacement once every worker is lost (the time docs/ray.md promises)."""
 POLL_S = 1.0
 """How often a waiting driver looks for replacement workers that have come up."""
+SPLIT = 2
+"""Chunks are ``1 / (SPLIT * workers)`` of what is left (see :func:`plan_chunks`)."""
+IN_FLIGHT = 2
+"""Chunks queued on a worker at once: it starts its next chunk without waiting for the driver."""
 
 # Errors that mean "the worker (or its node, or the result it held) is gone": retry elsewhere.
 # An exception raised by evaluation code itself (RayTaskError) is a bug and propagates.
@@ -99,12 +112,15 @@ class RayEvaluator:
         config: the run config; ``eval.workers`` (0: one per CPU of the local instance or the
             cluster), ``eval.ray_address`` (None: start a local instance; ``auto`` or
             ``HOST:PORT``: join a cluster) and ``eval.max_envs`` (per worker) are read.
-        controller: the driver's controller; workers build their own from ``config`` and must
-            agree with it on the number of parameters.
+        controller: the driver's controller (anything with ``num_params``); workers build their
+            own and must agree with it on the number of parameters.
         timeout_s: how long start-up waits for the first worker before giving up with
             :class:`evorl.errors.TrainingError`.
         lost_timeout_s: how long a run whose workers are all lost waits for a replacement
             before giving up the same way.
+        build: how a worker builds its evaluator (see
+            :data:`~evorl.evaluation.ray_actors.WorkerBuild`); default: the run's controller
+            and a ``VectorEvaluator`` from ``config`` (:func:`~.ray_actors.run_evaluator`).
 
     Attributes:
         on_submit: called with the evaluator right after a call's chunks are submitted (tests use
@@ -115,9 +131,10 @@ class RayEvaluator:
     def __init__(
         self,
         config: RunConfig,
-        controller: Controller,
+        controller: Any,
         timeout_s: float = STARTUP_TIMEOUT_S,
         lost_timeout_s: float = LOST_TIMEOUT_S,
+        build: WorkerBuild | None = None,
     ) -> None:
         self.config = config
         self.controller = controller
@@ -130,7 +147,7 @@ class RayEvaluator:
         self._owns_ray = ray_connect.connect(
             config.eval.ray_address, config.eval.workers, config.eval.ray_timeout
         )
-        self._payload = to_dict(config)
+        self._build = build or functools.partial(run_evaluator, to_dict(config))
         self._actor_class = ray.remote(EvalWorker).options(
             num_cpus=1, max_restarts=0, max_task_retries=0, scheduling_strategy="SPREAD"
         )
@@ -162,28 +179,33 @@ class RayEvaluator:
 
     def evaluate(
         self,
-        params: np.ndarray,
+        params: np.ndarray | SeededPopulation,
         seeds: np.ndarray,
         normalizer: ObsNormalizer | None = None,
         collect_obs: bool = False,
     ) -> EvalResult:
-        """Fitness of ``params`` (P, D), each individual run once per reset seed in ``seeds``."""
+        """Fitness of ``params`` (P, D), each individual run once per reset seed in ``seeds``.
+
+        A :class:`~evorl.optimizers.seeded.SeededPopulation` is sent as its seeds (workers
+        rebuild their rows); a matrix is sent as float32 rows, chunk by chunk.
+        """
         start = time.perf_counter()
         failures_before = self.failures
-        rows = np.asarray(params, dtype=np.float32)  # what every evaluator computes in
-        args = (np.asarray(seeds), normalizer, collect_obs)
         self._adopt_started(timeout=0.0)
         if not self._live:
             self._wait_for_worker()
-        chunks = [rows[idx] for idx in np.array_split(np.arange(len(rows)), len(self._live))]
-        chunks = [c for c in chunks if len(c)]
-        pending: dict[ray.ObjectRef, tuple[int, WorkerInfo]] = {}
-        for i, chunk in enumerate(chunks):
-            self._submit(pending, i, self._live[i], chunk, args)
+        seeded = params if isinstance(params, SeededPopulation) else None
+        rows = None if seeded is not None else np.asarray(params, dtype=np.float32)
+        generation = Generation(np.asarray(seeds), normalizer, collect_obs, seeded)
+        job = _Job(ray.put(generation), rows, plan_chunks(len(params), len(self._live)))
+        job.bytes_sent = payload_bytes(generation)
+        for _ in range(IN_FLIGHT):  # every worker gets its first chunks in turn
+            for worker in list(self._live):
+                self._hand_out(job, worker)
         if self.on_submit is not None:
             self.on_submit(self)
-        results, arrivals, compute = self._collect(pending, chunks, args)
-        return self._result(results, arrivals, compute, start, failures_before)
+        self._collect(job)
+        return self._result(job, start, failures_before)
 
     def close(self) -> None:
         """Kill the workers; shut Ray down (or disconnect) only if this evaluator started it."""
@@ -204,46 +226,62 @@ class RayEvaluator:
 
     # ------------------------------------------------------------------ one call
 
-    def _submit(self, pending, index: int, worker: WorkerInfo, chunk: np.ndarray, args) -> None:
-        ref = worker.handle.evaluate.remote(chunk, *args)
-        pending[ref] = (index, worker)
+    def _hand_out(self, job: _Job, worker: WorkerInfo) -> None:
+        """Give ``worker`` the next queued chunk, if any."""
+        if not job.queue:
+            return
+        index = job.queue.popleft()
+        first, stop = job.chunks[index]
+        rows = None if job.rows is None else job.rows[first:stop]
+        job.bytes_sent += 0 if rows is None else payload_bytes(rows)
+        ref = worker.handle.evaluate.remote(job.generation, first, stop, rows)
+        job.pending[ref] = (index, worker)
 
-    def _collect(self, pending, chunks, args) -> tuple[list[ChunkResult], list[float], dict]:
-        """Wait for every chunk; re-submit those whose worker was lost."""
-        results: list[ChunkResult | None] = [None] * len(chunks)
-        arrivals: list[float] = []
-        compute: dict[WorkerInfo, float] = {}
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
-            if not done:
+    def _collect(self, job: _Job) -> None:
+        """Wait for every chunk, handing out queued ones as workers free up; chunks of a lost
+        worker go back to the front of the queue."""
+        while job.pending:
+            done, _ = ray.wait(list(job.pending), num_returns=1, timeout=POLL_S)
+            if done:
+                self._receive(job, done[0])
+            else:
                 self._adopt_started(timeout=0.0)
-                continue
-            index, worker = pending.pop(done[0])
-            try:
-                out: ChunkResult = ray.get(done[0])
-            except WORKER_LOST as err:
-                self._lose(worker, err, len(chunks[index]))
-                target = self._least_busy(pending)
-                self._submit(pending, index, target, chunks[index], args)
-                continue
-            arrivals.append(time.perf_counter())
-            results[index] = out
-            compute[worker] = compute.get(worker, 0.0) + out.compute_s
-        return results, arrivals, compute  # type: ignore[return-value]
+            if job.queue and not self._live:
+                self._wait_for_worker()
+            for worker in self._live:  # the worker just freed, and any replacement that joined
+                while job.queue and job.in_flight(worker) < IN_FLIGHT:
+                    self._hand_out(job, worker)
 
-    def _result(self, results, arrivals, compute, start: float, failures_before: int) -> EvalResult:
+    def _receive(self, job: _Job, ref: ray.ObjectRef) -> None:
+        index, worker = job.pending.pop(ref)
+        try:
+            out: ChunkResult = ray.get(ref)
+        except WORKER_LOST as err:
+            first, stop = job.chunks[index]
+            self._lose(worker, err, stop - first)
+            job.queue.appendleft(index)
+            return
+        job.results[index] = out
+        job.compute[worker] = job.compute.get(worker, 0.0) + out.compute_s
+        job.finished[worker] = time.perf_counter()
+
+    def _result(self, job: _Job, start: float, failures_before: int) -> EvalResult:
         wall = time.perf_counter() - start
-        busiest = max(compute.values())
+        busiest = max(job.compute.values())
+        results = job.results
         obs_sums = None
         if results[0].obs_sums is not None:
             obs_sums = ObsSums.concat([r.obs_sums for r in results])
+        finished = list(job.finished.values())
         timings = {
             "time/eval": busiest,
-            "time/eval_mean": float(np.mean(list(compute.values()))),
+            "time/eval_mean": float(np.mean(list(job.compute.values()))),
             "time/overhead": max(wall - busiest, 0.0),
-            "time/straggler_wait": arrivals[-1] - arrivals[0],
+            "time/straggler_wait": max(finished) - min(finished),
             "time/eval_wall": wall,
             "ray/actors": len(self._live),
+            "ray/chunks": len(job.chunks),
+            "ray/bytes_sent": job.bytes_sent,
             "ray/failures": self.failures - failures_before,
             "ray/failures_total": self.failures,
         }
@@ -258,7 +296,7 @@ class RayEvaluator:
 
     def _spawn(self) -> None:
         """Start one worker; it joins ``_live`` once its ``info()`` answers."""
-        handle = self._actor_class.remote(self._payload)
+        handle = self._actor_class.remote(self._build)
         self._starting[handle.info.remote()] = handle
 
     def _adopt_started(self, timeout: float, wait_all: bool = False) -> None:
@@ -306,17 +344,6 @@ class RayEvaluator:
                 self._spawn()
         log.warning("re-running a chunk of %d individuals on another Ray worker", chunk_size)
 
-    def _least_busy(self, pending) -> WorkerInfo:
-        """The live worker with the fewest chunks in flight (waiting for one if none is live)."""
-        self._adopt_started(timeout=0.0)
-        if not self._live:
-            self._wait_for_worker()
-        load = dict.fromkeys(self._live, 0)
-        for _, worker in pending.values():
-            if worker in load:
-                load[worker] += 1
-        return min(self._live, key=load.__getitem__)
-
     def _wait_for_worker(self) -> None:
         """Block until a worker is live; TrainingError after ``lost_timeout_s``."""
         deadline = time.monotonic() + self.lost_timeout_s
@@ -337,6 +364,47 @@ class RayEvaluator:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def plan_chunks(popsize: int, workers: int, split: int = SPLIT) -> list[tuple[int, int]]:
+    """Contiguous individual ranges ``(first, stop)``, largest first.
+
+    Each chunk is ``1 / (split * workers)`` of the individuals not yet planned, at least one
+    (guided self-scheduling: Polychronopoulos & Kuck, IEEE Trans. Computers 36(12), 1987). The
+    large first chunks keep each worker's batch large, where the forward pass is cheapest per
+    individual; the small last ones, handed to whichever worker frees up first, let the
+    workers finish together even when one of them is slower (a busy core, a longer episode).
+
+    Example:
+        >>> plan_chunks(10, 2)
+        [(0, 3), (3, 5), (5, 7), (7, 8), (8, 9), (9, 10)]
+    """
+    chunks, first = [], 0
+    while first < popsize:
+        size = max(1, -(-(popsize - first) // (split * workers)))
+        chunks.append((first, first + size))
+        first += size
+    return chunks
+
+
+@dataclass(eq=False)
+class _Job:
+    """One call's chunks: which are queued, in flight (on which worker) and done."""
+
+    generation: ray.ObjectRef
+    rows: np.ndarray | None
+    chunks: list[tuple[int, int]]
+    bytes_sent: int = 0
+
+    def __post_init__(self) -> None:
+        self.queue = deque(range(len(self.chunks)))
+        self.pending: dict[ray.ObjectRef, tuple[int, WorkerInfo]] = {}
+        self.results: list[ChunkResult | None] = [None] * len(self.chunks)
+        self.compute: dict[WorkerInfo, float] = {}
+        self.finished: dict[WorkerInfo, float] = {}
+
+    def in_flight(self, worker: WorkerInfo) -> int:
+        return sum(1 for _, w in self.pending.values() if w is worker)
 
 
 def _cluster_cpus() -> int:

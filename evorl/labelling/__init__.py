@@ -34,25 +34,38 @@ RNNLIB option names and their counterparts here:
 ====================  ==========================================================
 """
 
-from evorl.labelling.bidirectional import (
-    BidirectionalLayer,
-    SequenceNet,
-    reverse_padded,
-    sequence_mask,
-)
-from evorl.labelling.ctc import (
-    best_path_decode,
-    collapse,
-    ctc_loss,
-    edit_distance,
-    label_error_rate,
-    prefix_beam_search,
-    sequence_error_rate,
-)
-from evorl.labelling.mdlstm import DIRECTIONS, HierarchicalMDLSTM, MDLSTMLayer, to_blocks
-from evorl.labelling.netcdf import RnnlibData, read_rnnlib, write_rnnlib
-from evorl.labelling.optim import EarlyStopping, RnnlibRprop, make_optimiser
-from evorl.labelling.weight_noise import AdaptiveWeightNoise
+from evorl.registry import lazy_attributes
+
+_LAZY = {
+    "BidirectionalLayer": "bidirectional",
+    "SequenceNet": "bidirectional",
+    "reverse_padded": "bidirectional",
+    "sequence_mask": "bidirectional",
+    "best_path_decode": "ctc",
+    "collapse": "ctc",
+    "ctc_loss": "ctc",
+    "edit_distance": "ctc",
+    "label_error_rate": "ctc",
+    "prefix_beam_search": "ctc",
+    "sequence_error_rate": "ctc",
+    "DIRECTIONS": "mdlstm",
+    "HierarchicalMDLSTM": "mdlstm",
+    "MDLSTMLayer": "mdlstm",
+    "to_blocks": "mdlstm",
+    "RnnlibData": "netcdf",
+    "read_rnnlib": "netcdf",
+    "write_rnnlib": "netcdf",
+    "EarlyStopping": "optim",
+    "RnnlibRprop": "optim",
+    "make_optimiser": "optim",
+    "AdaptiveWeightNoise": "weight_noise",
+    "LabelConfig": "config",
+    "resolve_label_config": "config",
+    "read_rnnlib_config": "config",
+}
+
+__getattr__ = lazy_attributes(__name__, _LAZY)  # submodules (torch, scipy) load on first use
+
 
 __all__ = [
     "DIRECTIONS",
@@ -60,6 +73,7 @@ __all__ = [
     "BidirectionalLayer",
     "EarlyStopping",
     "HierarchicalMDLSTM",
+    "LabelConfig",
     "MDLSTMLayer",
     "RnnlibData",
     "RnnlibRprop",
@@ -72,6 +86,8 @@ __all__ = [
     "make_optimiser",
     "prefix_beam_search",
     "read_rnnlib",
+    "read_rnnlib_config",
+    "resolve_label_config",
     "reverse_padded",
     "sequence_error_rate",
     "sequence_mask",

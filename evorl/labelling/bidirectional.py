@@ -32,6 +32,9 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+
 import gymnasium as gym
 import torch
 
@@ -142,7 +145,10 @@ class SequenceNet(torch.nn.Module):
         config: Sub-cell config; ``config.hidden`` is the width of *each* sub-cell's layers.
         in_dim: Input width.
         out_dim: Outputs per frame (or per sequence with ``collapse="sum"``).
-        layers: Stacked bidirectional levels (RNNLIB's ``hiddenSize`` list length).
+        layers: Stacked bidirectional levels, each with ``config``'s cells.
+        sizes: Instead of ``layers``: one entry per level, the width of that level's cells
+            (RNNLIB's ``hiddenSize`` list); each level's cells are ``config`` with
+            ``hidden=(size,)``.
         bidirectional: False: one-directional cells only.
         collapse: ``"none"`` (T, B, out_dim) or ``"sum"`` (B, out_dim).
         seed: Base seed; level l uses ``seed + 2 l`` and ``seed + 2 l + 1``, the output layer
@@ -156,6 +162,7 @@ class SequenceNet(torch.nn.Module):
         out_dim: int,
         *,
         layers: int = 1,
+        sizes: Sequence[int] | None = None,
         bidirectional: bool = True,
         collapse: str = "none",
         seed: int | None = None,
@@ -163,14 +170,20 @@ class SequenceNet(torch.nn.Module):
         super().__init__()
         if collapse not in COLLAPSES:
             raise ValueError(f"collapse must be one of {', '.join(COLLAPSES)}, got {collapse!r}")
-        if layers < 1:
+        configs = (
+            [config] * layers
+            if sizes is None
+            else [dataclasses.replace(config, hidden=(int(size),)) for size in sizes]
+        )
+        if not configs:
             raise ValueError("layers must be >= 1")
+        layers = len(configs)
         self.collapse = collapse
         self.levels = torch.nn.ModuleList()
         width = in_dim
-        for level in range(layers):
+        for level, cell in enumerate(configs):
             sub_seed = None if seed is None else seed + 2 * level
-            layer = BidirectionalLayer(config, width, bidirectional=bidirectional, seed=sub_seed)
+            layer = BidirectionalLayer(cell, width, bidirectional=bidirectional, seed=sub_seed)
             self.levels.append(layer)
             width = layer.out_dim
         self.output = seeded_linear(

@@ -39,6 +39,12 @@ def load_japanese_vowels(split: str) -> tuple[list[np.ndarray], np.ndarray]:
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    seqs, labels = _japanese_vowels(split)
+    return [s.copy() for s in seqs], labels.copy()
+
+
+@lru_cache(maxsize=2)
+def _japanese_vowels(split: str) -> tuple[list[np.ndarray], np.ndarray]:
     try:
         from sktime.datasets import load_japanese_vowels as sktime_loader
     except ImportError as err:

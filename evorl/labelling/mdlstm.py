@@ -26,7 +26,7 @@ steps of one batched update each (the four directions and the whole batch also i
 tensor), instead of R * C per-pixel steps. Measured on the 2-core machine, one torch thread,
 one direction, hidden 8, 16 images, forward + backward: 8x32 0.023 s, 16x64 0.056 s, 32x128
 0.19 s, against 0.08 s, 0.35 s and 1.56 s for the same equations looped pixel by pixel (batched
-over the images): 3.4x, 6.1x, 8.1x (``scripts/bench_sequence_labelling_prototype.py --only
+over the images): 3.4x, 6.1x, 8.1x (``scripts/bench_sequence_labelling.py --only
 speed``).
 
 **Variable widths.** Images of a batch share their height and may differ in width (text lines):

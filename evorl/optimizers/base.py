@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from evorl.optimizers.seeded import SeededPopulation
+
 SeedLike = int | np.random.SeedSequence
 """An optimizer seed: a non-negative int or a ``numpy.random.SeedSequence`` (e.g. a child)."""
 
@@ -67,6 +69,7 @@ class Optimizer:
         self.sigma0 = as_sigma(sigma)
         self.rng = make_rng(seed)
         self._pending: tuple[int, int] | None = None
+        self._seeded: SeededPopulation | None = None
         self._popsize = 0
         self._init(popsize)
 
@@ -75,8 +78,9 @@ class Optimizer:
         """Set up the search state (``self._popsize`` included) from x0, sigma0 and settings."""
         raise NotImplementedError
 
-    def _ask(self) -> np.ndarray:
-        """Candidates of the next generation, ``(popsize, dim)``."""
+    def _ask(self) -> np.ndarray | SeededPopulation:
+        """Candidates of the next generation, ``(popsize, dim)``; an algorithm whose candidates
+        are its centre plus seeded noise returns them as a :class:`SeededPopulation`."""
         raise NotImplementedError
 
     def _tell(self, candidates: np.ndarray, fitness: np.ndarray) -> dict[str, float]:
@@ -103,9 +107,21 @@ class Optimizer:
 
     def ask(self) -> np.ndarray:
         """Candidates to evaluate, shape ``(popsize, dim)``, float64."""
-        x = self._ask()
+        asked = self._ask()
+        self._seeded = asked if isinstance(asked, SeededPopulation) else None
+        x = np.asarray(asked)
         self._pending = (int(x.shape[0]), int(x.shape[1]))
         return x
+
+    def seeded_population(self) -> SeededPopulation | None:
+        """The pending ask as centre, scale and noise seeds, if the algorithm's candidates are
+        its centre plus seeded noise (OpenAI-ES, PGPE, SNES); else None.
+
+        ``numpy.asarray`` of it is the matrix :meth:`ask` returned; a distributed evaluator sends
+        the description instead and its workers rebuild their rows, bit for bit (seed-only
+        communication, Salimans et al. 2017; :mod:`evorl.optimizers.seeded`).
+        """
+        return self._seeded if self._pending is not None else None
 
     def tell(self, candidates: np.ndarray, fitness: np.ndarray) -> dict[str, float]:
         """Update from the fitness (higher is better) of the last ``ask()``; returns metrics."""
@@ -140,6 +156,7 @@ class Optimizer:
         self._popsize = int(state["popsize"])
         pending = state["pending"]
         self._pending = None if pending is None else (int(pending[0]), int(pending[1]))
+        self._seeded = None  # a restored pending ask is evaluated from its matrix
         self._load_state_extra(state)
         restore_rng(self.rng, state["rng"])
 

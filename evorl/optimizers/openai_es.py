@@ -2,12 +2,13 @@
 
 "Evolution Strategies as a Scalable Alternative to Reinforcement Learning", arXiv:1703.03864.
 An isotropic Gaussian with a *fixed* noise std ``sigma`` is sampled antithetically
-(``theta + sigma e`` and ``theta - sigma e``); fitness is shaped by centered ranks; the gradient
-estimate ``g = sum_i u_i e_i / popsize`` (for pairs: ``(u+ - u-) e``) minus an L2 weight-decay
-term ``weight_decay * theta`` is followed with Adam. This is the form of OpenAI's
-evolution-strategies-starter (``-g + l2coeff * theta`` handed to Adam, stepsize 0.01,
-l2coeff 0.005); like it we do not divide ``g`` by ``sigma``, which only rescales the gradient
-(Adam is invariant to that) but keeps ``weight_decay`` comparable with the reference.
+(``theta + sigma e`` and ``theta - sigma e``, each ``e`` from its own seed, so that Ray workers
+rebuild candidates from seeds: :mod:`evorl.optimizers.seeded`); fitness is shaped by centered
+ranks; the gradient estimate ``g = sum_i u_i e_i / popsize`` (for pairs: ``(u+ - u-) e``)
+minus an L2 weight-decay term ``weight_decay * theta`` is followed with Adam. This is the form
+of OpenAI's evolution-strategies-starter (``-g + l2coeff * theta`` handed to Adam, stepsize
+0.01, l2coeff 0.005); like it we do not divide ``g`` by ``sigma``, which only rescales the
+gradient (Adam is invariant to that) but keeps ``weight_decay`` comparable with the reference.
 Memory is O(popsize * dim).
 """
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from evorl.optimizers import base
 from evorl.optimizers.base import Optimizer
+from evorl.optimizers.seeded import SeededPopulation
 from evorl.optimizers.shaping import centered_ranks
 from evorl.optimizers.steppers import Adam
 
@@ -85,15 +87,12 @@ class OpenAIES(Optimizer):
     def center(self) -> np.ndarray:
         return self._theta.copy()
 
-    def _ask(self) -> np.ndarray:
-        n = self._popsize // 2 if self.settings.antithetic else self._popsize
-        self._noise = noise = self.rng.standard_normal((n, self.dim))
-        if not self.settings.antithetic:
-            return self._theta + self.sigma * noise
-        x = np.empty((self._popsize, self.dim))
-        x[0::2] = self._theta + self.sigma * noise
-        x[1::2] = self._theta - self.sigma * noise
-        return x
+    def _ask(self) -> SeededPopulation:
+        mirrored = self.settings.antithetic
+        n = self._popsize // 2 if mirrored else self._popsize
+        population = SeededPopulation.draw(self.rng, self._theta, self.sigma, n, mirrored)
+        self._noise = population.noise()
+        return population
 
     def _tell(self, candidates: np.ndarray, fitness: np.ndarray) -> dict[str, float]:
         u = centered_ranks(fitness)

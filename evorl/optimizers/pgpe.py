@@ -2,7 +2,8 @@
 
 Sehnke, Osendorfer, Rückstieß, Graves, Peters & Schmidhuber, "Parameter-exploring policy
 gradients", Neural Networks 23(4), 2010. A separable Gaussian ``N(mu, diag(stdev^2))`` is sampled
-symmetrically (``mu + e`` and ``mu - e`` for each drawn ``e``); with shaped fitness ``u`` the
+symmetrically (``mu + e`` and ``mu - e`` for each drawn ``e``, ``e = stdev * z`` with ``z`` from
+its own seed: :mod:`evorl.optimizers.seeded`); with shaped fitness ``u`` the
 estimates are (symmetric sampling; the baseline is folded into the zero-mean shaped fitness)::
 
     grad_mu    = mean over pairs of (u+ - u-) / 2 * e
@@ -25,6 +26,7 @@ import numpy as np
 
 from evorl.optimizers import base
 from evorl.optimizers.base import Optimizer
+from evorl.optimizers.seeded import SeededPopulation
 from evorl.optimizers.shaping import SHAPINGS
 from evorl.optimizers.steppers import Adam, ClipUp
 
@@ -110,13 +112,11 @@ class PGPE(Optimizer):
     def center(self) -> np.ndarray:
         return self._center.copy()
 
-    def _ask(self) -> np.ndarray:
-        noise = self.rng.standard_normal((self._popsize // 2, self.dim)) * self.stdev
-        self._noise = noise
-        x = np.empty((self._popsize, self.dim))
-        x[0::2] = self._center + noise
-        x[1::2] = self._center - noise
-        return x
+    def _ask(self) -> SeededPopulation:
+        n = self._popsize // 2
+        population = SeededPopulation.draw(self.rng, self._center, self.stdev, n, mirrored=True)
+        self._noise = self.stdev * population.noise()  # e, as the candidates use it
+        return population
 
     def _tell(self, candidates: np.ndarray, fitness: np.ndarray) -> dict[str, float]:
         s, e, stdev = self.settings, self._noise, self.stdev

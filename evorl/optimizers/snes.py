@@ -12,7 +12,8 @@ s_k`` and NES rank utilities ``u_k``::
 
 Default learning rates from the paper's Table 1: ``eta_mu = 1``,
 ``eta_sigma = (3 + ln d) / (5 sqrt d)``, and ``popsize = 4 + floor(3 ln d)``.
-Memory is O(popsize * dim).
+Each ``s_k`` comes from its own seed (:mod:`evorl.optimizers.seeded`), so Ray workers rebuild the
+candidates from seeds. Memory is O(popsize * dim).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 
 from evorl.optimizers import base
 from evorl.optimizers.base import Optimizer
+from evorl.optimizers.seeded import SeededPopulation
 from evorl.optimizers.shaping import SHAPINGS
 
 
@@ -78,9 +80,10 @@ class SNES(Optimizer):
     def center(self) -> np.ndarray:
         return self._mu.copy()
 
-    def _ask(self) -> np.ndarray:
-        self._noise = self.rng.standard_normal((self._popsize, self.dim))
-        return self._mu + self.sigma * self._noise
+    def _ask(self) -> SeededPopulation:
+        population = SeededPopulation.draw(self.rng, self._mu, self.sigma, self._popsize, False)
+        self._noise = population.noise()
+        return population
 
     def _tell(self, candidates: np.ndarray, fitness: np.ndarray) -> dict[str, float]:
         u, noise = self._shape(fitness), self._noise

@@ -37,8 +37,9 @@ import torch.nn.functional as F
 from evorl.controllers import Controller, FullyRecurrentController, LSTMController, State
 from evorl.controllers.base import Params
 
-LOSSES = ("sse", "bce")
-"""``sse``: ½ Σ (y - d)² (Williams & Zipser's J); ``bce``: cross-entropy of logistic outputs."""
+LOSSES = ("sse", "bce", "ce")
+"""``sse``: ½ Σ (y - d)² (Williams & Zipser's J); ``bce``: cross-entropy of logistic outputs;
+``ce``: cross-entropy of a softmax over the outputs at each scored step (one-hot targets)."""
 
 
 def sequence_loss(
@@ -50,19 +51,26 @@ def sequence_loss(
         outputs: (T, B, k) raw controller outputs (logits for ``bce``).
         targets: (T, B, k).
         mask: (T, B, k) bool.
-        kind: ``sse`` (½ squared error, the J_total of Williams & Zipser eq. 2.6) or ``bce``.
+        kind: ``sse`` (½ squared error, the J_total of Williams & Zipser eq. 2.6), ``bce``, or
+            ``ce`` (-Σ_k d_k ln softmax(y)_k at each step where any output is scored).
     """
     if kind == "sse":
         per = 0.5 * (outputs - targets) ** 2
     elif kind == "bce":
         per = F.binary_cross_entropy_with_logits(outputs, targets, reduction="none")
+    elif kind == "ce":
+        per = -targets * F.log_softmax(outputs, dim=-1)
+        mask = mask.any(dim=-1, keepdim=True)
     else:
         raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {kind!r}")
     return (per * mask).sum() / outputs.shape[1]
 
 
 def predictions(outputs: torch.Tensor, kind: str) -> torch.Tensor:
-    """Outputs in the targets' space: logistic of the logits for ``bce``, unchanged for ``sse``."""
+    """Outputs in the targets' space: logistic of the logits for ``bce``, softmax for ``ce``,
+    unchanged for ``sse``."""
+    if kind == "ce":
+        return torch.softmax(outputs, dim=-1)
     return torch.sigmoid(outputs) if kind == "bce" else outputs
 
 

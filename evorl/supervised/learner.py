@@ -39,7 +39,7 @@ from evorl.policy import policy_file, policy_info
 from evorl.supervised.bptt import run_sequence, sequence_loss, set_gate_bias
 from evorl.supervised.config import FitConfig
 from evorl.supervised.train import Batch, BPTTUpdate, RTRLUpdate, evaluate, loss_kind, to_torch
-from evorl.tasks.sequences import SequenceTask, make_task
+from evorl.tasks.sequences import SequenceBatch, SequenceTask, make_task
 from evorl.training import Budget, EvolutionLearner, StepResult, TestResult, TrainState
 
 
@@ -87,6 +87,10 @@ class FitLearner:
     ) -> None:
         self.config, self.task, self.net, self.loss, self.info = config, task, net, loss, info
         self.rng = np.random.default_rng(seeding.stream(config.seed, seeding.STREAM_TRAIN_EPISODES))
+        self.train_set = None
+        if config.train_size is not None:
+            stream = seeding.stream(config.seed, seeding.STREAM_TRAIN_SET)
+            self.train_set = task.fixed_set(config.train_size, stream)
         self.evaluator: SequenceEvaluator | None = None
         self.evolution: EvolutionLearner | None = None
         self.inner: Any = None
@@ -103,9 +107,15 @@ class FitLearner:
             window = config.window if config.algo == "tbptt" else None
             self.inner = BPTTUpdate(net, config, loss, window)
 
+    def draw(self, count: int) -> SequenceBatch:
+        """``count`` training sequences: fresh ones, or picks from the fixed training set."""
+        if self.train_set is None:
+            return self.task.sample(count, self.rng)
+        return self.train_set(self.rng.integers(0, self.config.train_size, size=count))
+
     def step(self, iteration: int) -> StepResult:
         c = self.config
-        data = self.task.sample(c.batch_size, self.rng)
+        data = self.draw(c.batch_size)
         out = StepResult()
         if self.evolution is not None:
             self.evaluator.data = to_torch(data)
@@ -113,12 +123,22 @@ class FitLearner:
             self.net.set_flat(torch.as_tensor(self.evolution.optimizer.center))
             value, count = -out.fitness["fitness/mean"], len(out.extra[0].candidates) * c.batch_size
         else:
+            self._decay(iteration)
             value, count = self.inner.update(to_torch(data))
         out.metrics = {"loss/train": value, **out.metrics}
         out.episodes = count
         out.env_steps = int(data.lengths.sum()) * (count // c.batch_size)
         out.stop = "" if math.isfinite(value) else "diverged"
         return out
+
+    def _decay(self, iteration: int) -> None:
+        """``lr_final``: lr (lr_final / lr)^progress, progress = sequences seen / budget."""
+        c = self.config
+        if c.lr_final is None or getattr(self.inner, "opt", None) is None:
+            return
+        progress = min(1.0, iteration * c.batch_size / c.max_sequences)
+        for group in self.inner.opt.param_groups:
+            group["lr"] = c.lr * (c.lr_final / c.lr) ** progress
 
     def policy_params(self) -> np.ndarray:
         return self.net.get_flat().double().numpy()
@@ -155,7 +175,7 @@ class FitTester:
     def __init__(self, config: FitConfig, task: SequenceTask, net: Controller, loss: str) -> None:
         rng = np.random.default_rng(seeding.stream(config.seed, seeding.STREAM_TEST_EPISODES))
         self.task, self.net, self.loss = task, net, loss
-        self.data = task.sample(config.test_size, rng)
+        self.data = task.sample_test(config.test_size, rng)
         self.every = config.eval_every
         self.next_eval = 0
 

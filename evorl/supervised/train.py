@@ -55,10 +55,11 @@ def to_torch(batch: SequenceBatch, dtype: torch.dtype = torch.float32) -> Batch:
 
 def loss_kind(task: SequenceTask, controller: Controller) -> str:
     """``sse`` for real targets and for the fully recurrent net (its outputs are squashed
-    units, Williams & Zipser's squared error); ``bce`` on logits for binary targets otherwise."""
+    units, Williams & Zipser's squared error); otherwise ``ce`` (softmax) for class targets and
+    ``bce`` on logits for binary targets."""
     if task.target_kind == "real" or controller.config.kind == "fully_recurrent":
         return "sse"
-    return "bce"
+    return "ce" if task.target_kind == "class" else "bce"
 
 
 @dataclass

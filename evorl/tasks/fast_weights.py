@@ -39,6 +39,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,7 +118,7 @@ class AssociativeRetrieval(SequenceTask):
     """K, the letter-digit pairs before the query (4 in all the paper's examples)."""
     input_dim = len(SYMBOLS)
     output_dim = len(DIGITS)
-    target_kind = "real"
+    target_kind = "class"
 
     @property
     def length(self) -> int:
@@ -146,6 +147,14 @@ class AssociativeRetrieval(SequenceTask):
 
     def sample(self, batch: int, rng: np.random.Generator) -> SequenceBatch:
         return self.batch(*self.sample_codes(batch, rng))
+
+    def fixed_set(
+        self, size: int, seed: np.random.SeedSequence
+    ) -> Callable[[np.ndarray], SequenceBatch]:
+        """A fixed set of ``size`` sequences drawn at once from ``seed`` as symbol codes
+        (8.8 MB for Ba et al.'s 100,000), one-hot encoded a batch at a time."""
+        codes, digits = self.sample_codes(size, np.random.default_rng(seed))
+        return lambda index: self.batch(codes[index], digits[index])
 
     def splits(self, rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """The paper's train / valid / test sets as (codes, digits) (one-hot them with
@@ -227,6 +236,11 @@ class KeyValueRetrieval(SequenceTask):
             rows += [b] * len(last)
             at += [last[key] for key in sorted(last)]
         return self._batch(k[rows], v[rows], np.array(at, dtype=np.int64))
+
+    def sample_test(self, count: int, rng: np.random.Generator) -> SequenceBatch:
+        """Schlag et al.'s evaluation: ``count`` sequences, each queried with every key it holds
+        (:meth:`all_queries`), so the test loss is their retrieval error."""
+        return self.all_queries(rng, count)
 
     def correct(self, predictions: np.ndarray, data: SequenceBatch) -> np.ndarray:
         """(B,) bool: the largest output at the query step is the target value's."""

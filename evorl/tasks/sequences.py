@@ -28,7 +28,9 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -63,10 +65,12 @@ def _pad(seqs: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> SequenceBatch
 class SequenceTask:
     """Base of the tasks: dimensions, the kind of targets and the success criterion.
 
-    ``target_kind`` is "binary" (0/1 targets, one unit each; trained with a logistic output) or
-    "real". A sequence counts as correct when every scored output is within ``tolerance`` of its
-    target (0.5 for binary targets: on the right side of 0.5), ignoring steps before
-    ``free_run_from`` (the warm-up of the oscillators, fed by the teacher at test time).
+    ``target_kind`` is "binary" (0/1 targets, one unit each; trained with a logistic output),
+    "class" (a one-hot target over the output units at each scored step; trained with a softmax
+    and cross-entropy) or "real". A sequence counts as correct when every scored output is
+    within ``tolerance`` of its target (0.5 for binary targets: on the right side of 0.5),
+    ignoring steps before ``free_run_from`` (the warm-up of the oscillators, fed by the
+    teacher at test time).
     """
 
     input_dim: int
@@ -78,6 +82,30 @@ class SequenceTask:
     def sample(self, batch: int, rng: np.random.Generator) -> SequenceBatch:
         """Draw ``batch`` sequences."""
         raise NotImplementedError
+
+    def fixed_set(
+        self, size: int, seed: np.random.SeedSequence
+    ) -> Callable[[np.ndarray], SequenceBatch]:
+        """A fixed set of ``size`` sequences, as a function from indices (n,) to their batch.
+
+        Sequence i is drawn from its own stream (``seed``'s spawn key extended by i), so the set
+        needs no memory and does not depend on which sequences are picked when; a task with a
+        compact encoding of its sequences may instead draw the whole set at once.
+        """
+
+        def pick(index: np.ndarray) -> SequenceBatch:
+            key = tuple(seed.spawn_key)
+            streams = (
+                np.random.SeedSequence(seed.entropy, spawn_key=(*key, int(i))) for i in index
+            )
+            return concat_batches([self.sample(1, np.random.default_rng(s)) for s in streams])
+
+        return pick
+
+    def sample_test(self, count: int, rng: np.random.Generator) -> SequenceBatch:
+        """The test set of ``count`` sequences (default: ``count`` draws as for training; a
+        task whose protocol tests differently, e.g. every key of a sequence queried, says so)."""
+        return self.sample(count, rng)
 
     def correct(self, predictions: np.ndarray, data: SequenceBatch) -> np.ndarray:
         """(B,) bool: which sequences the predictions (T, B, output_dim) get right."""
@@ -496,11 +524,18 @@ class TemporalOrder(SequenceTask):
 
 
 class TaskEntry(NamedTuple):
-    """A named task: its class, the options that define it and a one-line summary."""
+    """A named task: its class (or ``"module:Class"``, imported when the task is built), the
+    options that define it and a one-line summary."""
 
-    cls: type[SequenceTask]
+    cls: type[SequenceTask] | str
     options: dict[str, Any]
     summary: str
+
+    def task_class(self) -> type[SequenceTask]:
+        if not isinstance(self.cls, str):
+            return self.cls
+        module, name = self.cls.split(":")
+        return getattr(importlib.import_module(module), name)
 
 
 TASKS: dict[str, TaskEntry] = {
@@ -520,6 +555,21 @@ TASKS: dict[str, TaskEntry] = {
     "reber": TaskEntry(EmbeddedReber, {}, "embedded Reber grammar (H&S 1997, exp. 1)"),
     "adding": TaskEntry(AddingProblem, {}, "adding problem, T = 100 (H&S 1997, exp. 4)"),
     "temporal_order": TaskEntry(TemporalOrder, {}, "temporal order (H&S 1997, exp. 6a)"),
+    "assoc-retrieval": TaskEntry(
+        "evorl.tasks.fast_weights:AssociativeRetrieval",
+        {},
+        "associative retrieval c9k8j3f1??c -> 9 (Ba et al. 2016)",
+    ),
+    "kv-capacity": TaskEntry(
+        "evorl.tasks.fast_weights:KeyValueRetrieval",
+        {},
+        "key-value retrieval, S keys once each (Schlag et al. 2021, setting 1)",
+    ),
+    "kv-update": TaskEntry(
+        "evorl.tasks.fast_weights:KeyValueRetrieval",
+        {"replace": True},
+        "key-value retrieval, 2S pairs, keys recur (Schlag et al. 2021, setting 2)",
+    ),
 }
 """The tasks by name; options override a task's fields, e.g. ``make_task("adding", length=500)``."""
 
@@ -534,10 +584,27 @@ def make_task(name: str, **options: Any) -> SequenceTask:
     if name not in TASKS:
         raise KeyError(f"unknown task {name!r}; known: {', '.join(TASKS)}")
     entry = TASKS[name]
-    fields = entry.cls.__dataclass_fields__
+    cls = entry.task_class()
+    fields = cls.__dataclass_fields__
     unknown = sorted(set(options) - set(fields))
     if unknown:
         raise ValueError(
             f"task {name!r} has no option {unknown[0]!r} (options: {', '.join(fields) or 'none'})"
         )
-    return entry.cls(**{**entry.options, **options})
+    return cls(**{**entry.options, **options})
+
+
+def concat_batches(batches: list[SequenceBatch]) -> SequenceBatch:
+    """One batch of the sequences of ``batches`` in order, padded to the longest."""
+    steps = max(b.inputs.shape[0] for b in batches)
+
+    def pad(a: np.ndarray) -> np.ndarray:
+        return np.pad(a, [(0, steps - a.shape[0])] + [(0, 0)] * (a.ndim - 1))
+
+    return SequenceBatch(
+        *(
+            np.concatenate([pad(getattr(b, f)) for b in batches], axis=1)
+            for f in ("inputs", "targets", "mask")
+        ),
+        np.concatenate([b.lengths for b in batches]),
+    )

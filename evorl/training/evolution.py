@@ -36,18 +36,27 @@ from evorl.evaluation import (
 )
 from evorl.logger import Logger
 from evorl.optimizers import Optimizer
+from evorl.optimizers.seeded import SeededPopulation
 from evorl.policy import policy_file
 from evorl.training.trainer import Budget, Hook, StepResult, Trainer
 
 
 @dataclass
 class Asked:
-    """One generation's proposal: candidates (P, D), the episode seeds, the frozen normaliser."""
+    """One generation's proposal: candidates (P, D), the episode seeds, the frozen normaliser,
+    and the candidates as the optimizer's seeds when it can describe them so (``seeded``)."""
 
     iteration: int
     candidates: np.ndarray
     seeds: np.ndarray
     normalizer: ObsNormalizer | None
+    seeded: SeededPopulation | None = None
+
+    @property
+    def population(self) -> np.ndarray | SeededPopulation:
+        """What the evaluator gets: the seeded description if there is one (a Ray evaluator
+        then sends seeds, not rows; any other reads it as the matrix), else the matrix."""
+        return self.seeded if self.seeded is not None else self.candidates
 
 
 class EvolutionLearner:
@@ -92,7 +101,9 @@ class EvolutionLearner:
         seeds = seeding.episode_seeds(
             self.seed, seeding.STREAM_TRAIN_EPISODES, iteration, self.episodes
         )
-        return Asked(iteration, self.optimizer.ask(), seeds, self.normalizer())
+        candidates = self.optimizer.ask()
+        seeded = self.optimizer.seeded_population()
+        return Asked(iteration, candidates, seeds, self.normalizer(), seeded)
 
     def tell(self, asked: Asked, result: EvalResult) -> StepResult:
         """Tell the optimizer the evaluated population; merge the observation sums."""
@@ -119,7 +130,7 @@ class EvolutionLearner:
     def step(self, iteration: int) -> StepResult:
         asked = self.ask(iteration)
         result = self.evaluator.evaluate(
-            asked.candidates, asked.seeds, asked.normalizer, collect_obs=self.obs_stats is not None
+            asked.population, asked.seeds, asked.normalizer, collect_obs=self.obs_stats is not None
         )
         return self.tell(asked, result)
 

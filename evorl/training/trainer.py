@@ -68,6 +68,8 @@ class TestResult:
     params: np.ndarray | None = None
     """The tested policy's flat parameters."""
     solved: bool = False
+    stop: str = ""
+    """A reason the run should stop now (e.g. ``early stopping``), or empty."""
 
 
 class Learner(Protocol):
@@ -181,6 +183,8 @@ class Trainer:
     """The champion's policy file, as it was when the champion was found (its statistics)."""
     stop_request: str = ""
     """Set by :meth:`request_stop` (a signal handler): the run stops after this iteration."""
+    test_stop: str = ""
+    """The last test's reason to stop (a tester's rule such as early stopping), or empty."""
 
     def __post_init__(self) -> None:
         if self.champion_file is None:
@@ -247,7 +251,7 @@ class Trainer:
                 "perf/steps_per_s": out.env_steps / elapsed,
             }
         )
-        st.stop_reason = out.stop or self._stop_reason()
+        st.stop_reason = out.stop or self.test_stop or self._stop_reason()
         row = self._record(row)
         if st.iteration % self.checkpoint_every == 0 and not st.stop_reason:
             self.checkpoint()
@@ -268,6 +272,7 @@ class Trainer:
             self._save_champion()
         if result.solved:
             st.solved = True
+        self.test_stop = result.stop
         return result.row
 
     def _stop_reason(self) -> str:
