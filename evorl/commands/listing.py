@@ -204,8 +204,9 @@ def sections() -> list[Section]:
 
 def format_section(section: Section, width: int | None = None) -> str:
     """The section as text: a heading, then one line per entry (name, whole description);
-    with ``width``, descriptions wrap under their column."""
-    column = min(28, max(len(name) for name in section.names) + 4)
+    with ``width``, descriptions wrap under their column (a long name on a line of its own)."""
+    longest = max(len(name) for name in section.names) + 4
+    column = longest if width is None else min(28, longest)  # a pipe: one line per entry
     wrap = width or 10**6
     lines = [f"{section.title}:"]
     for name, description in section.entries:
