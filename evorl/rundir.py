@@ -58,6 +58,7 @@ RESUMABLE = {
     ),
     "gradient": ("stop", "checkpoint_every", "notes", "eval"),
     "fit": ("max_sequences", "wall_time", "eval_every", "stop_on_solve", "checkpoint_every"),
+    "label": ("max_epochs", "wall_time", "max_tests_no_best", "checkpoint_every"),
 }  # fmt: skip
 """What ``evorl resume`` may change, per kind: budgets, tests, where and how fast it runs —
 never what the run's numbers depend on (env, controller, optimizer, seed, ...)."""
@@ -222,11 +223,30 @@ def versions() -> dict[str, str]:
     return {"evorl": evorl.__version__, **found, **python}
 
 
+class _Writes:
+    """Atomic writes in progress, and an interruption waiting for them to end."""
+
+    depth = 0
+    pending: BaseException | None = None
+
+
+def interrupt(exc: BaseException) -> None:
+    """Raise ``exc`` (a signal handler's way to stop the run now), or, while an atomic write is
+    in progress, as soon as it ends: a file being written is never cut short (torch's zip writer
+    turns an exception inside it into an unrelated error)."""
+    if _Writes.depth:
+        _Writes.pending = exc
+        return
+    raise exc
+
+
 def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write ``path`` by ``write(binary file)`` atomically: a temporary file in the same folder,
-    synced, then renamed over ``path`` (a crash leaves the old file or the new one, never half)."""
+    synced, then renamed over ``path`` (a crash leaves the old file or the new one, never half).
+    An :func:`interrupt` during the write is raised once the file is in place."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _Writes.depth += 1
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -236,3 +256,8 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        _Writes.depth -= 1
+    if not _Writes.depth and _Writes.pending is not None:
+        exc, _Writes.pending = _Writes.pending, None
+        raise exc

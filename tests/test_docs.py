@@ -106,7 +106,7 @@ def doc_commands() -> list[tuple[str, str]]:
     found = []
     for page in [*sorted(DOCS.rglob("*.md")), DOCS.parent / "README.md"]:
         for block in shell_blocks(page.read_text()):
-            for line in block.splitlines():
+            for line in block.replace("\\\n", " ").splitlines():  # continued lines joined
                 line = re.split(r"\s[>|]\s", line.strip())[0]
                 if line.startswith("evorl "):
                     found.append((page.name, line))
@@ -117,6 +117,8 @@ def test_shell_blocks_pair_fences_in_order():
     text = "```python\nx = 1\n```\n```bash\nevorl list\n```\n"
     text += "```text\nevorl no\n```\n```\nevorl a\n```\n"
     assert shell_blocks(text) == ["evorl list", "evorl a"]
+    joined = [line for page, line in doc_commands() if page == "sequence-labelling.md"]
+    assert any("--val_data=val.nc" in line and "hidden=[100,100]" in line for line in joined)
     assert len(doc_commands()) > 60
 
 

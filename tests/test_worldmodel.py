@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -55,7 +56,7 @@ from evorl.config import to_dict
 from evorl.envs.takecover import TakeCoverEnv
 from evorl.errors import ConfigError, StopNow
 from evorl.evaluation import VectorEvaluator
-from evorl.evaluation.ray_actors import EvalWorker
+from evorl.evaluation.ray_actors import EvalWorker, Generation, run_evaluator
 from evorl.rundir import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -516,13 +517,13 @@ def test_a_ray_worker_builds_the_dream_from_the_plain_config(trained):
     the dream env comes from its Gymnasium id alone, and fitness matches the local batch."""
     config, directory = trained
     run = run_config(config, directory, dream=True, temperature=1.0)
-    worker = EvalWorker(to_dict(run))
+    worker = EvalWorker(functools.partial(run_evaluator, to_dict(run)))
     controller = controller_for(run.env, run.controller, run.seed)[0]
     params = controller.get_flat().numpy()[None] + 0.3 * np.random.default_rng(0).standard_normal(
         (3, controller.num_params)
     )
     seeds = np.array([1, 2])
-    remote = worker.evaluate(params, seeds, None, False)
+    remote = worker.evaluate(Generation(seeds, None, False, None), 0, len(params), params)
     local = VectorEvaluator(run.env, controller)
     reference = local.evaluate(params, seeds)
     np.testing.assert_array_equal(remote.lengths, reference.lengths)

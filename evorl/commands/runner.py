@@ -17,6 +17,7 @@ from typing import Any
 
 from evorl.errors import StopNow, TrainingError
 from evorl.logger import LOGGER_ENV, WRITERS
+from evorl.rundir import interrupt
 
 UNITS = {"evolution": "generations", "gradient": "updates", "fit": "batches", "label": "updates"}
 MORE = {
@@ -35,7 +36,7 @@ def graceful_interrupts(trainer: Any) -> Iterator[None]:
 
     def ask(signum: int, frame: Any) -> None:
         if trainer.stop_request and signum == signal.SIGINT:
-            raise StopNow
+            interrupt(StopNow())  # now, or once a checkpoint being written is in place
         trainer.request_stop("interrupted")
         print(
             "evorl: stopping after this iteration and saving a checkpoint "
