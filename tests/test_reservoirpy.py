@@ -9,6 +9,8 @@ import pytest
 
 rpy_datasets = pytest.importorskip("reservoirpy.datasets")
 
+from test_timeseries import mackey_glass_rk4  # noqa: E402  (the reference RK4 integration)
+
 from evorl.tasks.timeseries import (  # noqa: E402
     EVOLINO_FREQS,
     MSO_FREQS,
@@ -16,26 +18,6 @@ from evorl.tasks.timeseries import (  # noqa: E402
     make_task,
     superimposed_sines,
 )
-
-
-def _rk4_reference(time_units: int, h: float = 0.01) -> np.ndarray:
-    """Mackey-Glass τ = 17 by RK4 with the delayed term interpolated linearly, constant history
-    1.2: y at t = 1, 2, …, time_units (the reference of tests/test_timeseries.py)."""
-    delay, steps = round(17 / h), round(time_units / h)
-    y = np.full(delay + steps + 1, 1.2)
-
-    def f(v, v_tau):
-        return 0.2 * v_tau / (1.0 + v_tau**10) - 0.1 * v
-
-    for i in range(delay, delay + steps):
-        lag0, lag1 = y[i - delay], y[i - delay + 1]
-        mid = 0.5 * (lag0 + lag1)
-        k1 = f(y[i], lag0)
-        k2 = f(y[i] + h / 2 * k1, mid)
-        k3 = f(y[i] + h / 2 * k2, mid)
-        k4 = f(y[i] + h * k3, lag1)
-        y[i + 1] = y[i] + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-    return y[delay :: round(1 / h)][1:]
 
 
 @pytest.mark.parametrize("k", range(2, 9))
@@ -64,7 +46,7 @@ def test_mackey_glass_agrees_with_reservoirpys_to_the_integrators_errors():
     δ = 0.1) stays within 5e-3 of an RK4 reference over 50 time units, reservoirpy's scheme at
     its default step h = 1 within 5e-2; the two agree to within that step's error, where a
     different parameter or an off-by-one delay would put them O(0.1-1) apart."""
-    reference = _rk4_reference(50)
+    reference = mackey_glass_rk4(50)
     ours = mackey_glass(50, tau=17.0, y0=1.2, discard=0)
     theirs = rpy_datasets.mackey_glass(
         51, tau=17, a=0.2, b=0.1, n=10, x0=1.2, h=1.0, history=np.full(17, 1.2)

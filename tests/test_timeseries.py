@@ -62,8 +62,10 @@ def test_mackey_glass_matches_an_independent_euler_loop():
     )
 
 
-def test_mackey_glass_euler_is_close_to_rk4_of_the_delay_equation():
-    h, delay, steps = 0.01, 1700, 10_000  # RK4 over 100 time units, delayed term interpolated
+def mackey_glass_rk4(time_units: int, h: float = 0.01) -> np.ndarray:
+    """Mackey-Glass τ = 17 by RK4 with the delayed term interpolated linearly, constant history
+    1.2: y at t = 1, 2, …, time_units (the reference of this file and test_reservoirpy.py)."""
+    delay, steps = round(17 / h), round(time_units / h)
     y = np.full(delay + steps + 1, 1.2)
 
     def f(v, v_tau):
@@ -77,7 +79,11 @@ def test_mackey_glass_euler_is_close_to_rk4_of_the_delay_equation():
         k3 = f(y[i] + h / 2 * k2, mid)
         k4 = f(y[i] + h * k3, lag1)
         y[i + 1] = y[i] + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-    rk4 = y[delay::100][1:]
+    return y[delay :: round(1 / h)][1:]
+
+
+def test_mackey_glass_euler_is_close_to_rk4_of_the_delay_equation():
+    rk4 = mackey_glass_rk4(100)  # RK4 over 100 time units, h = 0.01
     assert np.abs(mackey_glass(100, discard=0) - rk4).max() < 0.02
 
 
