@@ -550,6 +550,30 @@ def test_collection_on_ray_workers_gives_the_local_shards(trained, tmp_path):
         assert all(np.array_equal(a[k], b[k]) for k in a.files)
 
 
+@pytest.mark.ray
+def test_ray_address_reaches_collection_and_evolution(trained, tmp_path):
+    """``collect.ray_address`` and ``evolve.ray_address`` join a cluster as ``evorl evolve
+    --ray-address`` does: the evolution run's config carries it, and a collection pointed at an
+    address where nothing listens is refused in one line naming the key."""
+    import socket
+
+    config, directory = trained
+    on_cluster = dataclasses.replace(
+        config, evolve=dataclasses.replace(config.evolve, workers=2, ray_address="auto")
+    )
+    run = run_config(on_cluster, directory, dream=True, temperature=1.0)
+    assert (run.eval.evaluator, run.eval.workers, run.eval.ray_address) == ("ray", 2, "auto")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{sock.getsockname()[1]}"  # closed when the block ends
+    collect = dataclasses.replace(config.collect, workers=1, ray_address=address)
+    target = tmp_path / "data"
+    with pytest.raises(ConfigError, match=rf"collect\.ray_address={address}: no Ray cluster"):
+        pipeline.collect(dataclasses.replace(config, collect=collect), target)
+    with pytest.raises(ConfigError, match=r"needs collect\.workers"):
+        dataclasses.replace(config.collect, ray_address=address)
+
+
 @pytest.mark.slow
 def test_bench_quick_mode(tmp_path):
     out = tmp_path / "wm.json"

@@ -116,7 +116,8 @@ def _collect_on_ray(
 
     from evorl.evaluation import ray_connect
 
-    started = ray_connect.connect(None, config.collect.workers)
+    c = config.collect
+    started = ray_connect.connect(c.ray_address, c.workers, key="collect.ray_address")
     remote = ray.remote(num_cpus=1)(collect_episode)
     try:
         queue, pending = list(todo), {}

@@ -57,9 +57,14 @@ class CollectConfig:
     """Cut collected episodes at this length (``None``: the env's own end)."""
     workers: int = spec(0, ge=0)
     """Ray workers collecting in parallel (0: collect in this process)."""
+    ray_address: str | None = None
+    """With ``workers``: join this Ray cluster (``auto`` or ``HOST:PORT``, as ``evorl evolve
+    --ray-address``) instead of starting a private instance."""
 
     def __post_init__(self) -> None:
         check_fields(self, "collect")
+        if self.ray_address is not None and not self.workers:
+            raise ConfigError("collect.ray_address needs collect.workers >= 1")
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,9 @@ class EvolveConfig:
     """Time limit of a dream episode."""
     workers: int = spec(0, ge=0)
     """Ray workers for evaluation (0: evaluate in this process, batched)."""
+    ray_address: str | None = None
+    """With ``workers``: join this Ray cluster (``auto`` or ``HOST:PORT``) instead of starting a
+    private instance (the run's ``eval.ray_address``)."""
     test_every: int = spec(10, ge=0)
     """Test the search centre every this many generations (0: never)."""
     test_episodes: int = spec(16, ge=1)
@@ -145,6 +153,8 @@ class EvolveConfig:
 
     def __post_init__(self) -> None:
         check_fields(self, "evolve")
+        if self.ray_address is not None and not self.workers:
+            raise ConfigError("evolve.ray_address needs evolve.workers >= 1")
         from evorl.optimizers import OPTIMIZERS
 
         if self.optimizer not in OPTIMIZERS:

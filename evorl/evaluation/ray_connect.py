@@ -72,7 +72,12 @@ _CHANNEL_OPTIONS = [("grpc.enable_http_proxy", 0)]
 _watchdog: subprocess.Popen | None = None
 
 
-def connect(address: str | None, workers: int, timeout_s: float = CONNECT_TIMEOUT_S) -> bool:
+def connect(
+    address: str | None,
+    workers: int,
+    timeout_s: float = CONNECT_TIMEOUT_S,
+    key: str = "eval.ray_address",
+) -> bool:
     """Start a private Ray instance (no address) or join the cluster at ``address``.
 
     Args:
@@ -80,6 +85,7 @@ def connect(address: str | None, workers: int, timeout_s: float = CONNECT_TIMEOU
             (the ``ray start`` cluster on this machine) or ``HOST:PORT`` of a head node.
         workers: CPUs of a private instance (0: one per CPU of the machine).
         timeout_s: longest wait for the cluster's GCS to answer; past it, a ConfigError.
+        key: the config key that named ``address``, for the error line.
 
     Returns:
         True if this call initialised Ray (the caller shuts it down), False if Ray already was.
@@ -89,7 +95,7 @@ def connect(address: str | None, workers: int, timeout_s: float = CONNECT_TIMEOU
     """
     if ray.is_initialized():
         return False
-    where = f"eval.ray_address={address}"
+    where = f"{key}={address}"
     if address is None and os.environ.get("RAY_ADDRESS", "local") not in ("", "local"):
         address = os.environ["RAY_ADDRESS"]
         where = f"RAY_ADDRESS={address}"
