@@ -5,8 +5,8 @@ POPGym (Morad et al., ICLR 2023) has 15 partially observable tasks, returns scal
 Methods, each on the same env steps and seeds:
 
 * ``evolution``: evorl's neuroevolution with the task's preset (``evorl/presets/popgym-*``: the
-  cell and optimizer chosen per task by the rule in docs/popgym.md — CMA-ES for controllers of
-  at most 500 parameters, SNES above; GRU(8) on the card and game tasks, LSTM(4-8) on control);
+  cell and optimizer chosen per kind of task as docs/popgym.md says — SNES with a GRU(8) on the
+  card and game tasks, CMA-ES with an LSTM(4-8) on control);
 * ``ppo``: evorl's recurrent PPO with the task's gradient preset (``evorl/gradient/presets/
   popgym-*``: LSTM(64), the same settings on every task);
 * ``sb3``: sb3-contrib's ``RecurrentPPO`` with its default ``MlpLstmPolicy`` and default

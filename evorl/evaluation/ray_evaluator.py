@@ -3,11 +3,15 @@
 :class:`RayEvaluator` has the interface of the local evaluators and gives bit-identical results
 for the same parameters and seeds, on one worker or many. Each worker (a Ray actor, see
 :mod:`evorl.evaluation.ray_actors`) builds its controller and env pools once, from the run config;
-per generation only parameter rows (float32, the evaluators' compute dtype), the reset seeds and
-the frozen observation normaliser travel. The population is split *by individual* into one
-contiguous chunk per live worker (sizes differ by at most one), every chunk is evaluated as one
-batch, and the chunks' results are concatenated in population order, so observation sums stay
-individual-major and merge into the running statistics exactly as a local run's do.
+per generation the reset seeds and the frozen observation normaliser travel once (a
+``Generation`` in the object store), and per chunk an individual range with its parameter rows
+(float32, the evaluators' compute dtype) — or, for the ES family's seeded populations, no rows at
+all: the worker rebuilds them from the centre and the noise seeds. The population is split *by
+individual* into contiguous chunks by guided self-scheduling (each chunk 1/(2·workers) of what
+is left, largest first, two in flight per worker, handed out as workers free up), every chunk is
+evaluated as one batch, and the chunks' results are put back in population order, so
+observation sums stay individual-major and merge into the running statistics exactly as a local
+run's do.
 
 Fault tolerance (the workers run with ``max_restarts=0``; recovery is done here, where it can be
 logged and counted):
