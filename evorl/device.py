@@ -1,10 +1,11 @@
 """Where torch computes: ``cpu`` (the default), ``cuda``, ``cuda:N`` or ``auto``.
 
-Today it places the population's forward pass in evolution (``eval.device``, ``evorl evolve
---device``); the gradient learners, the supervised fits, the world model's V and M and the
-glimpse agent still run on the CPU. Environments, optimizers (pycma's and ours, in numpy) and
-everything saved stay on the CPU: a checkpoint or policy file written on a GPU machine loads
-anywhere.
+It places the population's forward pass in evolution (``eval.device``, ``evorl evolve
+--device``) and the updates of PPO and RPG (``device``, ``evorl train --device``: loss, backward
+pass and Adam on a copy of the policy; rollouts step a CPU copy refreshed after each update).
+The supervised fits, the world model's V and M and the glimpse agent still run on the CPU.
+Environments, optimizers (pycma's and ours, in numpy) and everything saved stay on the CPU: a
+checkpoint or policy file written on a GPU machine loads anywhere.
 
 Results on a GPU are not bit-identical to the CPU's (other kernels, other rounding, and the
 device's own random generators), so a run keeps the device it started on: ``device`` is not a

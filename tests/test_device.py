@@ -66,3 +66,68 @@ def test_population_forward_pass_on_the_gpu_matches_the_cpu():
         raw, _ = controller.forward(obs.to(device), state, views)
         out[device] = raw.cpu()
     torch.testing.assert_close(out["cuda"], out["cpu"], rtol=1e-4, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- gradient learners
+
+
+def _config(algo: str, device: str):
+    from evorl.gradient.config import load_gradient_config
+
+    overrides = [f"algo={algo}", "stop.iterations=3", f"device={device}", "seed=5"]
+    overrides += ["ppo.num_envs=4", "ppo.steps=16", "ppo.bptt=8", "ppo.epochs=2", "rpg.episodes=4"]
+    return load_gradient_config("cartpole-novel", overrides)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "rpg"])
+def test_updates_reach_the_policy_that_steps_the_envs(algo, tmp_path):
+    """The optimizer trains a copy of the policy (on ``device``); after each update the CPU
+    policy that rollouts and tests step holds exactly the trained weights, and a run resumed
+    from its checkpoint (which reloads both) gives the uninterrupted run's rows."""
+    from evorl.builder import resume_run, start_run
+
+    trainer = start_run(_config(algo, "cpu"), tmp_path / "full")
+    learner = trainer.learner
+    before = learner.policy.controller.get_flat().clone()
+    trainer.step()
+    after = learner.policy.controller.get_flat()
+    assert not torch.equal(after, before)  # the update reached the policy the envs see
+    trained = dict(learner.trained.named_parameters())
+    for name, p in learner.policy.named_parameters():
+        assert torch.equal(p, trained[name].cpu()), name
+        assert p.data_ptr() != trained[name].data_ptr()  # a copy, not the same tensors
+    trainer.checkpoint()
+    rows = [trainer.step() for _ in range(2)]
+    trainer.close()
+    resumed = resume_run(tmp_path / "full")
+    again = [resumed.step() for _ in range(2)]
+    resumed.close()
+    keep = [k for k in rows[0] if k.startswith(("loss/", "fitness/", "grad/"))]
+    assert [[r[k] for k in keep] for r in rows] == [[r[k] for k in keep] for r in again]
+
+
+@pytest.mark.skipif(CUDA, reason="checks the refusal on a machine without CUDA")
+def test_train_on_cuda_without_a_gpu_is_one_line(capsys):
+    from evorl.commands import main
+
+    assert main(["train", "cartpole-novel", "--device", "cuda", "--stop.iterations=1"]) == 2
+    err = capsys.readouterr().err
+    assert "sees no CUDA device" in err and err.count("\n") == 1
+
+
+@needs_cuda
+@pytest.mark.parametrize("algo", ["ppo", "rpg"])
+def test_an_update_on_the_gpu_matches_the_cpus(algo):
+    """One update from the same rollout: the GPU's weights equal the CPU's to float32 rounding."""
+    from evorl.builder import build_trainer
+
+    cpu, gpu = build_trainer(_config(algo, "cpu")), build_trainer(_config(algo, "cuda"))
+    cpu.step()
+    gpu.step()
+    torch.testing.assert_close(
+        gpu.learner.policy.controller.get_flat(),
+        cpu.learner.policy.controller.get_flat(),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+    assert next(gpu.learner.trained.parameters()).device.type == "cuda"

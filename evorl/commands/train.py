@@ -17,7 +17,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from evorl.commands.runner import add_logger_option
+from evorl.commands.runner import add_device_option, add_logger_option, device_overrides
 from evorl.errors import ConfigError
 
 EXAMPLES = """examples:
@@ -57,6 +57,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.add_argument("--list", action="store_true", help="list the gradient presets and exit")
     add_logger_option(p)
+    add_device_option(p, "device", "the update (loss, backward pass, Adam)")
     p.set_defaults(
         handler=train, accepts_overrides=True, config_class="evorl.gradient.config:GradientConfig"
     )
@@ -76,6 +77,7 @@ def train(args: argparse.Namespace) -> int:
         if not Path(args.init_from).is_dir():
             raise ConfigError(f"--init-from: no run directory {args.init_from}")
         overrides.append(f"init_from={args.init_from}")
+    overrides += device_overrides(args)
     config = load_gradient_config(args.source or "cartpole-novel", overrides)
     if args.print_config:
         print(dump_yaml(config), end="")

@@ -29,7 +29,7 @@ from evorl.config import (
     read_source,
     to_dict,
 )
-from evorl.config_io import NAME, check_fields, spec
+from evorl.config_io import DEVICE, NAME, check_fields, spec
 from evorl.controllers.config import ControllerConfig
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -217,6 +217,10 @@ class GradientConfig:
     ``evorl train --init-from RUN_DIR``. A resumed run ignores it (the checkpoint wins)."""
     checkpoint_every: int = spec(10, ge=1)
     """Write a checkpoint every this many updates (and always at the end)."""
+    device: str = spec("cpu", pattern=DEVICE)
+    """Where the updates run (``cpu``, ``cuda``, ``cuda:N``, ``auto``): the loss, its backward
+    pass and Adam. Rollouts and tests step a CPU copy of the policy, refreshed after every
+    update (the envs are on the CPU, and a small net steps faster there)."""
     out: str = "runs"
     """Folder that holds run directories."""
     notes: str = ""

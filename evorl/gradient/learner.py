@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from typing import Any
@@ -30,6 +31,7 @@ import torch
 
 from evorl import seeding
 from evorl.builder import Parts, controller_for, initial_point
+from evorl.device import resolve
 from evorl.evaluation import ObsNormalizer, RunningObsStats, VectorEvaluator
 from evorl.gradient.config import GradientConfig
 from evorl.gradient.policy import RecurrentPolicy
@@ -53,9 +55,15 @@ class GradientLearner:
         info: dict[str, Any],
     ) -> None:
         self.config, self.policy, self.info = config, policy, info
-        self.optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr, eps=config.optim.eps)
+        # The update trains a copy on the device; rollouts and tests step ``policy`` on the
+        # CPU, which :meth:`step` refreshes from the copy after every update (one code path
+        # whatever the device, so the CPU's tests cover the GPU's bookkeeping).
+        self.trained = copy.deepcopy(policy).to(resolve(config.device))
+        self.optimizer = torch.optim.Adam(
+            self.trained.parameters(), lr=config.lr, eps=config.optim.eps
+        )
         algo = PPO if config.algo == "ppo" else RPG
-        self.algorithm = algo(config, policy, self.optimizer)
+        self.algorithm = algo(config, policy, self.optimizer, self.trained)
         if config.obs_norm and obs_stats is None:
             obs_stats = RunningObsStats.empty(policy.controller.obs_dim, config.obs_clip)
         self.obs_stats = obs_stats
@@ -66,6 +74,7 @@ class GradientLearner:
 
     def step(self, iteration: int) -> StepResult:
         metrics, exp = self.algorithm.iterate(iteration, self.normalizer())
+        self.policy.load_state_dict(self.trained.state_dict())  # the update, back on the CPU
         if self.obs_stats is not None:
             metrics.update(merge_obs(self.obs_stats, exp.obs_sums, "skip"))
         width = self.algorithm.envs.num_envs
@@ -102,7 +111,8 @@ class GradientLearner:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.policy.load_state_dict(state["policy"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.trained.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])  # its moments follow the parameters
         self.algorithm.load_state_dict(state["algorithm"])
         if state["obs_stats"] is not None:
             self.obs_stats = RunningObsStats.from_state_dict(state["obs_stats"])

@@ -98,9 +98,14 @@ class PPO:
     """One PPO update per call: a rollout, GAE, ``epochs`` passes of minibatched chunks."""
 
     def __init__(
-        self, config: GradientConfig, policy: RecurrentPolicy, optimizer: torch.optim.Optimizer
+        self,
+        config: GradientConfig,
+        policy: RecurrentPolicy,
+        optimizer: torch.optim.Optimizer,
+        trained: RecurrentPolicy | None = None,
     ) -> None:
         self.config, self.policy, self.optimizer = config, policy, optimizer
+        self.trained = policy if trained is None else trained  # what the optimizer updates
         # Episodes run on across updates: a checkpoint replays the envs to where they were.
         self.envs = EnvPool.make(config.env, config.ppo.num_envs, replayable=True)
         self.scaler = (
@@ -156,8 +161,9 @@ class PPO:
             "returns": returns,
             "start": rollout.episode_start,
         }
-        data = {k: chunk(v, length) for k, v in data.items()}
-        init = tuple(s[::length].reshape(-1, *s.shape[2:]) for s in rollout.states)
+        device = next(self.trained.parameters()).device
+        data = {k: chunk(v, length).to(device) for k, v in data.items()}
+        init = tuple(s[::length].reshape(-1, *s.shape[2:]).to(device) for s in rollout.states)
         rng = np.random.default_rng(seeding.stream(cfg.seed, seeding.STREAM_MINIBATCH, iteration))
         sums: dict[str, float] = {}
         updates = 0
@@ -181,7 +187,7 @@ class PPO:
         return metrics
 
     def _minibatch(self, b: dict[str, torch.Tensor], state: tuple) -> dict[str, float]:
-        ppo, policy = self.config.ppo, self.policy
+        ppo, policy = self.config.ppo, self.trained
         outputs, values = policy.unroll(b["obs"], state, b["start"])
         logp = policy.log_prob(outputs, b["actions"])
         log_ratio = logp - b["logp"]

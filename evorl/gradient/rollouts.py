@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +106,13 @@ class EpisodeBatch:
     returns: np.ndarray
     lengths: np.ndarray
     raw_obs: list[np.ndarray]
+
+    def to(self, device: torch.device) -> EpisodeBatch:
+        """The batch with its tensors on ``device`` (itself when they are there already)."""
+        if self.obs.device == device:
+            return self
+        move = {k: getattr(self, k).to(device) for k in ("obs", "actions", "rewards", "mask")}
+        return dataclasses.replace(self, **move)
 
 
 @torch.no_grad()

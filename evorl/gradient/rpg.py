@@ -93,9 +93,14 @@ class RPG:
     """One RPG update per call: collect ``rpg.episodes`` whole episodes, one Adam step."""
 
     def __init__(
-        self, config: GradientConfig, policy: RecurrentPolicy, optimizer: torch.optim.Optimizer
+        self,
+        config: GradientConfig,
+        policy: RecurrentPolicy,
+        optimizer: torch.optim.Optimizer,
+        trained: RecurrentPolicy | None = None,
     ) -> None:
         self.config, self.policy, self.optimizer = config, policy, optimizer
+        self.trained = policy if trained is None else trained  # what the optimizer updates
         self.envs = EnvPool.make(config.env, config.rpg.episodes)  # whole episodes per update
         self.scaler = (
             RewardScaler(self.envs.num_envs, config.gamma) if config.reward_scale else None
@@ -114,8 +119,8 @@ class RPG:
         )
         batch = collect_episodes(self.policy, self.envs, seeds, gen, normalizer, self.scaler)
         losses = rpg_losses(
-            self.policy,
-            batch,
+            self.trained,
+            batch.to(next(self.trained.parameters()).device),
             cfg.gamma,
             baseline=rpg.baseline,
             normalize=rpg.normalize_advantages,
@@ -124,7 +129,7 @@ class RPG:
         loss = losses["policy"] - rpg.entropy_coef * losses["entropy"]
         if rpg.baseline:
             loss = loss + rpg.value_coef * losses["value"]
-        norm = optimizer_step(self.policy, self.optimizer, loss, cfg.optim.max_grad_norm)
+        norm = optimizer_step(self.trained, self.optimizer, loss, cfg.optim.max_grad_norm)
         metrics = {f"loss/{k}": v.item() for k, v in losses.items()}
         metrics["grad/norm"] = norm
         steps = int(batch.lengths.sum())
