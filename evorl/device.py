@@ -3,7 +3,8 @@
 It places the population's forward pass in evolution (``eval.device``, ``evorl evolve
 --device``) and the updates of PPO and RPG (``device``, ``evorl train --device``: loss, backward
 pass and Adam on a copy of the policy; rollouts step a CPU copy refreshed after each update).
-The supervised fits, the world model's V and M and the glimpse agent still run on the CPU.
+The world model trains V and M there (its ``device``) and puts C's population there
+(``evolve.device``). The supervised fits and the glimpse agent still run on the CPU.
 Environments, optimizers (pycma's and ours, in numpy) and everything saved stay on the CPU: a
 checkpoint or policy file written on a GPU machine loads anywhere.
 

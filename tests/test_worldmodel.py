@@ -574,6 +574,45 @@ def test_ray_address_reaches_collection_and_evolution(trained, tmp_path):
         dataclasses.replace(config.collect, ray_address=address)
 
 
+CUDA = torch.cuda.is_available()
+
+
+@pytest.mark.skipif(CUDA, reason="checks the refusal on a machine without CUDA")
+def test_training_on_a_cuda_device_torch_cannot_see_is_one_line(trained, tmp_path):
+    config, directory = trained
+    shutil.copytree(directory / "data", tmp_path / "data")
+    on_gpu = dataclasses.replace(config, device="cuda")
+    for stage, made in ((train_module.train_vae, "vae.pt"), (train_module.train_rnn, "rnn.pt")):
+        with pytest.raises(ConfigError, match="sees no CUDA device") as info:
+            stage(on_gpu, tmp_path)
+        assert "\n" not in str(info.value) and not (tmp_path / made).exists()
+        shutil.copy(directory / made, tmp_path / made)  # M's stage needs a trained V
+
+
+@pytest.mark.skipif(not CUDA, reason="no CUDA device visible to torch")
+def test_v_and_m_train_on_the_gpu_as_on_the_cpu(trained, tmp_path):
+    """An epoch of V and of M on the GPU: the same batches and noise (drawn on the CPU), losses
+    equal to the CPU's to float32 rounding; the saved models load on the CPU."""
+    config, directory = trained
+    histories = {}
+    for device in ("cpu", "cuda"):
+        target = tmp_path / device
+        shutil.copytree(directory / "data", target / "data")
+        cfg = dataclasses.replace(
+            config,
+            device=device,
+            vae=dataclasses.replace(config.vae, epochs=1),
+            rnn=dataclasses.replace(config.rnn, epochs=1),
+        )
+        histories[device] = (
+            train_module.train_vae(cfg, target),
+            train_module.train_rnn(cfg, target),
+        )
+        load_vae(target), load_rnn(target)  # CPU loads of what the device saved
+    for cpu, gpu in zip(histories["cpu"], histories["cuda"], strict=True):
+        assert cpu[0]["loss"] == pytest.approx(gpu[0]["loss"], rel=1e-3)
+
+
 @pytest.mark.slow
 def test_bench_quick_mode(tmp_path):
     out = tmp_path / "wm.json"

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from evorl.config import apply_overrides, from_dict, to_dict
-from evorl.config_io import NAME, check_fields, read_yaml, spec
+from evorl.config_io import DEVICE, NAME, check_fields, read_yaml, spec
 from evorl.controllers.config import ControllerConfig
 from evorl.errors import ConfigError
 
@@ -146,6 +146,9 @@ class EvolveConfig:
     ray_address: str | None = None
     """With ``workers``: join this Ray cluster (``auto`` or ``HOST:PORT``) instead of starting a
     private instance (the run's ``eval.ray_address``)."""
+    device: str = spec("cpu", pattern=DEVICE)
+    """Where the population's forward pass runs (the run's ``eval.device``); the dream and the
+    real env step on the CPU."""
     test_every: int = spec(10, ge=0)
     """Test the search centre every this many generations (0: never)."""
     test_episodes: int = spec(16, ge=1)
@@ -205,6 +208,10 @@ class WorldModelConfig:
     """Folder that holds pipeline directories."""
     threads: int = spec(1, ge=1)
     """Torch threads (1 suits a shared small machine)."""
+    device: str = spec("cpu", pattern=DEVICE)
+    """Where V and M train (``cpu``, ``cuda``, ``cuda:N``, ``auto``); collection, encoding and
+    C's evolution run on the CPU (C's population: ``evolve.device``), and the saved models load
+    anywhere."""
     eval_episodes: int = spec(100, ge=1)
     """Real-env test episodes of ``evorl wm eval``."""
     env: EnvSection = field(default_factory=EnvSection)

@@ -77,6 +77,7 @@ def run_config(
             evaluator="ray" if e.workers else "vector",
             workers=e.workers,
             ray_address=e.ray_address,
+            device=e.device,
             max_envs=1024,
             test_every=e.test_every,
             test_episodes=e.test_episodes,

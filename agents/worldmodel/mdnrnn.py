@@ -64,7 +64,7 @@ class MDNRNN(nn.Module):
 
     def initial_state(self, batch: int) -> State:
         """Zero (h, c), each (1, batch, hidden) as ``nn.LSTM`` takes them."""
-        zeros = torch.zeros(1, batch, self.hidden)
+        zeros = torch.zeros(1, batch, self.hidden, device=self.head.weight.device)
         return zeros, zeros.clone()
 
     def forward(

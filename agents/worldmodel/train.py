@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from evorl import seeding
+from evorl.device import resolve
 from evorl.errors import ConfigError
 from evorl.rundir import load_checkpoint, save_checkpoint
 
@@ -81,7 +82,8 @@ def train_vae(
     paths = shard_paths(directory / DATA)
     if not paths:
         raise ConfigError(f"no episodes in {directory / DATA}: run `evorl wm collect` first")
-    vae = build_vae(config)
+    device = resolve(config.device)
+    vae = build_vae(config).to(device)
     optimizer = torch.optim.Adam(vae.parameters(), lr=config.vae.lr)
     path, arch = directory / VAE_FILE, _arch_vae(config)
     start, history = _resume(path, arch, vae, optimizer, "VAE")
@@ -92,7 +94,7 @@ def train_vae(
         sums = {"loss": 0.0, "reconstruction": 0.0, "kl": 0.0}
         frames_seen = 0
         for frames in stream_frames(paths, config.vae.batch_size, rng):
-            losses = vae.loss(to_tensor(frames), gen)
+            losses = vae.loss(to_tensor(frames).to(device), gen)
             optimizer.zero_grad()
             losses["loss"].backward()
             optimizer.step()
@@ -177,7 +179,7 @@ def train_rnn(
         encode_episodes(config, directory)
     paths = shard_paths(directory / LATENTS)
     space = make_real_env(config.env).action_space
-    rnn = build_rnn(config, action_dim(space))
+    rnn = build_rnn(config, action_dim(space)).to(resolve(config.device))
     r = config.rnn
     optimizer = torch.optim.Adam(rnn.parameters(), lr=r.lr)
     arch = {"z_dim": config.vae.z_dim, "action_dim": action_dim(space), "hidden": r.hidden}
@@ -222,15 +224,17 @@ def _first_frames(paths: list[Path]) -> dict[str, np.ndarray]:
 
 
 def _rnn_step(rnn: MDNRNN, optimizer, batch: dict[str, np.ndarray], gen, r) -> dict[str, float]:
+    device = next(rnn.parameters()).device
     mu, logvar = torch.from_numpy(batch["mu"]), torch.from_numpy(batch["logvar"])
-    z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=gen)
+    z = (mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=gen)).to(device)
+    data = {k: torch.from_numpy(batch[k]).to(device) for k in ("action", "reward", "done", "mask")}
     losses = rnn.loss(
         z[:-1],
-        torch.from_numpy(batch["action"]),
+        data["action"],
         z[1:],
-        torch.from_numpy(batch["reward"]),
-        torch.from_numpy(batch["done"]),
-        torch.from_numpy(batch["mask"]),
+        data["reward"],
+        data["done"],
+        data["mask"],
         reward_weight=r.reward_weight,
         done_weight=r.done_weight,
     )

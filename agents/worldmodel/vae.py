@@ -75,7 +75,8 @@ class ConvVAE(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Reconstruction of ``images`` through a sampled z, with μ and log σ²."""
         mu, logvar = self.encode(images)
-        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
+        # drawn on the CPU generator whatever the device: the same noise on every machine
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
         z = mu + torch.exp(0.5 * logvar) * eps
         return self.decode(z), mu, logvar
 
