@@ -4,7 +4,8 @@ It places the population's forward pass in evolution (``eval.device``, ``evorl e
 --device``) and the updates of PPO and RPG (``device``, ``evorl train --device``: loss, backward
 pass and Adam on a copy of the policy; rollouts step a CPU copy refreshed after each update).
 The world model trains V and M there (its ``device``) and puts C's population there
-(``evolve.device``). The supervised fits and the glimpse agent still run on the CPU.
+(``evolve.device``); the glimpse agent's gradient training on digits runs there
+(``evorl glimpse train --device``). The supervised fits still run on the CPU.
 Environments, optimizers (pycma's and ours, in numpy) and everything saved stay on the CPU: a
 checkpoint or policy file written on a GPU machine loads anywhere.
 

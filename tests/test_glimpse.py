@@ -388,12 +388,28 @@ def test_cli_catch_gif(tmp_path, evorl_main):
         (["glimpse", "train", "catch", "--method", "evolution", "--optimizer", "nope"], "nope"),
         (["glimpse", "train", "mnist", "--data", "/no/such/folder"], "not a folder"),
         (["glimpse", "eval", "/no/such/run"], "no checkpoint"),
+        (["glimpse", "train", "catch", "--device", "cuda"], "--device applies to gradient"),
+        (["glimpse", "train", "mnist", "--device", "gpu"], "one of cpu, cuda, cuda:N, auto"),
     ],
 )
 def test_cli_user_errors_are_one_line_exit_2(argv, message, tmp_path, capsys, evorl_main):
     assert evorl_main([*argv, "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible to torch")
+def test_gradient_training_on_the_gpu_matches_the_cpu():
+    """Two epochs on the GPU: the same canvases, batches and location noise (drawn on the CPU),
+    losses and test errors equal to the CPU's to float32 rounding; the agent ends on the CPU."""
+    histories = {}
+    for device in ("cpu", "cuda"):
+        agent = GlimpseAgent(TINY, 10, seed=0)
+        cfg = FitConfig(task="translated", epochs=2, batch_size=16, device=device)
+        histories[device] = fit_glimpse(agent, fake_digits(), cfg)
+        assert next(agent.parameters()).device.type == "cpu"
+    for cpu, gpu in zip(histories["cpu"], histories["cuda"], strict=True):
+        assert gpu["loss"] == pytest.approx(cpu["loss"], rel=1e-3)
 
 
 @pytest.mark.slow

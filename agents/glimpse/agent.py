@@ -204,7 +204,7 @@ def classify(
         if generator is None:
             loc = out.loc_mean.detach()
         else:
-            noise = torch.randn(out.loc_mean.shape, generator=generator)
+            noise = torch.randn(out.loc_mean.shape, generator=generator).to(images.device)
             loc = (out.loc_mean.detach() + agent.config.loc_std * noise).clamp(-1.0, 1.0)
         log_probs.append(gaussian_log_prob(loc, out.loc_mean, agent.config.loc_std))
         baselines.append(out.baseline)

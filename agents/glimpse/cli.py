@@ -113,6 +113,12 @@ def register(subparsers: Any) -> None:
         help=f"evolution: initial step size (default {EVOLVE_SIGMA}: smaller steps leave a greedy "
         "agent's candidates playing identical episodes)",
     )
+    t.add_argument(
+        "--device",
+        default="cpu",
+        metavar="cpu|cuda|cuda:N|auto",
+        help="digits, --method gradient: where the agent trains (default cpu)",
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     t.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -173,6 +179,12 @@ def run_train(args: argparse.Namespace) -> int:
     _positive(args, "generations", "popsize")
     if not args.lr > 0 or not args.sigma > 0:
         raise ConfigError("--lr and --sigma must be > 0")
+    if args.device != "cpu" and (args.task == "catch" or args.method != "gradient"):
+        raise ConfigError("--device applies to gradient training on digits (not Catch, evolution)")
+    if args.device != "cpu":
+        from evorl.device import resolve
+
+        resolve(args.device)  # refused in one line before any work
     torch.set_num_threads(args.threads)
     config = _agent_config(args)
     agent = GlimpseAgent(config, 3 if args.task == "catch" else 10, seed=args.seed)
@@ -237,7 +249,9 @@ def _train_digits(agent, args: argparse.Namespace, log) -> tuple[dict, list, dic
     from evorl.agents.glimpse.train import test_error as error_of
 
     digits = load_digits(args.data, seed=args.seed)
-    fit_cfg = FitConfig(task=args.task, epochs=args.epochs, lr=args.lr, seed=args.seed)
+    fit_cfg = FitConfig(
+        task=args.task, epochs=args.epochs, lr=args.lr, seed=args.seed, device=args.device
+    )
     if args.method == "gradient":
         history = fit_glimpse(agent, digits, fit_cfg, log)
         return {"fit": fit_cfg.to_dict()}, history, {"test_error": history[-1]["test_error"]}

@@ -32,6 +32,7 @@ from torch import nn
 from evorl import seeding
 from evorl.agents.glimpse.agent import Classification, GlimpseAgent, classify
 from evorl.agents.glimpse.data import Digits, make_canvases
+from evorl.device import resolve
 
 BatchLoss = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
 Predict = Callable[[nn.Module, torch.Tensor], torch.Tensor]
@@ -61,6 +62,10 @@ class FitConfig:
     """Canvas side of the translated and cluttered tasks."""
     clutter: int = 4
     """Clutter pieces per canvas (cluttered task)."""
+    device: str = "cpu"
+    """Where the model trains and is tested (``cpu``, ``cuda``, ``cuda:N``, ``auto``); the
+    canvases are made and the location noise drawn on the CPU, and the model comes back to the
+    CPU at the end."""
 
     def to_dict(self) -> dict[str, object]:
         """The fields as a plain dict."""
@@ -107,9 +112,10 @@ def test_error(model: nn.Module, predict: Predict, images: np.ndarray, labels: n
     """Fraction of ``images`` misclassified, in batches of 500."""
     model.eval()
     wrong = 0
+    device = next(model.parameters()).device
     for start in range(0, len(images), 500):
-        x = torch.from_numpy(images[start : start + 500])
-        y = torch.from_numpy(labels[start : start + 500])
+        x = torch.from_numpy(images[start : start + 500]).to(device)
+        y = torch.from_numpy(labels[start : start + 500]).to(device)
         wrong += int((predict(model, x).argmax(-1) != y).sum())
     model.train()
     return wrong / len(images)
@@ -135,19 +141,21 @@ def fit(
     (wall time so far); ``log`` is called with each record as it is made.
     """
     steps_per_epoch = math.ceil(len(digits.train_images) / cfg.batch_size)
+    device = resolve(cfg.device)
+    model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs * steps_per_epoch)
     rng = np.random.default_rng(seeding.stream(cfg.seed, STREAM_BATCHES))
     gen = torch.Generator().manual_seed(seeding.int_seed(cfg.seed, STREAM_BATCHES))
     test_x = test_canvases(digits, cfg)
-    labels = torch.from_numpy(digits.train_labels)
+    labels = torch.from_numpy(digits.train_labels).to(device)
     history, start = [], time.perf_counter()
     for epoch in range(cfg.epochs):
         seed = seeding.int_seed(cfg.seed, STREAM_TRAIN_CANVASES, epoch)
         x = torch.from_numpy(
             make_canvases(digits.train_images, cfg.task, seed, cfg.canvas, cfg.clutter)
-        )
-        order = torch.from_numpy(rng.permutation(len(x)))
+        ).to(device)
+        order = torch.from_numpy(rng.permutation(len(x))).to(device)
         losses = []
         for batch in order.split(cfg.batch_size):
             loss = batch_loss(model, x[batch], labels[batch], gen)
@@ -166,6 +174,7 @@ def fit(
         history.append(record)
         if log is not None:
             log(record)
+    model.to("cpu")  # what callers save, draw and play with
     return history
 
 
