@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 
@@ -335,6 +336,29 @@ def test_population_fitness_scores_each_candidate_through_the_agent():
     assert [h["generation"] for h in history] == [1, 2]
 
 
+@pytest.mark.ray
+@pytest.mark.slow
+def test_evolution_on_ray_workers_equals_the_local_run(tmp_path):
+    """The same search with its population spread over 2 Ray workers (a real local instance):
+    every generation's fitness equals the in-process run's, and so does the final centre; the
+    workers rebuild the agent and the Catch fitness from plain data."""
+    cfg = EvolveConfig(optimizer="snes", popsize=6, generations=2, sigma=0.5, seed=3)
+    runs = {}
+    for workers in (0, 2):
+        agent = GlimpseAgent(catch_config(what=4, where=4, features=8, hidden=8), 3, seed=0)
+        out = tmp_path / f"w{workers}"
+        out.mkdir()
+        history = evolve(
+            agent, catch_fitness(3), dataclasses.replace(cfg, workers=workers), None, out
+        )
+        runs[workers] = (history, agent.get_flat())
+        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        assert all(("ray/chunks" in r) == bool(workers) for r in rows)  # Ray really did it
+    strip = [[{k: v for k, v in h.items() if k != "seconds"} for h in runs[w][0]] for w in (0, 2)]
+    assert strip[0] == strip[1]
+    assert torch.equal(runs[0][1], runs[2][1])
+
+
 # --------------------------------------------------------------------------- CLI and pictures
 
 
@@ -390,6 +414,8 @@ def test_cli_catch_gif(tmp_path, evorl_main):
         (["glimpse", "eval", "/no/such/run"], "no checkpoint"),
         (["glimpse", "train", "catch", "--device", "cuda"], "--device applies to gradient"),
         (["glimpse", "train", "mnist", "--device", "gpu"], "one of cpu, cuda, cuda:N, auto"),
+        (["glimpse", "train", "catch", "--workers", "2"], "apply to --method evolution"),
+        (["glimpse", "train", "catch", "--method", "evolution", "--ray-address", "auto"], "needs"),
     ],
 )
 def test_cli_user_errors_are_one_line_exit_2(argv, message, tmp_path, capsys, evorl_main):

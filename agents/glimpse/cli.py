@@ -107,6 +107,15 @@ def register(subparsers: Any) -> None:
     t.add_argument("--generations", type=int, default=100, help="evolution: generations")
     t.add_argument("--popsize", type=int, default=32, help="evolution: population size")
     t.add_argument(
+        "--workers", type=int, default=0, help="evolution: Ray workers (default 0: in-process)"
+    )
+    t.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="auto|HOST:PORT",
+        help="evolution with --workers: join this Ray cluster (default: a private instance)",
+    )
+    t.add_argument(
         "--sigma",
         type=float,
         default=EVOLVE_SIGMA,
@@ -179,6 +188,12 @@ def run_train(args: argparse.Namespace) -> int:
     _positive(args, "generations", "popsize")
     if not args.lr > 0 or not args.sigma > 0:
         raise ConfigError("--lr and --sigma must be > 0")
+    if args.workers < 0:
+        raise ConfigError("--workers must be >= 0")
+    if (args.workers or args.ray_address) and args.method != "evolution":
+        raise ConfigError("--workers and --ray-address apply to --method evolution")
+    if args.ray_address and not args.workers:
+        raise ConfigError("--ray-address needs --workers >= 1")
     if args.device != "cpu" and (args.task == "catch" or args.method != "gradient"):
         raise ConfigError("--device applies to gradient training on digits (not Catch, evolution)")
     if args.device != "cpu":
@@ -297,6 +312,8 @@ def _evolve_config(args: argparse.Namespace):
         popsize=args.popsize,
         generations=args.generations,
         seed=args.seed,
+        workers=args.workers,
+        ray_address=args.ray_address,
     )
 
 

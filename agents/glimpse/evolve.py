@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,10 +31,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from evorl.agents.glimpse.agent import GlimpseAgent, classify
+from evorl.agents.glimpse.agent import GlimpseAgent, GlimpseConfig, classify
 from evorl.agents.glimpse.catch import check_shaping, make_envs, play, shaped_rewards
 from evorl.builder import optimizer_for
 from evorl.config import OptimizerConfig
+from evorl.evaluation import FunctionEvaluator
 from evorl.logger import Logger
 from evorl.training import Budget, Trainer, search
 
@@ -63,43 +65,74 @@ class EvolveConfig:
     """Generations to run."""
     seed: int = 0
     """Seeds the optimizer and each generation's episode seeds (and minibatch)."""
+    workers: int = 0
+    """Ray workers evaluating the population (0: in this process); the fitness is the same
+    number either way."""
+    ray_address: str | None = None
+    """With ``workers``: join this Ray cluster (``auto`` or ``HOST:PORT``) instead of starting a
+    private instance."""
 
     def to_dict(self) -> dict[str, object]:
         """The fields as a plain dict."""
         return asdict(self)
 
 
-def classification_fitness(images: np.ndarray, labels: np.ndarray, batch: int) -> Fitness:
-    """Minus the cross-entropy on a minibatch of ``batch`` canvases chosen by the seeds."""
-    x, y = torch.from_numpy(images), torch.from_numpy(labels)
+@dataclass
+class DigitFitness:
+    """Minus the cross-entropy on a minibatch of ``batch`` canvases chosen by the seeds (plain
+    data, so a Ray worker can be handed it)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    batch: int
 
     @torch.no_grad()
-    def fitness(agent: GlimpseAgent, seeds: np.ndarray) -> float:
+    def __call__(self, agent: GlimpseAgent, seeds: np.ndarray) -> float:
+        x, y = torch.from_numpy(self.images), torch.from_numpy(self.labels)
         rng = np.random.default_rng(np.asarray(seeds, dtype=np.int64))
-        idx = torch.from_numpy(rng.choice(len(x), size=min(batch, len(x)), replace=False))
+        idx = torch.from_numpy(rng.choice(len(x), size=min(self.batch, len(x)), replace=False))
         return -float(F.cross_entropy(classify(agent, x[idx], None).logits, y[idx]))
 
-    return fitness
+
+@dataclass
+class CatchFitness:
+    """Mean undiscounted return of greedy Catch episodes (one per seed, at most ``episodes``),
+    with the ``shaping`` reward of :mod:`.catch` ("landing", "ball" or "none").
+
+    Undiscounted, the shaping adds only ``(gap_0 − gap_T) / size``: with "landing" the fitness is
+    the game's return plus how close the paddle ended to the ball, less the start's distance.
+    The envs are made on first use (a Ray worker makes its own)."""
+
+    episodes: int = EPISODES
+    shaping: str = "landing"
+    drift: bool = True
+
+    def __post_init__(self) -> None:
+        check_shaping(self.shaping)
+        self._envs: list | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_envs": None}
+
+    @torch.no_grad()
+    def __call__(self, agent: GlimpseAgent, seeds: np.ndarray) -> float:
+        if self._envs is None:
+            self._envs = make_envs(self.episodes, self.drift)
+        seeds = np.asarray(seeds)[: self.episodes]
+        eps = play(agent, self._envs[: len(seeds)], seeds, None)
+        return float(shaped_rewards(eps, self.shaping).sum(0).mean())
+
+
+def classification_fitness(images: np.ndarray, labels: np.ndarray, batch: int) -> Fitness:
+    """Minus the cross-entropy on a minibatch of ``batch`` canvases chosen by the seeds."""
+    return DigitFitness(images, labels, batch)
 
 
 def catch_fitness(
     episodes: int = EPISODES, shaping: str = "landing", drift: bool = True
 ) -> Fitness:
-    """Mean undiscounted return of greedy Catch episodes (one per seed, at most ``episodes``),
-    with the ``shaping`` reward of :mod:`.catch` ("landing", "ball" or "none").
-
-    Undiscounted, the shaping adds only ``(gap_0 − gap_T) / size``: with "landing" the fitness is
-    the game's return plus how close the paddle ended to the ball, less the start's distance."""
-    check_shaping(shaping)
-    envs = make_envs(episodes, drift)
-
-    @torch.no_grad()
-    def fitness(agent: GlimpseAgent, seeds: np.ndarray) -> float:
-        seeds = np.asarray(seeds)[:episodes]
-        eps = play(agent, envs[: len(seeds)], seeds, None)
-        return float(shaped_rewards(eps, shaping).sum(0).mean())
-
-    return fitness
+    """Mean (shaped) return of greedy Catch episodes: see :class:`CatchFitness`."""
+    return CatchFitness(episodes, shaping, drift)
 
 
 def population_fitness(agent: GlimpseAgent, fitness: Fitness):
@@ -113,6 +146,27 @@ def population_fitness(agent: GlimpseAgent, fitness: Fitness):
         return scores
 
     return run
+
+
+def worker_evaluator(config: dict, actions: int, fitness: Fitness) -> tuple[FunctionEvaluator, int]:
+    """What a Ray worker of glimpse evolution builds (see
+    :data:`~evorl.evaluation.ray_actors.WorkerBuild`): an agent of the same architecture (its
+    weights are each candidate's) and the candidates' fitness, from plain data."""
+    agent = GlimpseAgent(GlimpseConfig(**config), actions)
+    return FunctionEvaluator(population_fitness(agent, fitness)), int(agent.get_flat().numel())
+
+
+def _ray_evaluator(agent: GlimpseAgent, fitness: Fitness, cfg: EvolveConfig):
+    from types import SimpleNamespace
+
+    from evorl.config import EvalConfig, RunConfig, StopConfig
+    from evorl.evaluation.ray_evaluator import RayEvaluator
+
+    ev = EvalConfig(evaluator="ray", workers=cfg.workers, ray_address=cfg.ray_address)
+    run = RunConfig(eval=ev, stop=StopConfig(generations=cfg.generations))
+    build = functools.partial(worker_evaluator, asdict(agent.config), agent.n_actions, fitness)
+    size = SimpleNamespace(num_params=int(agent.get_flat().numel()))
+    return RayEvaluator(run, size, build=build)
 
 
 def evolve(
@@ -148,6 +202,13 @@ def evolve(
 
     budget = Budget(iterations=cfg.generations)
     run = population_fitness(agent, fitness)
-    trainer = search(optimizer, run, budget, [record], cfg.seed, Logger(out), EPISODES)
+    evaluator = _ray_evaluator(agent, fitness, cfg) if cfg.workers else None
+    try:
+        trainer = search(
+            optimizer, run, budget, [record], cfg.seed, Logger(out), EPISODES, evaluator
+        )
+    finally:
+        if evaluator is not None:
+            evaluator.close()
     agent.set_flat(torch.from_numpy(trainer.learner.policy_params()))
     return history

@@ -195,11 +195,14 @@ def search(
     seed: int = 0,
     logger: Logger | None = None,
     episodes: int = 1,
+    evaluator: Evaluator | None = None,
 ) -> Trainer:
     """Run an ask/tell search of a plain function (see
     :class:`~evorl.evaluation.FunctionEvaluator`) to its budget in the training loop: no envs,
     no tests, no run directory; returns the finished trainer (``trainer.learner.optimizer``).
-    ``fitness`` gets the generation's ``episodes`` episode seeds (from ``seed``).
+    ``fitness`` gets the generation's ``episodes`` episode seeds (from ``seed``); an
+    ``evaluator`` (e.g. a :class:`~evorl.evaluation.RayEvaluator` whose workers compute the
+    same fitness) replaces the in-process one.
 
     Example:
         >>> from evorl.optimizers import make_optimizer
@@ -210,7 +213,8 @@ def search(
     """
     from evorl.training.testers import NoTester
 
-    learner = EvolutionLearner(optimizer, FunctionEvaluator(fitness), seed, episodes)
+    evaluator = evaluator if evaluator is not None else FunctionEvaluator(fitness)
+    learner = EvolutionLearner(optimizer, evaluator, seed, episodes)
     trainer = Trainer(
         learner,
         NoTester(),
