@@ -22,7 +22,7 @@ Three tables, each beside the published figures it can be compared with:
    ``controller.kind=lstm``) and CoSyNE / CMA-ES / NEAT / ESP (DESIGN.md, Gomez et al. 2008).
 
 Usage:
-    python scripts/bench_fast_weights.py --only assoc --seeds 1          # ~15 min per model
+    python scripts/bench_fast_weights.py --only assoc --seeds 1          # 0.5-3 min per model
     python scripts/bench_fast_weights.py --only capacity
     python scripts/bench_fast_weights.py --only pole --seeds 1,2,3
     python scripts/bench_fast_weights.py --quick                          # seconds
