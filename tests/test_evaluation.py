@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from evorl.config import ControllerConfig, EnvConfig
+from evorl.config import ControllerConfig, EnvConfig, WrapperConfig
 from evorl.controllers import build_controller
 from evorl.env_factory import env_spec, make_env
 from evorl.env_pool import EnvPool, make_pool
@@ -62,6 +62,49 @@ def _drive(pool: EnvPool, steps: int, seed: int) -> list[np.ndarray]:
         if done.size:
             trace.append(pool.reset(done, 1000 * t + done).copy())
     return trace
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        EnvConfig("Pendulum-v1", max_episode_steps=7, vectorization="sync"),
+        # a user's wrapper: the pool steps the envs as they are, wrappers and all
+        EnvConfig(
+            "Pendulum-v1",
+            max_episode_steps=7,
+            vectorization="sync",
+            wrappers=(WrapperConfig("TransformReward", {"func": abs}),),
+        ),
+    ],
+)
+def test_a_list_pool_steps_as_gym_make_envs_truncation_included(cfg):
+    """The list backend steps the env under gym.make's wrappers and keeps TimeLimit itself:
+    the same observations, rewards and flags as gym.make's envs stepped here, through three
+    episodes of some slots and one of the others."""
+    pool, rng = make_pool(cfg, 3), np.random.default_rng(5)
+    reference = [gym.make("Pendulum-v1", max_episode_steps=7) for _ in range(3)]
+    if cfg.wrappers:
+        reference = [gym.wrappers.TransformReward(env, abs) for env in reference]
+    obs = pool.reset(np.arange(3), np.arange(3)).copy()
+    for slot, env in enumerate(reference):
+        np.testing.assert_array_equal(obs[slot], env.reset(seed=slot)[0])
+    active, truncations = np.array([True, True, False]), 0
+    for t in range(18):
+        actions = rng.uniform(-2, 2, (3, 1)).astype(np.float32)
+        obs, reward, terminated, truncated = pool.step(actions, active)
+        for slot in np.flatnonzero(active):
+            o, r, term, trunc, _ = reference[slot].step(actions[slot])
+            np.testing.assert_array_equal(obs[slot], o)
+            assert (reward[slot], terminated[slot], truncated[slot]) == (r, term, trunc)
+        assert not truncated[~active].any() and not reward[~active].any()
+        for slot in np.flatnonzero(truncated):
+            truncations += 1
+            pool.reset(np.array([slot]), np.array([100 + t]))
+            reference[slot].reset(seed=100 + t)
+        active[2] = t >= 9  # slot 2 starts late: its step count is its own
+    assert truncations == 5  # slots 0 and 1 after 7 and 14 steps, slot 2 after its 7th
+    if cfg.wrappers:
+        assert (reward[active] >= 0).all()
 
 
 def test_native_cartpole_pool_is_found_and_steps_as_the_list_of_envs():
