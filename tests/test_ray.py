@@ -270,6 +270,7 @@ class TestLocalInstance:
         assert [r["workers"] for r in rows] == [0, 2]
         assert all(r["exact"] for r in rows)
         assert rows[1]["capacity"] > 0 and "speedup_vs_capacity" not in rows[1]  # no 1 worker
+        assert rows[1]["capacity_workload"] > 0  # the task's own work, in 2 processes
         bench.print_table(rows)
         byte_rows = bench.bench_seed_bytes(args, workers=2)
         assert [r["optimizer"] for r in byte_rows] == ["pgpe", "openai-es", "snes"]
