@@ -40,6 +40,23 @@ def test_fixed_training_set_is_seeded_and_drawn_from():
     np.testing.assert_array_equal(generic(np.array([3, 3])).inputs[:, 0], generic([3]).inputs[:, 0])
 
 
+@pytest.mark.parametrize("hold", [0.0, 0.5])
+def test_learning_rate_holds_then_decays_exponentially(hold):
+    """The rate an update uses: lr for the first ``lr_hold`` of the budget, then
+    lr * (lr_final / lr)^progress over the rest, progress from 0 to 1 (written out here)."""
+    overrides = ["lr=0.1", "lr_final=0.001", f"lr_hold={hold}", "max_sequences=160"]
+    learner = build_trainer(resolve_config("xor", None, [*overrides, "batch_size=16"])).learner
+    used = []
+    for iteration in range(10):  # 16 sequences a step: 0, 16, ..., 144 of 160 seen before it
+        learner.step(iteration)
+        used.append(learner.inner.opt.param_groups[0]["lr"])
+    seen = np.arange(10) * 16 / 160
+    progress = np.clip((seen - hold) / (1 - hold), 0, None)
+    np.testing.assert_allclose(used, 0.1 * 0.01**progress, rtol=1e-12)
+    first = 6 if hold else 1  # the first update past the hold
+    assert used[first - 1] == 0.1 > used[first]
+
+
 def test_kv_test_set_queries_every_key_of_each_sequence():
     task = make_task("kv-capacity", keys=6)
     test = task.sample_test(3, np.random.default_rng(0))

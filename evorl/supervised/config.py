@@ -47,6 +47,9 @@ class FitConfig:
     lr_final: float | None = spec(None, gt=0)
     """Gradient optimizers: decay the learning rate exponentially from ``lr`` to this over the
     ``max_sequences`` budget (None: constant)."""
+    lr_hold: float = spec(0.0, ge=0, le=0.99)
+    """With ``lr_final``: the share of the budget trained at ``lr`` before the decay starts
+    (0.5: the first half at ``lr``, then the exponential decay over the second half)."""
     momentum: float = spec(0.0, ge=0, le=1)
     """SGD momentum."""
     batch_size: int = spec(16, ge=1)

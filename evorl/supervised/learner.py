@@ -132,11 +132,13 @@ class FitLearner:
         return out
 
     def _decay(self, iteration: int) -> None:
-        """``lr_final``: lr (lr_final / lr)^progress, progress = sequences seen / budget."""
+        """``lr_final``: lr (lr_final / lr)^progress, progress the share of the budget seen
+        after the first ``lr_hold`` of it (0 until then)."""
         c = self.config
         if c.lr_final is None or getattr(self.inner, "opt", None) is None:
             return
-        progress = min(1.0, iteration * c.batch_size / c.max_sequences)
+        seen = min(1.0, iteration * c.batch_size / c.max_sequences)
+        progress = max(0.0, seen - c.lr_hold) / (1.0 - c.lr_hold)
         for group in self.inner.opt.param_groups:
             group["lr"] = c.lr * (c.lr_final / c.lr) ** progress
 
