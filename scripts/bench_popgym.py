@@ -16,13 +16,15 @@ Methods, each on the same env steps and seeds:
 
 Per run: the mean return of the final policy over ``--test-episodes`` test episodes (the
 deterministic action: argmax / mean / ``predict(deterministic=True)``; reset seeds shared by all
-methods), the max mean return during training (evolution: the population's mean of a
-generation; ppo: the mean of the last 8 finished episodes after an update; sb3: its
-``rollout/ep_rew_mean``, the last 100 episodes), env steps and wall seconds of training. Each run
-is written to ``OUT/runs/TASK-METHOD-sSEED.json`` as it finishes; finished runs of the same
-budget are skipped, so the bench runs in parts and resumes (use a fresh ``--out`` after
-changing a preset). The table (per task and method, mean ± std over seeds) is
-printed and written to ``OUT/summary.json`` and a bar chart ``OUT/popgym.png``.
+methods) and, for the two PPO learners, over the same episodes with actions sampled from the policy
+(``predict(deterministic=False)``; on games that need exploration, such as the bandit, a PPO
+policy's mode can be far worse than the policy), the max mean return during training (evolution:
+the population's mean of a generation; ppo: the mean of the last 8 finished episodes after an
+update; sb3: its ``rollout/ep_rew_mean``, the last 100 episodes), env steps and wall seconds of
+training. Each run is written to ``OUT/runs/TASK-METHOD-sSEED.json`` as it finishes; finished runs
+of the same budget are skipped, so the bench runs in parts and resumes (use a fresh ``--out`` after
+changing a preset). The table (per task and method, mean ± std over seeds) is printed and written
+to ``OUT/summary.json`` and a bar chart ``OUT/popgym.png``.
 
 sb3-contrib's RecurrentPPO runs at ~150 env steps/s on a 2-core machine, so the full bench
 (12 tasks × 3 methods × 3 seeds × 100,000 steps) takes hours; split it with ``--tasks``,
@@ -111,6 +113,9 @@ def run_evorl(task: str, method: str, seed: int, budget: int, episodes: int, out
         wall = time.perf_counter() - start
         params = trainer.learner.policy_params()
         norm = trainer.learner.normalizer()
+        sampled = None
+        if method == "ppo":
+            sampled = _sampled_test(trainer.learner.policy, config.env, norm, seed, episodes)
     finally:
         trainer.close()
     controller, _ = controller_for(config.env, config.controller, config.seed)
@@ -127,10 +132,34 @@ def run_evorl(task: str, method: str, seed: int, budget: int, episodes: int, out
         "wall_time": wall,
         "final_return": float(returns.mean()),
         "final_std": float(returns.std()),
+        **_sampled_fields(sampled),
         "max_mean_return": max(means) if means else math.nan,
         "iterations": int(state.iteration),
         "settings": _settings(config),
     }
+
+
+def _sampled_test(policy: Any, env: Any, norm: Any, seed: int, episodes: int) -> np.ndarray:
+    """evorl PPO's final policy on the test episodes, actions sampled (one episode a slot)."""
+    import torch
+
+    from evorl.env_pool import make_pool
+    from evorl.gradient.rollouts import collect_episodes
+
+    pool = make_pool(env, episodes)
+    generator = torch.Generator().manual_seed(TEST_SEED + seed)
+    try:
+        with torch.no_grad():
+            batch = collect_episodes(policy, pool, test_seeds(seed, episodes), generator, norm)
+    finally:
+        pool.close()
+    return batch.returns
+
+
+def _sampled_fields(returns: np.ndarray | None) -> dict:
+    if returns is None:  # evolution: a deterministic controller
+        return {"sampled_return": None, "sampled_std": None}
+    return {"sampled_return": float(returns.mean()), "sampled_std": float(returns.std())}
 
 
 def _settings(config: Any) -> dict:
@@ -201,24 +230,30 @@ def run_sb3(task: str, seed: int, budget: int, episodes: int) -> dict:
     start = time.perf_counter()
     model.learn(total_timesteps=budget, callback=Means())
     wall = time.perf_counter() - start
-    returns = np.array([_sb3_episode(model, env, int(s)) for s in test_seeds(seed, episodes)])
+    seeds = test_seeds(seed, episodes)
+    returns = np.array([_sb3_episode(model, env, int(s), True) for s in seeds])
+    torch.manual_seed(TEST_SEED + seed)  # sb3 samples from torch's global generator
+    sampled = np.array([_sb3_episode(model, env, int(s), False) for s in seeds])
     env.close()
     return {
         "env_steps": int(model.num_timesteps),
         "wall_time": wall,
         "final_return": float(returns.mean()),
         "final_std": float(returns.std()),
+        **_sampled_fields(sampled),
         "max_mean_return": max(means) if means else math.nan,
         "iterations": len(means),
         "settings": {"policy": "MlpLstmPolicy", "defaults": True},
     }
 
 
-def _sb3_episode(model: Any, env: Any, seed: int) -> float:
+def _sb3_episode(model: Any, env: Any, seed: int, deterministic: bool) -> float:
     obs, _ = env.reset(seed=seed)
     state, start, total, done = None, np.ones((1,), bool), 0.0, False
     while not done:
-        action, state = model.predict(obs, state=state, episode_start=start, deterministic=True)
+        action, state = model.predict(
+            obs, state=state, episode_start=start, deterministic=deterministic
+        )
         obs, reward, term, trunc, _ = env.step(action)
         total += float(reward)
         start, done = np.zeros((1,), bool), bool(term or trunc)
@@ -245,12 +280,16 @@ def summarise(rows: list[dict]) -> list[dict]:
             if not runs:
                 continue
             final = np.array([r["final_return"] for r in runs])
+            sampled = [r.get("sampled_return") for r in runs]
+            sampled = np.array(sampled) if None not in sampled else None
             table.append({
                 "task": task,
                 "method": method,
                 "seeds": len(runs),
                 "final_return": float(final.mean()),
                 "final_return_std": float(final.std()),
+                "sampled_return": None if sampled is None else float(sampled.mean()),
+                "sampled_return_std": None if sampled is None else float(sampled.std()),
                 "max_mean_return": float(np.mean([r["max_mean_return"] for r in runs])),
                 "env_steps": float(np.mean([r["env_steps"] for r in runs])),
                 "wall_time": float(np.mean([r["wall_time"] for r in runs])),
@@ -259,12 +298,15 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 
 def print_table(table: list[dict]) -> None:
-    head = f"{'task':<26}{'method':<11}{'seeds':>5}{'final return':>17}{'MMER':>8}"
-    print(f"{head}{'env steps':>11}{'wall s':>8}")
+    head = f"{'task':<26}{'method':<11}{'seeds':>5}{'final return':>17}{'sampled':>17}"
+    print(f"{head}{'MMER':>8}{'env steps':>11}{'wall s':>8}")
     for r in table:
         final = f"{r['final_return']:+.3f} ± {r['final_return_std']:.3f}"
+        sampled = "" if r["sampled_return"] is None else (
+            f"{r['sampled_return']:+.3f} ± {r['sampled_return_std']:.3f}"
+        )  # fmt: skip
         print(
-            f"{r['task']:<26}{r['method']:<11}{r['seeds']:>5}{final:>17}"
+            f"{r['task']:<26}{r['method']:<11}{r['seeds']:>5}{final:>17}{sampled:>17}"
             f"{r['max_mean_return']:>+8.3f}{r['env_steps']:>11,.0f}{r['wall_time']:>8.0f}"
         )
 
@@ -294,6 +336,15 @@ def plot(table: list[dict], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _finished(path: Path, method: str, budget: int) -> bool:
+    """A run of this budget is on file (a run of another budget is done again, and so is a PPO
+    run from before the sampled test)."""
+    if not path.exists():
+        return False
+    row = json.loads(path.read_text())
+    return row["budget"] == budget and (method == "evolution" or "sampled_return" in row)
 
 
 def main() -> None:
@@ -329,8 +380,8 @@ def main() -> None:
         for method in args.methods:
             for seed in seeds:
                 path = runs_dir / f"{task}-{method}-s{seed}.json"
-                if path.exists() and json.loads(path.read_text())["budget"] == budget:
-                    continue  # finished (a run of another budget is done again)
+                if _finished(path, method, budget):
+                    continue
                 print(f"... {task} {method} seed {seed}", flush=True)
                 row = run_one(task, method, seed, budget, episodes, args.out)
                 tmp = path.with_suffix(".tmp")
