@@ -157,12 +157,19 @@ def pendulum_rows(args, episodes: int) -> list[dict]:
         raw_pool = make_pool(env, num_envs)
         evaluate = _generation(optimizer, evaluator, stats)
         evaluate(seeds)  # warm-up: builds the pool, the statistics start
-        best, raw_best, ratios = None, 0.0, []
+        best, raw_best, ratios, bare_ratios = None, 0.0, [], []
         for r in range(args.repeats):
             raw = _raw_steps_per_s(raw_pool, spec.action_space)
+            bare = (
+                None
+                if raw_pool.native
+                else _raw_steps_per_s(raw_pool, spec.action_space, bare=True)
+            )
             result, elapsed = evaluate(seeds + 1000 * (r + 1))
             row = _rates(result, elapsed)
             raw_best, ratios = max(raw_best, raw), [*ratios, row["steps_per_s"] / raw]
+            if bare is not None:
+                bare_ratios.append(row["steps_per_s"] / bare)
             if best is None or row["steps_per_s"] > best["steps_per_s"]:
                 best = row
         evaluator.close()
@@ -174,6 +181,7 @@ def pendulum_rows(args, episodes: int) -> list[dict]:
             raw_steps_per_s=raw_best,
             of_raw=best["steps_per_s"] / raw_best,
             of_raw_paired_median=float(np.median(ratios)),
+            of_bare_paired_median=float(np.median(bare_ratios)) if bare_ratios else None,
         )
         rows.append(best)
     rows[1]["vs_generic"] = rows[1]["steps_per_s"] / rows[0]["steps_per_s"]
@@ -196,9 +204,11 @@ def _generation(optimizer, evaluator, stats):
     return evaluate
 
 
-def _raw_steps_per_s(pool, space, steps: int = 200) -> float:
+def _raw_steps_per_s(pool, space, steps: int = 200, bare: bool = False) -> float:
     """Steps/s of the pool's own envs stepped directly with a constant action, ``steps`` each
-    from a reset: a plain loop over the Gymnasium envs, or one ``step`` of the vector env."""
+    from a reset: a plain loop over the Gymnasium envs as ``gym.make`` made them (``bare``:
+    the envs under ``gym.make``'s wrappers, ``env.unwrapped``, which evorl's pool steps), or
+    one ``step`` of the vector env."""
     n = pool.num_envs
     pool.reset(np.arange(n), np.arange(n))
     constant = np.zeros((n, *space.shape), space.dtype)
@@ -209,8 +219,9 @@ def _raw_steps_per_s(pool, space, steps: int = 200) -> float:
             step(constant)
     else:
         action = constant[0]
+        envs = [env.unwrapped for env in pool.envs] if bare else pool.envs
         for _ in range(steps):
-            for env in pool.envs:
+            for env in envs:
                 env.step(action)
     return n * steps / (time.perf_counter() - start)
 
@@ -233,18 +244,21 @@ def takecover_raw_steps_per_s(episodes: int) -> float:
 def print_pendulum(rows: list[dict], args) -> None:
     print(
         f"\nPendulum-v1 LSTM(16), PGPE population {args.popsize}, episodes of 200 steps, "
-        "observation normalisation ('paired': median of evorl/raw over repeats):"
+        "observation normalisation ('paired': median of evorl/raw over repeats; 'bare': the "
+        "same against the envs under gym.make's wrappers, which evorl's pool steps):"
     )
     print(
         f"{'episodes':>8} {'path':<32} {'evorl steps/s':>14} {'raw steps/s':>12} "
-        f"{'% of raw':>9} {'paired':>7} {'overhead':>9} {'vs generic':>11}"
+        f"{'% of raw':>9} {'paired':>7} {'bare':>7} {'overhead':>9} {'vs generic':>11}"
     )
     for r in rows:
         versus = f"{r['vs_generic']:.1f}x" if "vs_generic" in r else ""
+        bare = r.get("of_bare_paired_median")
+        bare = f"{100 * bare:>6.1f}%" if bare is not None else f"{'':>7}"
         print(
             f"{r['episodes_per_individual']:>8} {r['path']:<32} {r['steps_per_s']:>14,.0f} "
             f"{r['raw_steps_per_s']:>12,.0f} "
-            f"{100 * r['of_raw']:>8.1f}% {100 * r['of_raw_paired_median']:>6.1f}% "
+            f"{100 * r['of_raw']:>8.1f}% {100 * r['of_raw_paired_median']:>6.1f}% {bare} "
             f"{100 * r['controller_overhead']:>8.1f}% {versus:>11}"
         )
     print(
