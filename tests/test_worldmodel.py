@@ -614,25 +614,35 @@ def test_v_and_m_train_on_the_gpu_as_on_the_cpu(trained, tmp_path):
 
 
 @pytest.mark.slow
-def test_bench_quick_mode(tmp_path):
+def test_bench_quick_mode_rows_and_resume(tmp_path):
     out = tmp_path / "wm.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "bench_world_model.py"),
-            "--quick",
-            "--dir",
-            str(tmp_path / "bench"),
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "evolved in dream, τ=1.15" in proc.stdout and out.exists()
+    command = [
+        sys.executable,
+        str(ROOT / "scripts" / "bench_world_model.py"),
+        "--quick",
+        "--dir",
+        str(tmp_path / "bench"),
+        "--out",
+        str(out),
+    ]
+
+    def run():
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout, json.loads(out.read_text())
+
+    stdout, first = run()
+    rows = {row["row"]: row for row in first["rows"]}
+    assert list(rows) == ["random", "dream t0.1 r0", "dream t1.15 r0", "dream t1.15 r1", "real"]
+    assert all(row["seeds"] == [1] and len(row["real_means"]) == 1 for row in rows.values())
+    saved = json.loads((tmp_path / "bench" / "seed-1" / "bench.json").read_text())
+    # every dream controller was tested before a later round retrained V and M
+    assert not any(row.get("retrained_since") for row in saved.values())
+    assert "seed 1 dream t1.15 r1: real" in stdout
+    # a second run finds every row done: it evaluates nothing and reports the same table
+    again, second = run()
+    assert "seed 1 " not in again
+    assert [r["real_means"] for r in second["rows"]] == [r["real_means"] for r in first["rows"]]
 
 
 # ----------------------------------------------------------------------------- diagnostics
