@@ -39,8 +39,9 @@ from evorl.agents.worldmodel.evolve import (
     run_config,
     run_name,
 )
+from evorl.agents.worldmodel.latent_env import LatentVectorEnv
 from evorl.agents.worldmodel.mdnrnn import MDNRNN, mixture_nll, sample_mixture
-from evorl.agents.worldmodel.real_env import RealEnv
+from evorl.agents.worldmodel.real_env import RealEnv, RealVectorEnv
 from evorl.agents.worldmodel.rollouts import controller_episodes, perturb
 from evorl.agents.worldmodel.shards import (
     pad_batch,
@@ -301,6 +302,41 @@ def test_a_dream_is_the_same_in_any_batch(trained):
         assert (term[1], trunc[1]) == (te, tr)
         if te or tr:
             break
+
+
+@pytest.mark.parametrize("kind", ["real", "dream"])
+def test_an_action_the_env_cannot_take_ends_its_episode_with_a_nan_reward(trained, kind):
+    _, directory = trained
+    if kind == "real":
+        batch, single = RealVectorEnv(3, str(directory)), RealEnv(str(directory))
+    else:
+        batch = DreamVectorEnv(3, str(directory), temperature=1.0, max_steps=15)
+        single = DreamEnv(str(directory), temperature=1.0, max_steps=15)
+    batch.reset(seed=[4, 5, 6])
+    single.reset(seed=5)
+    obs, reward, terminated, _, _ = batch.step(np.array([3, 1, -1]))  # Discrete(3): 0, 1, 2
+    o, r, te, _, _ = single.step(1)
+    assert np.isnan(reward[[0, 2]]).all() and terminated[[0, 2]].all()
+    np.testing.assert_allclose(obs[1], o, atol=1e-4)
+    assert (reward[1], terminated[1]) == (pytest.approx(r), te)
+    _, reward, terminated, _, _ = batch.step(np.array([1, 1, 1]))  # ended rows stay ended
+    assert reward[0] == reward[2] == 0.0 and not terminated[[0, 2]].any()
+
+
+def test_box_actions_are_clipped_and_non_finite_ones_refused():
+    env = LatentVectorEnv()
+    space = gym.spaces.Box(np.float32([-1, 0, 0]), np.float32([1, 1, 1]))
+    env._init_latent(MDNRNN(2, 3, hidden=4, gaussians=1), space, 4, None)
+    env._live[:] = [True, True, True, False]
+    actions = np.array(
+        [[np.nan, 0.5, 0.5], [2.0, -3.0, 0.5], [0.1, 0.2, 0.3], [np.inf, 0, 0]], np.float32
+    )
+    taken, rows, refused = env._take(actions)
+    assert rows.tolist() == [1, 2] and refused.tolist() == [0]  # row 3 is not live
+    np.testing.assert_array_equal(taken[1], [1.0, 0.0, 0.5])
+    np.testing.assert_array_equal(taken[2], actions[2])  # in bounds: unchanged
+    inside = np.array([[0.0, 0.5, 0.5]] * 4, np.float32)
+    assert env._take(inside)[0] is inside  # nothing to clip: no copy
 
 
 def test_every_stage_runs_end_to_end(trained):

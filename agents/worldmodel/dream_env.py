@@ -89,10 +89,11 @@ class DreamVectorEnv(LatentVectorEnv):
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
         """Step every live dream; finished ones wait (unchanged, reward 0) for their reset."""
-        rows = np.flatnonzero(self._live)
+        actions, rows, refused = self._take(actions)
         reward = np.zeros(self.num_envs)
         terminated = np.zeros(self.num_envs, bool)
         truncated = np.zeros(self.num_envs, bool)
+        self._refuse(refused, reward, terminated)
         if len(rows):
             pred = self._advance(rows, actions)
             noise = torch.from_numpy(self._draw(rows))

@@ -4,6 +4,12 @@
 LSTM state, which envs are live), resets rows of it and steps M's LSTM on the live rows;
 :class:`OneEnv` makes either a single Gymnasium env. evorl's vector conventions apply: autoreset
 disabled, per-env seeds (:func:`per_env_seeds`) and ``options["reset_mask"]``.
+
+Both guard what they are given (:meth:`LatentVectorEnv._take`): a Box action is clipped to the
+space's bounds, and a row whose action has a NaN or infinite entry (or a Discrete action out of
+range) is not stepped: its episode ends there, terminated, with a NaN reward, which evorl's
+evolution ranks below the generation's worst (``nan_fitness``). Box2D and M would otherwise take
+the NaN and carry on with a state no frame can show.
 """
 
 from __future__ import annotations
@@ -67,6 +73,34 @@ class LatentVectorEnv(VectorEnv):
     def end(self, rows: np.ndarray) -> None:
         """Stop stepping ``rows`` (an episode cut short by the caller) until they are reset."""
         self._live[rows] = False
+
+    def _take(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(actions, rows, refused)``: the actions as the env takes them (Box: clipped to the
+        bounds), the live rows that step, and the live rows whose action cannot be taken (NaN
+        or infinite entries, a Discrete index out of range); see the module docstring."""
+        space = self.single_action_space
+        live = np.flatnonzero(self._live)
+        actions = np.asarray(actions)
+        if isinstance(space, gym.spaces.Box):
+            flat = actions.reshape(self.num_envs, -1)
+            valid = np.isfinite(flat).all(axis=1)
+            if (
+                not valid.all()
+                or (flat < space.low.reshape(-1)).any()
+                or (flat > space.high.reshape(-1)).any()
+            ):
+                actions = np.clip(actions, space.low, space.high).astype(space.dtype)
+        elif isinstance(space, gym.spaces.Discrete):
+            index = actions.reshape(self.num_envs)
+            valid = (index >= space.start) & (index < space.start + space.n)
+        else:
+            valid = np.ones(self.num_envs, bool)
+        return actions, live[valid[live]], live[~valid[live]]
+
+    def _refuse(self, rows: np.ndarray, reward: np.ndarray, terminated: np.ndarray) -> None:
+        """End the episodes of ``rows`` (actions refused by :meth:`_take`) with a NaN reward."""
+        reward[rows] = np.nan
+        terminated[rows] = True
 
     def _advance(self, rows: np.ndarray, actions: np.ndarray) -> MDNOutput:
         """M's LSTM consumes ``[z_t, a_t]`` on ``rows`` (non-empty), updating h and its state;

@@ -63,10 +63,11 @@ class RealVectorEnv(LatentVectorEnv):
         return self._observation(), {}
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
-        rows = np.flatnonzero(self._live)
+        actions, rows, refused = self._take(actions)
         reward = np.zeros(self.num_envs)
         terminated = np.zeros(self.num_envs, bool)
         truncated = np.zeros(self.num_envs, bool)
+        self._refuse(refused, reward, terminated)
         frames = []
         for r in rows:
             obs, reward[r], terminated[r], truncated[r], _ = self.envs[r].step(actions[r])
