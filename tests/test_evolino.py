@@ -15,11 +15,18 @@ import torch
 
 import evorl.commands.cli
 from evorl.agents.evolino import Evolino, EvolinoConfig, add_bias, solve_readout
-from evorl.agents.evolino.bench import Row, format_summary, format_table, run_benchmark
+from evorl.agents.evolino.bench import (
+    SETTINGS,
+    Row,
+    format_summary,
+    format_table,
+    run_benchmark,
+)
 from evorl.agents.evolino.esn import ESN, ESNConfig
 from evorl.agents.evolino.glstm import GradientLSTM, GradientLSTMConfig
 from evorl.agents.evolino.network import Runner, restart_errors
 from evorl.agents.evolino.plots import plot_task, step_nrmse
+from evorl.agents.evolino.polish import free_run_loss
 from evorl.controllers import ControllerConfig, build_controller
 from evorl.optimizers.base import Optimizer
 from evorl.optimizers.esp import ESP, ESPSettings
@@ -280,6 +287,26 @@ def test_baselines_fit_and_forecast():
 
 
 # ------------------------------------------------------------------------------ benchmark
+
+
+@pytest.mark.parametrize(
+    "name", [name for name, row in SETTINGS.items() if "evolino" in row and name != "anbncn"]
+)
+def test_every_evolino_bench_row_fits_its_task(name):
+    """The row's validation runs, final check and polish runs fit its task's training series
+    (a horizon that does not fit would fail only after the row's whole search)."""
+    task, cfg = make_task(name), SETTINGS[name]["evolino"]
+    model = Evolino(cfg, task.dim)
+    train = model._standardize(task.train, fit=True)
+    genome = model.start_point()[None]
+    for final in (False, True):
+        fitness = model.evaluate(genome, train, task.washout, final=final)[0]
+        assert fitness.shape == (1,) and not np.isnan(fitness[0])
+    if cfg.polish_steps:
+        horizon = cfg.polish_horizon or cfg.valid_horizon or cfg.valid
+        g = torch.as_tensor(genome[0])
+        loss = free_run_loss(model, g, torch.as_tensor(train), task.washout, horizon)
+        assert torch.isfinite(loss)
 
 
 def test_quick_benchmark_writes_table_json_and_plots(tmp_path):
