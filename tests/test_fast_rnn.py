@@ -1,8 +1,9 @@
 """Ba et al.'s fast weights RNN (``fast_rnn``): the paper's equations, gradients, the population
 batch, resets, and runs through ``evorl fit`` and ``evorl evolve``.
 
-The reference is written here from Ba, Hinton, Mnih, Leibo & Ionescu (2016), eq. 1-2 and sec.
-3.2, with the paper's time indexing (A(t) takes in h(t) before h(t+1) is computed) and
+The reference is written here from Ba, Hinton, Mnih, Leibo & Ionescu (2016), sec. 3 (the
+update of A and the layer-normalised inner loop), with the paper's time indexing (A(t) takes
+in h(t) before h(t+1) is computed), one sequence at a time, and
 ``torch.nn.functional.layer_norm``; gradients against finite differences; the population batch
 against per-individual runs.
 """

@@ -4,10 +4,15 @@ Ba, Hinton, Mnih, Leibo & Ionescu, "Using fast weights to attend to the recent p
 NIPS 2016 (arXiv 1610.06258), sec. 3: the fast associative memory with layer normalisation
 in the inner loop. Per layer, with x(t) the layer input and h(t) the layer's previous output::
 
-    A(t)      = λ A(t-1) + η h(t) h(t)^T                   (eq. 1; A(0) = 0)
+    A(t)      = λ A(t-1) + η h(t) h(t)^T                   (A(0) = 0)
     h_0(t+1)  = f(W h(t) + C x(t) + b)                     (the preliminary vector)
-    h_{s+1}(t+1) = f(LN[W h(t) + C x(t) + b + A(t) h_s(t+1)])   s = 0 .. S-1   (eq. 2, sec. 3.2)
+    h_{s+1}(t+1) = f(LN[W h(t) + C x(t) + b + A(t) h_s(t+1)])   s = 0 .. S-1
     h(t+1)    = h_S(t+1)
+
+(the paper's update of A and its layer-normalised inner loop; only the paper's first pages
+could be read when this was written, so the equations were checked against public
+reimplementations of it, which agree on them up to where A takes in h and whether h_0 is
+normalised: here A(t) takes in h(t) before h(t+1) is computed, and h_0 is not normalised).
 
 f is ReLU (always: ``config.activation`` is ignored, as in the paper's model); LN is layer
 normalisation over the layer's R units with a learned gain g and bias β (Ba, Kiros & Hinton
@@ -16,7 +21,7 @@ normalisation over the layer's R units with a learned gain g and bias β (Ba, Ki
 S (``config.fast_steps``) are fixed, not learned: the paper's λ = 0.95, η = 0.5, S = 1 are the
 defaults. A(t) is symmetric, so A h and h^T A are the same. Unrolled from A = 0,
 A(t) h = η Σ_{τ<=t} λ^{t-τ} h(τ) (h(τ) · h): attention to the past hidden vectors, weighted
-by their scalar product with the current one (the paper's eq. 3).
+by their scalar product with the current one (the paper's reading of the inner loop).
 
 The state holds A(t) already updated with the h(t) it is stored beside, so the zero state
 (h = 0, A = 0) is the start of a sequence and a step needs nothing else: a step reads
