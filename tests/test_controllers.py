@@ -38,6 +38,7 @@ VARIANTS = [_config(kind) for kind in CONTROLLERS] + [
     _config("fwp_sum", slow_recurrent=True, key_size=3),
     _config("fwp_delta", slow_recurrent=True, feature_map="dpfp2"),
     _config("fwp_delta", key_size=4, feature_map="dpfp1"),
+    _config("fast_rnn", fast_steps=2, fast_decay=0.9, fast_rate=0.3),
 ]
 
 
@@ -412,6 +413,10 @@ def test_box_clip_head() -> None:
         ("key_size", 2.0),
         ("feature_map", "softmax"),
         ("slow_recurrent", 1),
+        ("fast_decay", 1.5),
+        ("fast_rate", -0.1),
+        ("fast_rate", float("inf")),
+        ("fast_steps", 0),
     ],
 )
 def test_bad_config_raises(field: str, value: object) -> None:

@@ -3,9 +3,10 @@
 Cells: ``linear`` and ``mlp`` (feed-forward baselines), ``elman`` (Elman 1990),
 ``fully_recurrent`` (Williams & Zipser 1989), ``lstm`` (Hochreiter & Schmidhuber 1997 with
 switchable forget gate and peepholes), ``gru`` (Cho et al. 2014, PyTorch's variant),
-``fwp_sum`` and ``fwp_delta`` (fast weight programmers, Schmidhuber 1992; Schlag et al. 2021)
-and ``hebbian`` (differentiable plasticity, Miconi et al. 2018). The last three keep a matrix
-in their state (the fast weights or the Hebbian trace).
+``fwp_sum`` and ``fwp_delta`` (fast weight programmers, Schmidhuber 1992; Schlag et al. 2021),
+``fast_rnn`` (Ba et al.'s fast weights RNN, 2016) and ``hebbian`` (differentiable plasticity,
+Miconi et al. 2018). The last four keep a matrix in their state (the fast weights or the
+Hebbian trace).
 See :mod:`evorl.controllers.base` for the two execution modes and the flat-vector contract.
 
 Example:
@@ -25,6 +26,7 @@ _LAZY = {
     "Controller": "base",
     "State": "base",
     "ElmanController": "elman",
+    "FastRNNController": "fast_rnn",
     "FastWeightController": "fast_weights",
     "LinearController": "feedforward",
     "MLPController": "feedforward",
@@ -42,6 +44,7 @@ __all__ = [
     "Controller",
     "ControllerConfig",
     "ElmanController",
+    "FastRNNController",
     "FastWeightController",
     "FullyRecurrentController",
     "GRUController",

@@ -3,7 +3,8 @@
 One frozen dataclass describes every cell; fields that a cell does not use are ignored by it
 (``hidden`` by ``"linear"``, ``forget_gate`` / ``peepholes`` by everything but ``"lstm"``,
 ``key_size`` / ``feature_map`` / ``slow_recurrent`` by everything but ``"fwp_sum"`` and
-``"fwp_delta"``).
+``"fwp_delta"``, ``fast_decay`` / ``fast_rate`` / ``fast_steps`` by everything but
+``"fast_rnn"``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class ControllerConfig:
 
     kind: str = "lstm"
     """Cell type, a key of ``evorl.controllers.CONTROLLERS``: "linear", "mlp", "elman",
-    "fully_recurrent", "lstm", "gru", "fwp_sum", "fwp_delta" or "hebbian"."""
+    "fully_recurrent", "lstm", "gru", "fwp_sum", "fwp_delta", "fast_rnn" or "hebbian"."""
 
     hidden: tuple[int, ...] = (16,)
     """Units per layer; several entries stack layers. Ignored by "linear"; "fully_recurrent"
@@ -79,6 +80,16 @@ class ControllerConfig:
     """FWP cells only: the slow net also reads the layer's previous output y(t-1)
     (False: a feed-forward slow net, the linear Transformer's FWP)."""
 
+    fast_decay: float = 0.95
+    """"fast_rnn" only: λ, the decay of the fast weights A(t) = λ A(t-1) + η h(t) h(t)^T,
+    in [0, 1] (Ba et al. 2016 used 0.95)."""
+
+    fast_rate: float = 0.5
+    """"fast_rnn" only: η, the fast learning rate of the same update, >= 0 (Ba et al.: 0.5)."""
+
+    fast_steps: int = 1
+    """"fast_rnn" only: S, the inner-loop steps per time step, >= 1 (Ba et al.: 1)."""
+
     def __post_init__(self) -> None:
         from evorl.controllers.registry import CONTROLLERS
 
@@ -108,3 +119,12 @@ class ControllerConfig:
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
             raise ValueError(f"ControllerConfig.key_size={size!r} must be None or an int > 0")
         _check_choice("feature_map", self.feature_map, FEATURE_MAPS)
+        for name, low, high in (("fast_decay", 0.0, 1.0), ("fast_rate", 0.0, math.inf)):
+            value = getattr(self, name)
+            is_number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not (is_number and math.isfinite(value) and low <= value <= high):
+                bounds = f"in [{low}, {high}]" if math.isfinite(high) else f">= {low}"
+                raise ValueError(f"ControllerConfig.{name}={value!r} must be a number {bounds}")
+        steps = self.fast_steps
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+            raise ValueError(f"ControllerConfig.fast_steps={steps!r} must be an int >= 1")

@@ -44,6 +44,10 @@ CONTROLLERS = Registry(
             "evorl.controllers.fast_weights:FastWeightController",
             "Fast weight programmer, delta-rule update (Schlag, Irie & Schmidhuber 2021).",
         ),
+        "fast_rnn": (
+            "evorl.controllers.fast_rnn:FastRNNController",
+            "Fast weights RNN: ReLU, layer norm, attention through A(t) (Ba et al. 2016).",
+        ),
         "hebbian": (
             "evorl.controllers.hebbian:HebbianController",
             "Stacked plastic tanh layers (Miconi et al. 2018) and a linear readout.",

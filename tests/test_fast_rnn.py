@@ -1,0 +1,219 @@
+"""Ba et al.'s fast weights RNN (``fast_rnn``): the paper's equations, gradients, the population
+batch, resets, and runs through ``evorl fit`` and ``evorl evolve``.
+
+The reference is written here from Ba, Hinton, Mnih, Leibo & Ionescu (2016), sec. 3 (the
+update of A and the layer-normalised inner loop), with the paper's time indexing (A(t) takes
+in h(t) before h(t+1) is computed), one sequence at a time, and
+``torch.nn.functional.layer_norm``; gradients against finite differences; the population batch
+against per-individual runs.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import evorl.commands.cli
+from evorl.builder import build_trainer
+from evorl.config import load_config
+from evorl.controllers import Controller, ControllerConfig, build_controller
+from evorl.supervised import fit, resolve_config
+
+OBS = 5
+F64 = torch.float64
+SPACE = gym.spaces.Discrete(3)
+EXACT = {"atol": 0.0, "rtol": 0.0}
+
+
+def make(cfg: ControllerConfig, seed: int = 0) -> Controller:
+    """A controller with every gene random (N(0, 0.5^2)), away from its initial values."""
+    ctrl = build_controller(cfg, OBS, SPACE, seed=seed).to(F64)
+    gen = torch.Generator().manual_seed(seed + 1000)
+    ctrl.set_flat(0.5 * torch.randn(ctrl.num_params, generator=gen, dtype=F64))
+    return ctrl
+
+
+def randn(*shape, seed: int) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=F64)
+
+
+def random_state(ctrl: Controller, batch: int, seed: int) -> tuple[torch.Tensor, ...]:
+    """Random h and a random symmetric A per layer (A is a sum of outer products h h^T)."""
+    state = []
+    for i, n in enumerate(ctrl.state_sizes):
+        s = 0.5 * randn(batch, *((n,) if isinstance(n, int) else n), seed=seed + i)
+        state.append(s if isinstance(n, int) else s + s.transpose(1, 2))
+    return tuple(state)
+
+
+def ba_reference(ctrl: Controller, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One layer, from h(0) = 0, A(0) = 0, per the paper, one sequence at a time:
+    A(t) = λ A(t-1) + η h(t) h(t)^T; h_0(t+1) = f(W h(t) + C x(t) + b);
+    h_{s+1}(t+1) = f(LN[W h(t) + C x(t) + b + A(t) h_s(t+1)]); outputs W_out h(t+1) + b_out."""
+    cfg, p = ctrl.config, {n: t.detach() for n, t in ctrl.named_parameters()}
+    C, W, b = p["w_x0"].T, p["w_h0"].T, p["b0"]  # the paper's column-vector convention
+    r = W.shape[0]
+    outputs, finals = [], []
+    for seq in range(x.shape[1]):
+        h, a = torch.zeros(r, dtype=F64), torch.zeros(r, r, dtype=F64)
+        out = []
+        for t in range(x.shape[0]):
+            a = cfg.fast_decay * a + cfg.fast_rate * torch.outer(h, h)
+            boundary = W @ h + C @ x[t, seq] + b
+            h_s = F.relu(boundary)
+            for _ in range(cfg.fast_steps):
+                z = boundary + a @ h_s
+                h_s = F.relu(F.layer_norm(z, (r,), p["ln_g0"], p["ln_b0"], eps=1e-5))
+            h = h_s
+            out.append(p["w_out"].T @ h + p["b_out"])
+        outputs.append(torch.stack(out))
+        finals.append(cfg.fast_decay * a + cfg.fast_rate * torch.outer(h, h))  # A(T) with h(T)
+    return torch.stack(outputs, dim=1), torch.stack(finals)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{}, {"fast_steps": 3, "fast_decay": 0.8, "fast_rate": 0.3}],
+    ids=["paper", "S3"],
+)
+def test_fast_rnn_matches_ba_et_al_equations(kw):
+    ctrl = make(ControllerConfig(kind="fast_rnn", hidden=(6,), **kw))
+    x = randn(7, 3, OBS, seed=1)
+    with torch.no_grad():
+        out, (_, a_last) = ctrl.unroll(x, ctrl.initial_state(3, dtype=F64))
+    expected, a_expected = ba_reference(ctrl, x)
+    torch.testing.assert_close(out, expected, atol=1e-10, rtol=0)
+    torch.testing.assert_close(a_last, a_expected, atol=1e-10, rtol=0)
+    # The fast weights matter: the same net with η = 0 gives other outputs.
+    still = make(ControllerConfig(kind="fast_rnn", hidden=(6,), **{**kw, "fast_rate": 0.0}))
+    with torch.no_grad():
+        out_still, _ = still.unroll(x, still.initial_state(3, dtype=F64))
+    assert (out_still - out).abs().max() > 1e-3
+
+
+def test_fast_rnn_initialisation_follows_the_paper():
+    """W = 0.05 I, LN gain 1, biases 0 ("orthogonal"); every gene drawn under "uniform"."""
+    ctrl = build_controller(ControllerConfig(kind="fast_rnn", hidden=(4, 3)), OBS, SPACE, seed=0)
+    torch.testing.assert_close(ctrl.w_h1.detach(), 0.05 * torch.eye(3))
+    assert (ctrl.ln_g0 == 1).all() and not ctrl.ln_b0.any() and not ctrl.b0.any()
+    assert ctrl.w_x0.std() > 0.1
+    cfg = ControllerConfig(kind="fast_rnn", hidden=(4,), init="uniform", init_scale=0.2)
+    flat = build_controller(cfg, OBS, SPACE, seed=0).get_flat()
+    assert flat.abs().max() <= 0.2 and (flat != 0).all()
+
+
+@pytest.mark.parametrize("hidden", [(3,), (3, 2)], ids=["one", "two-layers"])
+def test_fast_rnn_gradients_match_finite_differences(hidden):
+    """gradcheck (central differences, float64) of the unrolled outputs with respect to every
+    gene and the initial state (A included), gradient mode, across an episode start."""
+    ctrl = make(ControllerConfig(kind="fast_rnn", hidden=hidden, fast_steps=2))
+    x = randn(4, 2, OBS, seed=1)
+    start = torch.tensor([[False, False], [False, False], [True, False], [False, False]])
+    layout = ctrl.flat_layout()
+    state0 = random_state(ctrl, 2, seed=2)
+
+    def outputs(flat: torch.Tensor, *state: torch.Tensor) -> torch.Tensor:
+        params = {n: flat[o : o + s.numel()].view(s) for n, o, s in layout}
+        return ctrl.unroll(x, state, episode_start=start, params=params)[0]
+
+    inputs = (ctrl.get_flat().requires_grad_(), *(s.requires_grad_() for s in state0))
+    assert torch.autograd.gradcheck(outputs, inputs, eps=1e-6, atol=1e-7, rtol=1e-5)
+
+
+def test_fast_rnn_population_equals_individual_runs():
+    """Row b of one batched pass equals individual b run alone through the module's own
+    parameters, with random initial state (A included) and resets mid-sequence."""
+    ctrl = make(ControllerConfig(kind="fast_rnn", hidden=(4, 3), fast_steps=2))
+    flat = 0.5 * randn(4, ctrl.num_params, seed=3)
+    x, state = randn(6, 4, OBS, seed=4), random_state(ctrl, 4, seed=5)
+    start = torch.zeros(6, 4, dtype=torch.bool)
+    start[2, 1] = start[4, 3] = True
+    with torch.no_grad():
+        out, final = ctrl.unroll(x, state, start, params=ctrl.population_params(flat))
+        for b in range(4):
+            ctrl.set_flat(flat[b])
+            row = (slice(None), slice(b, b + 1))
+            out_b, final_b = ctrl.unroll(x[row], tuple(s[b : b + 1] for s in state), start[row])
+            torch.testing.assert_close(out[row], out_b, atol=1e-12, rtol=0)
+            for s, s_b in zip(final, final_b, strict=True):
+                torch.testing.assert_close(s[b : b + 1], s_b, atol=1e-12, rtol=0)
+
+
+def test_fast_rnn_episode_start_gives_zero_fast_weights():
+    """Reset rows run as from the zero state, the others keep theirs; the first step after a
+    reset leaves A = η h h^T exactly (λ A(0) = 0)."""
+    ctrl = make(ControllerConfig(kind="fast_rnn", hidden=(4,)))
+    state = random_state(ctrl, 4, seed=1)
+    mask = torch.tensor([True, False, True, False])
+    x = randn(3, 4, OBS, seed=2)
+    start = torch.zeros(3, 4, dtype=torch.bool)
+    start[0] = mask
+    with torch.no_grad():
+        out, _ = ctrl.unroll(x, state, start)
+        fresh, _ = ctrl.unroll(x, ctrl.initial_state(4, dtype=F64))
+        kept, _ = ctrl.unroll(x, state)
+        _, (h1, a1) = ctrl(x[0], ctrl.reset_state(state, mask))
+    assert torch.equal(out[:, mask], fresh[:, mask]) and torch.equal(out[:, ~mask], kept[:, ~mask])
+    assert (out[:, mask] - kept[:, mask]).abs().max() > 1e-3  # the old state did matter
+    eta = ctrl.config.fast_rate
+    torch.testing.assert_close(a1[mask], eta * h1[mask, :, None] * h1[mask, None, :], **EXACT)
+
+
+@pytest.mark.slow
+def test_tiny_associative_retrieval_run_with_fast_rnn_learns_above_chance():
+    """Ba et al.'s task with 2 pairs, a few seconds: from chance (10%) to recalling the digits
+    shown (about 55% for a net that does not yet bind a letter to its digit: one of the two)."""
+    cfg = resolve_config(
+        "assoc-retrieval",
+        None,
+        [
+            "controller.kind=fast_rnn",
+            "controller.hidden=[20]",
+            "task.pairs=2",
+            "max_sequences=16000",
+            "eval_every=8000",
+            "test_size=500",
+            "train_size=5000",
+            "lr=0.01",
+            "batch_size=64",
+        ],
+    )
+    result = fit(cfg)
+    assert result.curve[0]["test/correct"] < 0.2
+    assert result.curve[-1]["test/correct"] > 0.45
+
+
+def test_fast_rnn_runs_through_evorl_fit(capsys):
+    argv = [
+        "fit",
+        "assoc-retrieval",
+        "--controller.kind=fast_rnn",
+        "--max_sequences=256",
+        "--eval_every=128",
+        "--test_size=64",
+        "--train_size=1000",
+        "--quiet",
+    ]
+    assert evorl.commands.cli.main(argv) == 0
+    assert "assoc-retrieval: " in capsys.readouterr().out
+
+
+def test_fast_rnn_evolves_through_evorl_evolve():
+    """The T-maze preset with the cell swapped in: CMA-ES asks for and tells its flat vector."""
+    overrides = [
+        "--controller.kind=fast_rnn",
+        "--stop.generations=3",
+        "--stop.target=null",
+        "--eval.test_every=0",
+    ]
+    trainer = build_trainer(load_config("tmaze-fwp", overrides))
+    rows = []
+    trainer.hooks.append(lambda t, row: rows.append(row))
+    trainer.run()
+    controller = trainer.learner.evaluator.controller
+    assert controller.config.kind == "fast_rnn"
+    assert trainer.learner.optimizer.center.shape == (controller.num_params,)
+    assert len(rows) == 3 and all(np.isfinite(r["fitness/mean"]) for r in rows)
