@@ -1,11 +1,11 @@
-"""Ba et al.'s fast weights RNN (``fast_rnn``): the paper's equations, gradients, the population
-batch, resets, and runs through ``evorl fit`` and ``evorl evolve``.
+"""Ba et al.'s fast weights RNN (``fast_rnn``): the paper's equations, gradients, resets, and runs
+through ``evorl fit`` and ``evorl evolve`` (the population batch and the tiny associative-retrieval
+run are with the other fast-weight cells', in test_fast_weights.py and test_fast_weight_tasks.py).
 
 The reference is written here from Ba, Hinton, Mnih, Leibo & Ionescu (2016), sec. 3 (the
 update of A and the layer-normalised inner loop), with the paper's time indexing (A(t) takes
 in h(t) before h(t+1) is computed), one sequence at a time, and
-``torch.nn.functional.layer_norm``; gradients against finite differences; the population batch
-against per-individual runs.
+``torch.nn.functional.layer_norm``; gradients against finite differences.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import evorl.commands.cli
 from evorl.builder import build_trainer
 from evorl.config import load_config
 from evorl.controllers import Controller, ControllerConfig, build_controller
-from evorl.supervised import fit, resolve_config
 
 OBS = 5
 F64 = torch.float64
@@ -123,25 +122,6 @@ def test_fast_rnn_gradients_match_finite_differences(hidden):
     assert torch.autograd.gradcheck(outputs, inputs, eps=1e-6, atol=1e-7, rtol=1e-5)
 
 
-def test_fast_rnn_population_equals_individual_runs():
-    """Row b of one batched pass equals individual b run alone through the module's own
-    parameters, with random initial state (A included) and resets mid-sequence."""
-    ctrl = make(ControllerConfig(kind="fast_rnn", hidden=(4, 3), fast_steps=2))
-    flat = 0.5 * randn(4, ctrl.num_params, seed=3)
-    x, state = randn(6, 4, OBS, seed=4), random_state(ctrl, 4, seed=5)
-    start = torch.zeros(6, 4, dtype=torch.bool)
-    start[2, 1] = start[4, 3] = True
-    with torch.no_grad():
-        out, final = ctrl.unroll(x, state, start, params=ctrl.population_params(flat))
-        for b in range(4):
-            ctrl.set_flat(flat[b])
-            row = (slice(None), slice(b, b + 1))
-            out_b, final_b = ctrl.unroll(x[row], tuple(s[b : b + 1] for s in state), start[row])
-            torch.testing.assert_close(out[row], out_b, atol=1e-12, rtol=0)
-            for s, s_b in zip(final, final_b, strict=True):
-                torch.testing.assert_close(s[b : b + 1], s_b, atol=1e-12, rtol=0)
-
-
 def test_fast_rnn_episode_start_gives_zero_fast_weights():
     """Reset rows run as from the zero state, the others keep theirs; the first step after a
     reset leaves A = η h h^T exactly (λ A(0) = 0)."""
@@ -160,30 +140,6 @@ def test_fast_rnn_episode_start_gives_zero_fast_weights():
     assert (out[:, mask] - kept[:, mask]).abs().max() > 1e-3  # the old state did matter
     eta = ctrl.config.fast_rate
     torch.testing.assert_close(a1[mask], eta * h1[mask, :, None] * h1[mask, None, :], **EXACT)
-
-
-@pytest.mark.slow
-def test_tiny_associative_retrieval_run_with_fast_rnn_learns_above_chance():
-    """Ba et al.'s task with 2 pairs, a few seconds: from chance (10%) to recalling the digits
-    shown (about 55% for a net that does not yet bind a letter to its digit: one of the two)."""
-    cfg = resolve_config(
-        "assoc-retrieval",
-        None,
-        [
-            "controller.kind=fast_rnn",
-            "controller.hidden=[20]",
-            "task.pairs=2",
-            "max_sequences=16000",
-            "eval_every=8000",
-            "test_size=500",
-            "train_size=5000",
-            "lr=0.01",
-            "batch_size=64",
-        ],
-    )
-    result = fit(cfg)
-    assert result.curve[0]["test/correct"] < 0.2
-    assert result.curve[-1]["test/correct"] > 0.45
 
 
 def test_fast_rnn_runs_through_evorl_fit(capsys):

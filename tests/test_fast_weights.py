@@ -236,6 +236,7 @@ POP_CONFIGS = [
     ControllerConfig(kind="fwp_sum", hidden=(4, 3), slow_recurrent=True),
     ControllerConfig(kind="fwp_delta", hidden=(4,), key_size=2, feature_map="dpfp3"),
     ControllerConfig(kind="hebbian", hidden=(4, 3)),
+    ControllerConfig(kind="fast_rnn", hidden=(4, 3), fast_steps=2),
 ]
 
 
