@@ -56,6 +56,7 @@ from evorl.agents.worldmodel.pipeline import open_pipeline, stage_evolve, stage_
 from evorl.agents.worldmodel.preprocess import make_real_env
 from evorl.agents.worldmodel.shards import shard_name
 from evorl.agents.worldmodel.train import DATA
+from evorl.errors import StopNow
 from evorl.rundir import atomic_write_text
 
 QUICK = [
@@ -188,6 +189,18 @@ def phase_real(bench: SeedBench) -> None:
     bench.test("real", False, 1.0, 0, time.perf_counter() - clock)
 
 
+def run_phases(
+    benches: list[SeedBench], tau: float, rounds: int, temperatures: list[float], quiet: bool
+) -> None:
+    """Round 0 and the τ rows of every seed, then the iterate rounds, then the real rows."""
+    for bench in benches:
+        phase_round0(bench, tau, [t for t in temperatures if t != tau], quiet)
+    for bench in benches:
+        phase_rounds(bench, tau, rounds, quiet)
+    for bench in benches:
+        phase_real(bench)
+
+
 def _stats(values: list[float]) -> str:
     v = np.asarray(values)
     return f"{v.mean():.1f} ± {v.std():.1f}" if v.size else "—"
@@ -271,12 +284,11 @@ def main(argv: list[str] | None = None) -> int:
     benches = [SeedBench(root, s, overrides, episodes) for s in seeds]
     clock = time.perf_counter()
     if not args.report:
-        for bench in benches:
-            phase_round0(bench, args.tau, [t for t in temperatures if t != args.tau], quiet)
-        for bench in benches:
-            phase_rounds(bench, args.tau, rounds, quiet)
-        for bench in benches:
-            phase_real(bench)
+        try:
+            run_phases(benches, args.tau, rounds, temperatures, quiet)
+        except (KeyboardInterrupt, StopNow):
+            print(f"interrupted: finished rows are kept in {root}; run again to resume")
+            return 130
     result = report(benches, args.tau, rounds, temperatures)
     result.update(
         episodes=episodes,

@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import gymnasium as gym
@@ -679,6 +680,34 @@ def test_bench_quick_mode_rows_and_resume(tmp_path):
     again, second = run()
     assert "seed 1 " not in again
     assert [r["real_means"] for r in second["rows"]] == [r["real_means"] for r in first["rows"]]
+
+
+@pytest.mark.slow
+def test_bench_interrupted_then_rerun_gives_the_uninterrupted_table(tmp_path):
+    """Ctrl-C once the first row is saved: exit 130 with one line; a second run completes the
+    table, equal to an uninterrupted run's."""
+    script = str(ROOT / "scripts" / "bench_world_model.py")
+
+    def command(name: str) -> list[str]:
+        out = ["--dir", str(tmp_path / name), "--out", str(tmp_path / f"{name}.json")]
+        return [sys.executable, script, "--quick", *out]
+
+    proc = subprocess.Popen(
+        command("cut"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    saved = tmp_path / "cut" / "seed-1" / "bench.json"
+    deadline = time.monotonic() + 120
+    while not saved.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "interrupted: finished rows are kept" in stdout and "Traceback" not in stderr
+    for name in ("cut", "whole"):
+        run = subprocess.run(command(name), capture_output=True, text=True, timeout=180)
+        assert run.returncode == 0, run.stderr[-2000:]
+    tables = [json.loads((tmp_path / f"{n}.json").read_text())["rows"] for n in ("cut", "whole")]
+    assert [r["real_means"] for r in tables[0]] == [r["real_means"] for r in tables[1]]
 
 
 # ----------------------------------------------------------------------------- diagnostics
