@@ -34,7 +34,7 @@ OBS = 5
 F64 = torch.float64
 EXACT = {"atol": 0.0, "rtol": 0.0}
 SPACE = gym.spaces.Discrete(3)
-NEW_KINDS = ["fwp_sum", "fwp_delta", "hebbian"]
+NEW_KINDS = ["fwp_sum", "fwp_delta", "hebbian", "fast_rnn"]
 
 
 def make(cfg: ControllerConfig, seed: int = 0, dtype=F64) -> Controller:
@@ -207,6 +207,8 @@ GRAD_CONFIGS = [
     ControllerConfig(kind="fwp_delta", hidden=(3,), key_size=2),
     ControllerConfig(kind="fwp_delta", hidden=(3,), slow_recurrent=True, feature_map="dpfp2"),
     ControllerConfig(kind="hebbian", hidden=(3, 2)),
+    ControllerConfig(kind="fast_rnn", hidden=(3,), fast_steps=2),
+    ControllerConfig(kind="fast_rnn", hidden=(3, 2), fast_steps=2),
 ]
 
 
@@ -280,13 +282,16 @@ def test_episode_start_gives_the_zero_matrix(kind):
         out, final = ctrl.unroll(x, state, start)
         fresh, fresh_final = ctrl.unroll(x, ctrl.initial_state(4, dtype=F64))
         kept, kept_final = ctrl.unroll(x, state)
-        _, (_, one) = ctrl(x[0], reset)
+        _, (h_one, one) = ctrl(x[0], reset)
     torch.testing.assert_close(out[:, mask], fresh[:, mask], **EXACT)
     torch.testing.assert_close(out[:, ~mask], kept[:, ~mask], **EXACT)
     for s, s_fresh, s_kept in zip(final, fresh_final, kept_final, strict=True):
         assert torch.equal(s[mask], s_fresh[mask]) and torch.equal(s[~mask], s_kept[~mask])
     if kind == "hebbian":  # h(t-1) = 0 after a reset: the first step adds nothing to the trace
         assert not one[mask].any()
+    elif kind == "fast_rnn":  # A(1) = λ A(0) + η h hᵀ = η h hᵀ from A(0) = 0
+        write = ctrl.config.fast_rate * h_one.unsqueeze(2) * h_one.unsqueeze(1)
+        torch.testing.assert_close(one[mask], write[mask], **EXACT)
     else:  # W(1) = [β] v ⊗ φ̂(k) from W(0) = 0
         k, _, v, beta = slow_outputs(ctrl, x[0])
         write = (beta * v if kind == "fwp_delta" else v).unsqueeze(2) * k.unsqueeze(1)
