@@ -23,8 +23,16 @@ Then, for a 100,022-parameter controller and population 64, the bytes the driver
 generation when the population travels as float32 rows and when it travels as the optimizer's
 seeds (PGPE, OpenAI-ES, SNES; Salimans et al. 2017), with the fitness checked equal.
 
+On a cluster started with ``ray start`` (``--ray-address HOST:PORT``, as ``evorl evolve
+--ray-address`` joins it) the Ray rows run on that cluster's workers, which need 3 CPUs between
+them (the 1- and 2-worker evaluators' actors coexist). ``--kill-worker`` then SIGKILLs one
+worker of the 2-worker evaluator halfway through one more generation (on this machine: the
+worker's process must be local): that generation is timed apart, and its fitness must still
+equal the local evaluator's.
+
 Usage:
     python scripts/bench_ray.py [--generations 4] [--out bench_results/ray.json]
+    python scripts/bench_ray.py --ray-address 127.0.0.1:6379 --kill-worker
     python scripts/bench_ray.py --quick      # seconds; smoke test
 """
 
@@ -35,16 +43,19 @@ import json
 import multiprocessing
 import os
 import platform
+import signal
+import socket
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
-import ray
 import torch
 
 from evorl.builder import controller_for
 from evorl.config import ControllerConfig, EnvConfig, EvalConfig, RunConfig, StopConfig
-from evorl.evaluation import VectorEvaluator
+from evorl.errors import ConfigError
+from evorl.evaluation import VectorEvaluator, ray_connect
 from evorl.evaluation.ray_evaluator import RayEvaluator
 from evorl.optimizers import make_optimizer
 
@@ -143,8 +154,10 @@ def _workload_half(half: np.ndarray, seeds: np.ndarray) -> None:
     _WORKLOAD["evaluator"].evaluate(half, seeds)
 
 
-def run_config(env: EnvConfig, ctrl: ControllerConfig, workers: int) -> RunConfig:
-    evaluation = EvalConfig(evaluator="ray", workers=workers)
+def run_config(
+    env: EnvConfig, ctrl: ControllerConfig, workers: int, address: str | None = None
+) -> RunConfig:
+    evaluation = EvalConfig(evaluator="ray", workers=workers, ray_address=address)
     return RunConfig(env=env, controller=ctrl, eval=evaluation, stop=StopConfig(generations=1))
 
 
@@ -176,6 +189,31 @@ def interleaved(
         if workload is not None:
             workload.probe(seeds)
     return runs
+
+
+def killed_generation(evaluator: RayEvaluator, params: np.ndarray, seeds: np.ndarray, delay: float):
+    """One generation during which the evaluator's first worker on this machine is SIGKILLed
+    ``delay`` seconds after its chunks are handed out (at once for 0); returns (wall seconds,
+    EvalResult, the killed pid)."""
+    here = (socket.gethostname(), socket.getfqdn())
+    local = [w for w in evaluator.workers if w.host in here]
+    if not local:  # a pid names a process on its own host only
+        raise SystemExit("error: --kill-worker needs a worker on this machine; none runs here")
+    victim = local[0].pid
+
+    def arm(_evaluator: RayEvaluator) -> None:
+        if delay > 0:
+            threading.Timer(delay, os.kill, (victim, signal.SIGKILL)).start()
+        else:  # at once: the worker holds chunks of this generation
+            os.kill(victim, signal.SIGKILL)
+
+    evaluator.on_submit = arm
+    try:
+        start = time.perf_counter()
+        result = evaluator.evaluate(params, seeds)
+        return time.perf_counter() - start, result, victim
+    finally:
+        evaluator.on_submit = None
 
 
 def summarise(runs: list, reference: list) -> dict:
@@ -232,10 +270,27 @@ def bench_task(
     first_probe = len(capacity.alone)
     evaluators = {0: VectorEvaluator(env, controller)}
     workload = WorkloadCapacity(env, ctrl, params, episodes, cfg.seed)
+    address = getattr(args, "ray_address", None)
+    kill = None
     try:
         for workers in worker_counts:
-            evaluators[workers] = RayEvaluator(run_config(env, ctrl, workers), controller)
+            evaluators[workers] = RayEvaluator(run_config(env, ctrl, workers, address), controller)
         runs = interleaved(evaluators, params, episodes, args.generations, capacity, workload)
+        if getattr(args, "kill_worker", False) and 2 in evaluators:
+            seeds = 1000 * (args.generations + 1) + np.arange(episodes)
+            reference = evaluators[0].evaluate(params, seeds)
+            before = float(np.median([w for w, _ in runs[2]]))
+            delay = getattr(args, "kill_delay", None)
+            delay = before / 2 if delay is None else delay
+            wall, result, pid = killed_generation(evaluators[2], params, seeds, delay)
+            kill = {
+                "killed_pid": pid,
+                "wall_s": wall,
+                "median_wall_s_without": before,
+                "failures": result.timings["ray/failures"],
+                "actors_after": result.timings["ray/actors"],
+                "exact": bool(np.array_equal(result.returns, reference.returns)),
+            }
     finally:
         for evaluator in evaluators.values():
             evaluator.close()
@@ -258,6 +313,8 @@ def bench_task(
             if row["workers"] == 2:
                 row["speedup_vs_capacity"] = row["speedup_vs_1_worker"] / task_capacity
                 row["speedup_vs_workload"] = row["speedup_vs_1_worker"] / workload.value()
+    if kill is not None:
+        next(row for row in rows if row["workers"] == 2)["killed_worker"] = kill
     return rows
 
 
@@ -289,6 +346,15 @@ def print_table(rows: list[dict]) -> None:
             f"{ratio:>6} {work:>8} {work_ratio:>6} {r['seconds_per_gen']:>7.3f} {ray_cols} "
             f"{'yes' if r['exact'] else 'NO':>5}"
         )
+    for r in rows:
+        if "killed_worker" in r:
+            k = r["killed_worker"]
+            print(
+                f"{r['task']}: ray x2 with worker pid {k['killed_pid']} SIGKILLed halfway: "
+                f"{k['wall_s']:.2f} s (median without a kill {k['median_wall_s_without']:.2f} s), "
+                f"{k['failures']:.0f} worker lost, {k['actors_after']:.0f} live after, fitness "
+                f"{'equal to' if k['exact'] else 'DIFFERENT from'} the local evaluator's"
+            )
 
 
 # ---------------------------------------------------------------------------- seed-only bytes
@@ -379,20 +445,36 @@ def main() -> None:
     )
     parser.add_argument("--generations", type=int, default=4, help="timed generations per row")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for smoke tests")
+    parser.add_argument(
+        "--ray-address",
+        help="join this `ray start` cluster (HOST:PORT or auto) instead of a private instance; "
+        "its nodes need 3 CPUs for the Ray rows",
+    )
+    parser.add_argument(
+        "--kill-worker",
+        action="store_true",
+        help="then SIGKILL a worker of the 2-worker evaluator halfway through one more "
+        "generation, and check its fitness against the local evaluator's",
+    )
     parser.add_argument("--out", default="bench_results/ray.json")
     args = parser.parse_args()
     if args.quick:
         args.generations = 1
     torch.set_num_threads(1)  # the local evaluator gets one core, like each Ray worker
     capacity = Capacity(SPIN_QUICK if args.quick else SPIN)
-    # 3 CPUs: the 1-worker and the 2-worker evaluators' actors coexist; only one evaluator runs
-    # at a time, so the machine's 2 cores are never asked for more than 2 busy processes.
-    ray.init(num_cpus=3, include_dashboard=False, object_store_memory=200 * 2**20)
+    # Without an address: a private instance of 3 CPUs, as `evorl evolve --workers 3` starts it
+    # (a `ray start` cluster on this machine is left alone). 3 CPUs: the 1-worker and the
+    # 2-worker evaluators' actors coexist; only one evaluator runs at a time, so the machine's
+    # 2 cores are never asked for more than 2 busy processes.
+    try:
+        ray_connect.connect(args.ray_address, 3, EvalConfig().ray_timeout, "--ray-address")
+    except ConfigError as err:
+        raise SystemExit(f"error: {err}") from None
     try:
         rows = [row for name in TASKS for row in bench_task(name, args, capacity=capacity)]
         byte_rows = bench_seed_bytes(args, WORKERS_FOR_BYTES)
     finally:
-        ray.shutdown()
+        ray_connect.disconnect()
         capacity.close()
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "

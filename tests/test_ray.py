@@ -265,10 +265,13 @@ class TestLocalInstance:
         # importable by name: the capacity probe's processes import it to run its function
         monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "scripts"))
         bench = importlib.import_module("bench_ray")
-        args = argparse.Namespace(quick=True, generations=1)
+        # --kill-worker, at once (a quick generation is over before half of it has passed)
+        args = argparse.Namespace(quick=True, generations=1, kill_worker=True, kill_delay=0.0)
         rows = bench.bench_task("CartPole-v1 LSTM(16)", args, worker_counts=(2,))  # 2 CPUs here
         assert [r["workers"] for r in rows] == [0, 2]
         assert all(r["exact"] for r in rows)
+        killed = rows[1]["killed_worker"]
+        assert killed["failures"] == 1 and killed["exact"]
         assert rows[1]["capacity"] > 0 and "speedup_vs_capacity" not in rows[1]  # no 1 worker
         assert rows[1]["capacity_workload"] > 0  # the task's own work, in 2 processes
         bench.print_table(rows)
@@ -277,7 +280,7 @@ class TestLocalInstance:
         assert all(r["exact"] and r["bytes_seeds"] < r["bytes_rows"] for r in byte_rows)
         bench.print_bytes(byte_rows)
         out = capsys.readouterr().out
-        assert "ray x2" in out and "seeds (after)" in out
+        assert "ray x2" in out and "seeds (after)" in out and "SIGKILLed" in out
 
 
 # ---------------------------------------------------------------------------- a 3-node cluster
