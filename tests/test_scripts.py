@@ -20,6 +20,7 @@ SCRIPTS = [
     ("bench_glimpse.py", ["--jobs", "1"]),
     ("bench_optimizers.py", []),
     ("bench_glimpse_sigma.py", []),
+    ("bench_glimpse_evolve.py", []),
     ("bench_popgym.py", []),
     ("bench_sequence_labelling.py", []),
     ("bench_fast_weights.py", []),

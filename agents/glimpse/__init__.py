@@ -16,6 +16,7 @@ from evorl.registry import lazy_attributes
 _LAZY = {
     "GlimpseAgent": "agent",
     "GlimpseConfig": "agent",
+    "Population": "agent",
     "classify": "agent",
     "glimpse": "sensor",
 }
@@ -23,4 +24,4 @@ _LAZY = {
 __getattr__ = lazy_attributes(__name__, _LAZY)  # submodules load on first use
 
 
-__all__ = ["GlimpseAgent", "GlimpseConfig", "classify", "glimpse"]
+__all__ = ["GlimpseAgent", "GlimpseConfig", "Population", "classify", "glimpse"]

@@ -20,10 +20,12 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import gymnasium as gym
+import numpy as np
 import torch
 from torch import nn
 
@@ -164,6 +166,109 @@ class GlimpseAgent(nn.Module):
     def set_flat(self, flat: torch.Tensor) -> None:
         """Load all parameters from a (D,) vector made by :meth:`get_flat`."""
         nn.utils.vector_to_parameters(torch.as_tensor(flat, dtype=torch.float32), self.parameters())
+
+    def population_params(self, flat: torch.Tensor | np.ndarray) -> dict[str, torch.Tensor]:
+        """Every parameter as a (P, *shape) float32 view of a population matrix ``flat`` (P, D)
+        whose rows are :meth:`get_flat` vectors, keyed by ``named_parameters()`` names."""
+        named = list(self.named_parameters())
+        flat = torch.as_tensor(flat, dtype=torch.float32, device=named[0][1].device)
+        size = sum(p.numel() for _, p in named)
+        if flat.dim() != 2 or flat.shape[1] != size:
+            raise ValueError(f"flat must have shape (P, {size}), got {tuple(flat.shape)}")
+        views = flat.split([p.numel() for _, p in named], dim=1)
+        return {name: v.unflatten(1, p.shape) for (name, p), v in zip(named, views, strict=True)}
+
+
+class _Apply(nn.Module):
+    """``fn(agent, *args)`` as a module's forward, so that :func:`torch.func.functional_call`
+    swaps the agent's weights for a whole function (a classification's glimpses), not one step."""
+
+    def __init__(self, agent: GlimpseAgent) -> None:
+        super().__init__()
+        self.agent = agent
+
+    def forward(self, fn: Callable, *args: object) -> object:
+        return fn(self.agent, *args)
+
+
+class Population:
+    """P candidate weight vectors of one :class:`GlimpseAgent`, run as one batch.
+
+    Every parameter gets a leading candidate axis (:meth:`GlimpseAgent.population_params`) and
+    the agent's own modules run under :func:`torch.func.vmap` of
+    :func:`torch.func.functional_call`: the math is the agent's, written once, and each matrix
+    product becomes one batched product over the candidates. Two ways in:
+    :meth:`map` runs a whole function of the agent for every candidate (a classification's
+    glimpses, the images shared), and calling the population like the agent steps P·B rows,
+    candidate-major, for loops that must leave the batch between steps (Catch's environments,
+    through :func:`~evorl.agents.glimpse.catch.play`).
+
+    Exactness, measured on CPU with torch 2.13 (and tested in ``tests/test_glimpse.py``): a
+    candidate's fitness is bitwise the same whichever candidates share its batch and however
+    many there are, one included: a batched product computes each candidate's matrix alone,
+    with the same kernel for the same shapes, and the fitness sums in a fixed order. So a Ray
+    worker scoring a chunk of the population reproduces the local fitness. (One exception
+    found: a batch of one single-column product, the baseline network, takes another kernel
+    and may differ in the last bit; fitness never reads the baseline.) The outputs are *not*
+    always bitwise those of the agent's ordinary forward with one candidate's weights loaded,
+    since a single product may add its bias and split its sums otherwise: for the
+    CLI's digits agent (a 432-input glimpse layer) logits differ by up to about 1e-6, while
+    the CLI's Catch agent's logits, locations and core states came out bitwise equal.
+    Evolution therefore scores through this class everywhere, locally and on Ray workers.
+
+    Example:
+        >>> config = GlimpseConfig(size=4, scales=2, glimpses=2, what=8, where=4, features=8,
+        ...                        hidden=8)
+        >>> agent = GlimpseAgent(config, n_actions=10, seed=0)
+        >>> population = Population(agent, agent.get_flat().repeat(3, 1))
+        >>> logits = population.map(lambda a, x: classify(a, x, None).logits, torch.rand(5, 28, 28))
+        >>> logits.shape
+        torch.Size([3, 5, 10])
+    """
+
+    def __init__(self, agent: GlimpseAgent, flat: torch.Tensor | np.ndarray) -> None:
+        self.agent = agent
+        self.config = agent.config
+        self.n_actions = agent.n_actions
+        params = agent.population_params(flat)
+        self.size = len(flat)
+        self._params = {f"agent.{name}": p for name, p in params.items()}
+        self._module = _Apply(agent)
+
+    def map(self, fn: Callable, *args: object, in_dims: int | None = None) -> object:
+        """``fn(agent, *args)`` with every candidate's weights at once; the outputs gain a leading
+        candidate axis (P, ...). ``in_dims=None``: every candidate gets the same ``args``;
+        ``0``: tensors in ``args`` carry the candidate axis first."""
+
+        def one(params: dict[str, torch.Tensor], *xs: object) -> object:
+            return torch.func.functional_call(self._module, params, (fn, *xs))
+
+        dims = (0,) + (in_dims,) * len(args)
+        return torch.func.vmap(one, in_dims=dims)(self._params, *args)
+
+    def initial_state(self, batch: int) -> State:
+        """Zero core state for ``batch`` rows (P·B when stepped as below)."""
+        return self.agent.initial_state(batch)
+
+    def __call__(self, images: torch.Tensor, loc: torch.Tensor, state: State) -> Step:
+        """One step of :meth:`GlimpseAgent.forward` on P·B rows, candidate-major: rows
+        ``p·B … p·B + B − 1`` belong to candidate p."""
+
+        def split(t: torch.Tensor) -> torch.Tensor:
+            return t.unflatten(0, (self.size, -1))
+
+        out = self.map(_step, split(images), split(loc), tuple(map(split, state)), in_dims=0)
+        return Step(
+            out.logits.flatten(0, 1),
+            out.loc_mean.flatten(0, 1),
+            out.baseline.flatten(0, 1),
+            tuple(s.flatten(0, 1) for s in out.state),
+        )
+
+
+def _step(agent: GlimpseAgent, images: torch.Tensor, loc: torch.Tensor, state: State) -> Step:
+    """One forward step of ``agent`` (for :meth:`Population.map`)."""
+    return agent(images, loc, state)
 
 
 class Classification(NamedTuple):

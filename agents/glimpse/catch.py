@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from evorl import seeding
-from evorl.agents.glimpse.agent import GlimpseAgent, GlimpseConfig
+from evorl.agents.glimpse.agent import GlimpseAgent, GlimpseConfig, Population
 from evorl.agents.glimpse.networks import gaussian_log_prob
 from evorl.envs.catch import CatchEnv
 from evorl.gradient.rpg import returns_to_go
@@ -144,7 +144,7 @@ def _gaps(envs: list[CatchEnv], landing: list[int]) -> tuple[list[int], list[int
 
 
 def play(
-    agent: GlimpseAgent,
+    agent: GlimpseAgent | Population,
     envs: list[CatchEnv],
     seeds: np.ndarray,
     generator: torch.Generator | None,
@@ -152,7 +152,9 @@ def play(
     """Play one episode per reset seed, one per environment of ``envs``.
 
     Actions and locations are sampled with ``generator``, or greedy (argmax action, mean
-    location) when it is None.
+    location) when it is None. A :class:`~evorl.agents.glimpse.agent.Population` of P
+    candidates plays P·B episodes, candidate-major (envs and seeds ``p·B … p·B + B − 1`` are
+    candidate p's), its forward batched over the candidates each frame.
     """
     if len(envs) != len(seeds):
         raise ValueError(f"{len(envs)} environments for {len(seeds)} seeds")
@@ -180,7 +182,7 @@ def play(
         )
         baselines.append(out.baseline)
         entropies.append(policy.entropy())
-        step = [env.step(int(a)) for env, a in zip(envs, action, strict=True)]
+        step = [env.step(a) for env, a in zip(envs, action.tolist(), strict=True)]
         frames.append(np.stack([s[0] for s in step]))
         rewards.append([s[1] for s in step])
         gap, landing = _gaps(envs, landing_cols)

@@ -9,6 +9,13 @@ evorl's training loop (:class:`~evorl.training.EvolutionLearner` in a
 deterministically); each generation evaluates every candidate on the same minibatch or episode
 seeds (common random numbers), which derive from the run seed and the generation.
 
+The population is scored as one batch (:class:`~evorl.agents.glimpse.agent.Population`: the
+agent's forward under ``torch.func.vmap`` over the candidates' weights): on digits one vmapped
+classification gives every candidate's logits, on Catch all candidates' episodes step together.
+With ``workers`` the population is split into chunks on Ray workers, each scoring its chunk the
+same way; a candidate's fitness is bitwise the same however the population is split (tested),
+so a run's history is the same with or without Ray.
+
 Separable or low-rank searchers (``snes``, ``pgpe``, ``openai-es``, ``sep-cmaes``) suit the agent's
 size; full CMA-ES needs O(D²) memory and is only for very small agents.
 
@@ -31,7 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from evorl.agents.glimpse.agent import GlimpseAgent, GlimpseConfig, classify
+from evorl.agents.glimpse.agent import GlimpseAgent, GlimpseConfig, Population, classify
 from evorl.agents.glimpse.catch import check_shaping, make_envs, play, shaped_rewards
 from evorl.builder import optimizer_for
 from evorl.config import OptimizerConfig
@@ -39,9 +46,12 @@ from evorl.evaluation import FunctionEvaluator
 from evorl.logger import Logger
 from evorl.training import Budget, Trainer, search
 
-Fitness = Callable[[GlimpseAgent, np.ndarray], float]
-"""``fitness(agent, seeds)``: score of the agent's current weights on a generation's episode seeds
-(which also choose its minibatch); higher is better."""
+Fitness = Callable[[GlimpseAgent, np.ndarray, np.ndarray], np.ndarray]
+"""``fitness(agent, params, seeds)``: the score (P,) of every candidate weight vector, a row of
+``params`` (P, D), in the agent's architecture on a generation's episode seeds (which also choose
+its minibatch); higher is better. The whole population runs as one batch
+(:class:`~evorl.agents.glimpse.agent.Population`), so a candidate's score does not depend on
+which candidates share its batch."""
 
 EPISODES = 32
 """Episode seeds per generation (Catch episodes; for digits they seed the minibatch)."""
@@ -80,18 +90,29 @@ class EvolveConfig:
 @dataclass
 class DigitFitness:
     """Minus the cross-entropy on a minibatch of ``batch`` canvases chosen by the seeds (plain
-    data, so a Ray worker can be handed it)."""
+    data, so a Ray worker can be handed it). All candidates classify the same minibatch in one
+    vmapped :func:`~evorl.agents.glimpse.agent.classify`; each candidate's mean is taken over
+    its own rows (:func:`row_sums`)."""
 
     images: np.ndarray
     labels: np.ndarray
     batch: int
 
     @torch.no_grad()
-    def __call__(self, agent: GlimpseAgent, seeds: np.ndarray) -> float:
+    def __call__(self, agent: GlimpseAgent, params: np.ndarray, seeds: np.ndarray) -> np.ndarray:
         x, y = torch.from_numpy(self.images), torch.from_numpy(self.labels)
         rng = np.random.default_rng(np.asarray(seeds, dtype=np.int64))
         idx = torch.from_numpy(rng.choice(len(x), size=min(self.batch, len(x)), replace=False))
-        return -float(F.cross_entropy(classify(agent, x[idx], None).logits, y[idx]))
+        population = Population(agent, params)
+        logits = population.map(_greedy_logits, x[idx])  # (P, B, classes)
+        labels = y[idx].repeat(population.size)
+        losses = F.cross_entropy(logits.flatten(0, 1), labels, reduction="none")
+        return -row_sums(losses.view(population.size, -1)) / len(idx)
+
+
+def _greedy_logits(agent: GlimpseAgent, images: torch.Tensor) -> torch.Tensor:
+    """The class logits of ``images`` after the agent's glimpses at its mean locations."""
+    return classify(agent, images, None).logits
 
 
 @dataclass
@@ -101,7 +122,9 @@ class CatchFitness:
 
     Undiscounted, the shaping adds only ``(gap_0 − gap_T) / size``: with "landing" the fitness is
     the game's return plus how close the paddle ended to the ball, less the start's distance.
-    The envs are made on first use (a Ray worker makes its own)."""
+    All P candidates play their E episodes together: P·E environments step side by side and the
+    agent's forward runs for all candidates at once each frame (greedy play has no randomness).
+    The envs are made on first use (a Ray worker makes its own) and kept."""
 
     episodes: int = EPISODES
     shaping: str = "landing"
@@ -109,18 +132,28 @@ class CatchFitness:
 
     def __post_init__(self) -> None:
         check_shaping(self.shaping)
-        self._envs: list | None = None
+        self._envs: list = []
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_envs": None}
+        return {**self.__dict__, "_envs": []}
 
     @torch.no_grad()
-    def __call__(self, agent: GlimpseAgent, seeds: np.ndarray) -> float:
-        if self._envs is None:
-            self._envs = make_envs(self.episodes, self.drift)
+    def __call__(self, agent: GlimpseAgent, params: np.ndarray, seeds: np.ndarray) -> np.ndarray:
         seeds = np.asarray(seeds)[: self.episodes]
-        eps = play(agent, self._envs[: len(seeds)], seeds, None)
-        return float(shaped_rewards(eps, self.shaping).sum(0).mean())
+        population = Population(agent, params)
+        count = population.size * len(seeds)
+        if len(self._envs) < count:
+            self._envs += make_envs(count - len(self._envs), self.drift)
+        eps = play(population, self._envs[:count], np.tile(seeds, population.size), None)
+        rewards = shaped_rewards(eps, self.shaping).T  # (P·E, T), candidate-major
+        return row_sums(rewards.reshape(population.size, -1)) / len(seeds)
+
+
+def row_sums(values: torch.Tensor) -> np.ndarray:
+    """The sum of each row of ``values`` (P, n) in float64, added in a fixed sequential order
+    (a cumulative sum): torch's reductions choose their summation order by the tensor's shape,
+    so a plain ``sum`` could give a candidate another last bit in a chunk of another size."""
+    return values.double().cumsum(1)[:, -1].numpy()
 
 
 def classification_fitness(images: np.ndarray, labels: np.ndarray, batch: int) -> Fitness:
@@ -136,16 +169,10 @@ def catch_fitness(
 
 
 def population_fitness(agent: GlimpseAgent, fitness: Fitness):
-    """``fitness`` of every candidate weight vector (P, D) on the seeds, through the agent."""
-
-    def run(params: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-        scores = np.empty(len(params))
-        for i, flat in enumerate(params):
-            agent.set_flat(torch.from_numpy(flat))
-            scores[i] = fitness(agent, seeds)
-        return scores
-
-    return run
+    """``fitness`` of every candidate weight vector (P, D) on the seeds, as one batch through the
+    agent's architecture: the function a :class:`~evorl.evaluation.FunctionEvaluator` takes,
+    in this process and on each Ray worker alike."""
+    return functools.partial(fitness, agent)
 
 
 def worker_evaluator(config: dict, actions: int, fitness: Fitness) -> tuple[FunctionEvaluator, int]:
