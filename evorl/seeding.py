@@ -45,6 +45,9 @@ STREAM_RNN = 103  # M's initial weights and each epoch's batches
 STREAM_DIAGNOSE = 104  # held-out episodes and populations of the diagnostics
 STREAM_ITERATE = 105  # each round's controller-driven episodes and its evolution's seed
 
+# Evolino (evorl bench timeseries)
+STREAM_TEACHER_NOISE = 110  # the noise on the teacher-forced inputs (EvolinoConfig.teacher_noise)
+
 
 def stream(seed: int, *key: int) -> np.random.SeedSequence:
     """The seed sequence of stream ``key`` of the run seeded with ``seed``."""

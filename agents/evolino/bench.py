@@ -66,8 +66,10 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "glstm": _G(hidden=20, time_limit=60),
     },
     "sines5": {
-        # misses the paper's 0.166 on every seed tried: docs/evolino.md, "5 sines"
-        "evolino": _E(hidden=20, time_limit=400, **_SINES),
+        # misses the paper's 0.166 on every seed tried; the input noise keeps the free run
+        # bounded (test NRMSE below 1 on seeds 1-3, against 5.18, 0.91, 5.55 without it) but
+        # out of phase: docs/evolino.md, "5 sines"
+        "evolino": _E(hidden=20, time_limit=400, teacher_noise=0.01, **_SINES),
         "glstm": _G(hidden=20, time_limit=60),
     },
     "mackey-glass": {

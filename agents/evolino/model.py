@@ -20,12 +20,12 @@ once more in float64 with free runs started all along the training series, and t
 is kept (a guard against networks that are stable only on the validation segment).
 
 Options beyond the paper, all off by default unless noted: the cell states in the readout
-features (``readout_cells``), a rescaled input (``input_std``), a positive forget-gate bias at
-the start (``forget_bias``), the search on the end of a long series only (``train_steps``),
-float32 arithmetic during the search (``dtype``, on by default; final model in float64), free
-runs in the final check started as test runs start (``restarts``), and a gradient polish of the
-final network's hidden weights through free runs (``polish_steps``,
-:mod:`~evorl.agents.evolino.polish`).
+features (``readout_cells``), noise on the teacher-forced inputs (``teacher_noise``), a
+rescaled input (``input_std``), a positive forget-gate bias at the start (``forget_bias``), the
+search on the end of a long series only (``train_steps``), float32 arithmetic during the
+search (``dtype``, on by default; final model in float64), free runs in the final check
+started as test runs start (``restarts``), and a gradient polish of the final network's hidden
+weights through free runs (``polish_steps``, :mod:`~evorl.agents.evolino.polish`).
 
 Example:
     >>> from evorl.tasks.timeseries import make_task
@@ -59,6 +59,7 @@ from evorl.agents.evolino.network import (
 )
 from evorl.agents.evolino.polish import polish
 from evorl.optimizers.esp import ESP, ESPSettings
+from evorl.seeding import STREAM_TEACHER_NOISE, stream
 from evorl.training import Budget, search
 
 Callback = Callable[[int, float], None]
@@ -84,6 +85,14 @@ class EvolinoConfig:
     started."""
     ridge: float = 0.0
     """0: pseudo-inverse readout; > 0: ridge regression."""
+    teacher_noise: float = 0.0
+    """Standard deviation, relative to the training series' own (per component), of Gaussian
+    noise added to the teacher-forced inputs from which the readout is solved (all steps before
+    the validation segment; targets clean), so that the readout learns to pull a perturbed
+    state back onto the series, as a free run needs (Jaeger's noise insertion, GMD Report 148).
+    One draw per fit, from the run's seed (:meth:`Evolino.input_noise`), shared by all networks
+    and generations, so fitness stays deterministic. Applies to the search, the final check,
+    the final readout and the polish; 0: none (the paper)."""
     subpop_size: int = 20
     """ESP members per subpopulation."""
     trials: int = 3
@@ -175,6 +184,8 @@ class EvolinoConfig:
                 "EvolinoConfig: polish_steps, polish_warmup and restarts must be >= 0, "
                 "polish_lr > 0"
             )
+        if not self.teacher_noise >= 0:
+            raise ValueError(f"EvolinoConfig.teacher_noise must be >= 0, got {self.teacher_noise}")
         if self.readout_cells not in READOUT_CELLS:
             raise ValueError(
                 f"EvolinoConfig.readout_cells must be False, True or 'tanh', "
@@ -331,6 +342,18 @@ class Evolino:
 
     # ------------------------------------------------------------------ generative prediction
 
+    def input_noise(self, series: np.ndarray) -> np.ndarray | None:
+        """The noise (T, d) added to the teacher-forced inputs of ``series`` (T, d), or None
+        when ``teacher_noise`` is 0: standard normal draws from stream
+        :data:`~evorl.seeding.STREAM_TEACHER_NOISE` of the config's seed, times
+        ``teacher_noise`` times the series' standard deviation per component."""
+        c = self.config
+        if c.teacher_noise == 0:
+            return None
+        rng = np.random.default_rng(stream(c.seed, STREAM_TEACHER_NOISE))
+        series = np.asarray(series, dtype=np.float64)
+        return c.teacher_noise * series.std(axis=0) * rng.standard_normal(series.shape)
+
     def evaluate(
         self, genomes: np.ndarray, train: np.ndarray, washout: int, final: bool = False
     ) -> tuple[np.ndarray, torch.Tensor]:
@@ -356,6 +379,7 @@ class Evolino:
             last_only=c.score_last_step,
             restarts=c.restarts if final else 0,
             restart_context=c.restart_context,
+            noise=self.input_noise(train),
         )
         return -np.log(np.minimum(nrmse, 1e6) + 1e-12), readout
 

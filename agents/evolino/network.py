@@ -300,6 +300,7 @@ def fit_and_validate(
     last_only: bool = False,
     restarts: int = 0,
     restart_context: int = 0,
+    noise: torch.Tensor | np.ndarray | None = None,
 ) -> tuple[np.ndarray, torch.Tensor]:
     """Evolino's evaluation of B networks on a training series (T, d).
 
@@ -310,8 +311,9 @@ def fit_and_validate(
     from the washout on (with ``valid`` = 0 only those: a free-running check of the fit, as in
     PyBrain's Evolino). ``restarts`` adds that many runs started as a test run starts
     (:func:`restart_errors`, ``restart_context`` steps of context each, at evenly spaced offsets).
-    ``last_only`` scores only the last step of each run (like NRMSE84). All runs of all networks
-    go in one batch.
+    ``last_only`` scores only the last step of each run (like NRMSE84). ``noise`` (T, d) is added
+    to the teacher-forced inputs before the validation segment (see :func:`free_run_errors`).
+    All runs of all networks go in one batch.
 
     Returns:
         Validation NRMSE (B,) (normalised by the training series' variance; NaN → inf) and the
@@ -333,7 +335,7 @@ def fit_and_validate(
         )
     readout = partial(solve_readout, ridge=ridge)
     sq, w = free_run_errors(
-        net, params, batch, train, washout, fit_end, starts, horizon, readout, clip
+        net, params, batch, train, washout, fit_end, starts, horizon, readout, clip, noise
     )
     if restarts > 0:
         last = length - restart_context - horizon
@@ -364,9 +366,17 @@ def free_run_errors(
     horizon: int,
     solver: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = solve_readout,
     clip: float = 1e3,
+    noise: torch.Tensor | np.ndarray | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Squared free-running errors of B networks, their readouts solved on the teacher-forced
     features of steps ``washout`` … ``fit_end - 1`` (targets x(t+1)) by ``solver(Φ, Y)``.
+
+    ``noise`` (T, d), if given, is added to the teacher-forced inputs x(t) of steps t <
+    ``fit_end``, the same for every network; the targets stay clean, and so do the inputs from
+    ``fit_end`` on. The readout then learns to map a slightly perturbed state back onto the
+    series, as a free run needs (Jaeger's noise insertion for echo state networks that generate
+    their own input, GMD Report 148, 2001). Free runs started inside that segment start from
+    the perturbed states.
 
     Differentiable in ``params`` when called with gradients on and a differentiable solver
     (:func:`~evorl.agents.evolino.readout.solve_readout_qr`): Evolino's gradient polish.
@@ -375,9 +385,13 @@ def free_run_errors(
         Squared errors (horizon, runs, B, d) in float64 and the readouts (B, F + 1, d).
     """
     train = train.to(net.dtype)
+    inputs = train[: max(starts[-1], fit_end - 1) + 1]
+    if noise is not None:
+        noise = torch.as_tensor(noise, dtype=net.dtype)[:fit_end]
+        inputs = torch.cat([inputs[:fit_end] + noise, inputs[fit_end:]])
     feats, _, snaps = net.teacher_force(
         params,
-        train[: max(starts[-1], fit_end - 1) + 1, None],
+        inputs[:, None],
         net.initial_state(batch),
         collect_from=washout,
         snapshots=tuple(starts),

@@ -81,8 +81,10 @@ def free_run_loss(
             f"({fit_end - washout} steps after the washout)"
         )
     params = net.params(model.flat(genome[None]))
+    noise = model.input_noise(train.detach().numpy())
+    solver, clip = solve_readout_qr, model.clip
     sq, _ = free_run_errors(
-        net, params, 1, train, washout, fit_end, starts, horizon, solve_readout_qr, model.clip
+        net, params, 1, train, washout, fit_end, starts, horizon, solver, clip, noise
     )
     return sq.mean()
 
