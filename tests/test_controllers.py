@@ -39,7 +39,13 @@ VARIANTS = [_config(kind) for kind in CONTROLLERS] + [
     _config("fwp_delta", slow_recurrent=True, feature_map="dpfp2"),
     _config("fwp_delta", key_size=4, feature_map="dpfp1"),
     _config("fast_rnn", fast_steps=2, fast_decay=0.9, fast_rate=0.3),
+    _config("fast_rnn", embed=4, readout_hidden=7),
+    _config("lstm", embed=3, readout_hidden=4),
+    _config("gru", readout_hidden=4),
+    _config("elman", embed=7),
+    _config("mlp", embed=3, readout_hidden=4),
 ]
+IO_KINDS = [kind for kind, cls in CONTROLLERS.items() if cls.io_layers]
 
 
 def _id(cfg: ControllerConfig) -> str:
@@ -112,6 +118,53 @@ def test_matches_torch_nn(kind: str, layers: int) -> None:
         ref_out, h_n = ref(x, torch.stack(state))
     torch.testing.assert_close(torch.stack(final[0::2] if kind == "lstm" else final), h_n, **F64)
     torch.testing.assert_close(out, ref_out @ p["w_out"] + p["b_out"], **F64)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "elman"])
+def test_embedding_and_relu_readout_match_torch_nn(kind: str) -> None:
+    """embed / readout_hidden: torch.nn.Linear (no bias) -> the torch.nn cell -> Linear, ReLU,
+    Linear, with copied weights."""
+    cfg = ControllerConfig(kind=kind, hidden=(5,), embed=4, readout_hidden=6)
+    ctrl = make(cfg, dtype=torch.float64)
+    p = ctrl.state_dict()
+    names = list(p)
+    assert names[0] == "w_embed" and names[-4:] == ["w_mid", "b_mid", "w_out", "b_out"]
+    embed = torch.nn.Linear(OBS, 4, bias=False).double()
+    cell = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "elman": torch.nn.RNN}[kind](4, 5)
+    head = torch.nn.Sequential(torch.nn.Linear(5, 6), torch.nn.ReLU(), torch.nn.Linear(6, 3))
+    cell, head = cell.double(), head.double()
+    with torch.no_grad():
+        embed.weight.copy_(p["w_embed"].T)
+        cell.weight_ih_l0.copy_(p["w_x0"].T)
+        cell.weight_hh_l0.copy_(p["w_h0"].T)
+        cell.bias_ih_l0.copy_(p["b_x0"] if kind == "gru" else p["b0"])
+        cell.bias_hh_l0.copy_(p["b_h0"]) if kind == "gru" else cell.bias_hh_l0.zero_()
+        head[0].weight.copy_(p["w_mid"].T), head[0].bias.copy_(p["b_mid"])
+        head[2].weight.copy_(p["w_out"].T), head[2].bias.copy_(p["b_out"])
+        x = randn(7, 4, OBS, seed=1, dtype=torch.float64)
+        out, _ = ctrl.unroll(x, ctrl.initial_state(4, dtype=torch.float64))
+        torch.testing.assert_close(out, head(cell(embed(x))[0]), **F64)
+
+
+def test_embed_and_readout_hidden_extend_the_flat_vector_and_esp_units() -> None:
+    """w_embed first and shared; w_mid's rows are the last layer's units, w_out then shared;
+    readout=False leaves w_mid, b_mid, w_out, b_out out."""
+    plain = build_controller(_config("elman"), OBS, DISCRETE, seed=0)
+    ctrl = build_controller(_config("elman", embed=4, readout_hidden=7), OBS, DISCRETE, seed=0)
+    assert ctrl.num_params == plain.num_params - OBS * 6 + (OBS + 6) * 4 + 5 * 7 + 7 + 7 * 3 - 5 * 3
+    units = ctrl.unit_index()
+    assert (units[: OBS * 4] == -1).all()
+    mid = ctrl.flat_layout()[[n for n, _, _ in ctrl.flat_layout()].index("w_mid")][1]
+    assert units[mid : mid + 5 * 7].reshape(5, 7).tolist() == [[6 + r] * 7 for r in range(5)]
+    assert (units[mid + 5 * 7 :] == -1).all()
+    assert (ctrl.unit_index(readout=False)[mid:] == -2).all()
+
+
+@pytest.mark.parametrize("kind", [k for k in CONTROLLERS if k not in IO_KINDS])
+def test_cells_without_io_layers_refuse_them(kind: str) -> None:
+    for extra in ({"embed": 4}, {"readout_hidden": 4}):
+        with pytest.raises(ValueError, match="takes no embed / readout_hidden"):
+            build_controller(_config(kind, **extra), OBS, DISCRETE, seed=0)
 
 
 # --------------------------------------------------------------------------- explicit loops
@@ -417,6 +470,9 @@ def test_box_clip_head() -> None:
         ("fast_rate", -0.1),
         ("fast_rate", float("inf")),
         ("fast_steps", 0),
+        ("embed", -1),
+        ("embed", 2.0),
+        ("readout_hidden", True),
     ],
 )
 def test_bad_config_raises(field: str, value: object) -> None:

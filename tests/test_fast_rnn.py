@@ -42,8 +42,20 @@ def randn(*shape, seed: int) -> torch.Tensor:
 def ba_reference(ctrl: Controller, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """One layer, from h(0) = 0, A(0) = 0, per the paper, one sequence at a time:
     A(t) = λ A(t-1) + η h(t) h(t)^T; h_0(t+1) = f(W h(t) + C x(t) + b);
-    h_{s+1}(t+1) = f(LN[W h(t) + C x(t) + b + A(t) h_s(t+1)]); outputs W_out h(t+1) + b_out."""
+    h_{s+1}(t+1) = f(LN[W h(t) + C x(t) + b + A(t) h_s(t+1)]); outputs W_out h(t+1) + b_out.
+    With the controller's ``embed`` the layer reads x(t) through a torch.nn.Linear (no bias),
+    with its ``readout_hidden`` the outputs come through torch.nn's Linear, ReLU, Linear."""
     cfg, p = ctrl.config, {n: t.detach() for n, t in ctrl.named_parameters()}
+    embed, head = torch.nn.Identity(), lambda h: p["w_out"].T @ h + p["b_out"]
+    if cfg.embed:
+        embed = torch.nn.Linear(OBS, cfg.embed, bias=False).double()
+        embed.weight.data.copy_(p["w_embed"].T)
+    if cfg.readout_hidden:
+        head = torch.nn.Sequential(
+            torch.nn.Linear(*p["w_mid"].shape), torch.nn.ReLU(), torch.nn.Linear(*p["w_out"].shape)
+        ).double()
+        for layer, w, b in ((head[0], "w_mid", "b_mid"), (head[2], "w_out", "b_out")):
+            layer.weight.data.copy_(p[w].T), layer.bias.data.copy_(p[b])
     C, W, b = p["w_x0"].T, p["w_h0"].T, p["b0"]  # the paper's column-vector convention
     r = W.shape[0]
     outputs, finals = [], []
@@ -52,13 +64,13 @@ def ba_reference(ctrl: Controller, x: torch.Tensor) -> tuple[torch.Tensor, torch
         out = []
         for t in range(x.shape[0]):
             a = cfg.fast_decay * a + cfg.fast_rate * torch.outer(h, h)
-            boundary = W @ h + C @ x[t, seq] + b
+            boundary = W @ h + C @ embed(x[t, seq]) + b
             h_s = F.relu(boundary)
             for _ in range(cfg.fast_steps):
                 z = boundary + a @ h_s
                 h_s = F.relu(F.layer_norm(z, (r,), p["ln_g0"], p["ln_b0"], eps=1e-5))
             h = h_s
-            out.append(p["w_out"].T @ h + p["b_out"])
+            out.append(head(h))
         outputs.append(torch.stack(out))
         finals.append(cfg.fast_decay * a + cfg.fast_rate * torch.outer(h, h))  # A(T) with h(T)
     return torch.stack(outputs, dim=1), torch.stack(finals)
@@ -66,8 +78,12 @@ def ba_reference(ctrl: Controller, x: torch.Tensor) -> tuple[torch.Tensor, torch
 
 @pytest.mark.parametrize(
     "kw",
-    [{}, {"fast_steps": 3, "fast_decay": 0.8, "fast_rate": 0.3}],
-    ids=["paper", "S3"],
+    [
+        {},
+        {"fast_steps": 3, "fast_decay": 0.8, "fast_rate": 0.3},
+        {"embed": 4, "readout_hidden": 9},
+    ],
+    ids=["paper", "S3", "embed-relu-readout"],
 )
 def test_fast_rnn_matches_ba_et_al_equations(kw):
     ctrl = make(ControllerConfig(kind="fast_rnn", hidden=(6,), **kw))
@@ -108,6 +124,23 @@ def test_fast_rnn_runs_through_evorl_fit(capsys):
     ]
     assert evorl.commands.cli.main(argv) == 0
     assert "assoc-retrieval: " in capsys.readouterr().out
+
+
+def test_fit_builds_the_paper_net_from_controller_options():
+    """``--controller.embed=E --controller.readout_hidden=M``: Ba et al.'s net, 37 symbols in,
+    10 digits out (the parameter count of each piece)."""
+    from evorl.supervised import resolve_config
+    from evorl.supervised.learner import build_net
+
+    overrides = [
+        "controller.kind=fast_rnn",
+        "controller.hidden=[20]",
+        "controller.embed=100",
+        "controller.readout_hidden=100",
+    ]
+    _, net, _ = build_net(resolve_config("assoc-retrieval", None, overrides))
+    cell = 100 * 20 + 20 * 20 + 3 * 20
+    assert net.num_params == 37 * 100 + cell + 20 * 100 + 100 + 100 * 10 + 10
 
 
 def test_fast_rnn_evolves_through_evorl_evolve():

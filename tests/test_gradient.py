@@ -27,9 +27,13 @@ from evorl.logger import read_metrics
 from evorl.playback import evaluate_policy, load_policy
 
 
-def make_policy(kind="lstm", hidden=(3,), obs_dim=3, space=None, fast=True, **policy_kw):
+def make_policy(
+    kind="lstm", hidden=(3,), obs_dim=3, space=None, fast=True, readout_hidden=0, **policy_kw
+):
     space = space if space is not None else gym.spaces.Discrete(2)
-    cfg = ControllerConfig(kind=kind, hidden=hidden, continuous_action="clip")
+    cfg = ControllerConfig(
+        kind=kind, hidden=hidden, continuous_action="clip", readout_hidden=readout_hidden
+    )
     ctrl = build_controller(cfg, obs_dim, space, seed=3)
     with torch.no_grad():  # a policy far from uniform, so every term of the gradient matters
         ctrl.set_flat(ctrl.get_flat() + 0.5 * torch.randn(ctrl.num_params, generator=_gen(4)))
@@ -184,8 +188,10 @@ def test_a_batch_with_resets_equals_separate_episodes(kind, fast):
     torch.testing.assert_close(values, torch.cat([v for _, v in alone]))
 
 
-def test_fast_lstm_path_equals_the_controller_cell_with_gradients():
-    policy = make_policy(hidden=(5, 4))
+@pytest.mark.parametrize("readout_hidden", [0, 6], ids=["linear-readout", "relu-readout"])
+def test_fast_lstm_path_equals_the_controller_cell_with_gradients(readout_hidden):
+    policy = make_policy(hidden=(5, 4), readout_hidden=readout_hidden)
+    assert policy.fast is not None
     x = torch.randn(9, 6, 3, dtype=torch.float64, generator=_gen(1))
     start = torch.rand(9, 6, generator=_gen(2)) < 0.25
     state = tuple(torch.randn_like(s) for s in policy.initial_state(6))

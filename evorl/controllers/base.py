@@ -15,7 +15,12 @@ Recurrent state is passed in and out, never kept in the module (Stable-Baselines
 ``()`` for feed-forward controllers.
 
 The flat vector concatenates the parameters in registration order (``named_parameters()``
-order), each flattened row-major; every cell module documents its own order.
+order), each flattened row-major; every cell module documents its own order. Two optional
+layers wrap any cell that takes them (:attr:`Controller.io_layers`), defined here once:
+``config.embed`` = E puts ``w_embed`` (obs_dim, E) first in the flat order, and the first layer
+reads ``obs @ w_embed`` (E features) in place of the observation; ``config.readout_hidden`` = M
+puts ``w_mid`` (H_L, M) and ``b_mid`` (M,) before ``w_out`` (M, out_dim), and the outputs are
+``ReLU(h_L w_mid + b_mid) w_out + b_out``.
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ StateSize = int | tuple[int, ...]
 (the fast-weight matrix or Hebbian trace of :mod:`evorl.controllers.fast_weights`)."""
 
 Params = dict[str, torch.Tensor]
+
+READOUT = ("w_mid", "b_mid", "w_out", "b_out")
+"""The readout's parameters (``w_mid``, ``b_mid`` only with ``config.readout_hidden``)."""
 
 Unit = tuple[str, int] | None
 """How a parameter's entries map to hidden units: ``("cols" | "rows", layer)`` or None."""
@@ -76,6 +84,11 @@ class Controller(torch.nn.Module):
 
     state_sizes: tuple[StateSize, ...] = ()
 
+    io_layers: bool = False
+    """Whether the cell takes ``config.embed`` and ``config.readout_hidden``: it builds its
+    first layer on :attr:`in_dim`, reads ``self.embed(obs, p)`` and outputs through
+    :meth:`readout` (its others, e.g. a fused path of its own, would skip them)."""
+
     def __init__(
         self,
         config: ControllerConfig,
@@ -92,6 +105,14 @@ class Controller(torch.nn.Module):
         self.out_dim: int = self.head.out_dim
         self._specs: list[tuple[str, str, int]] = []  # (name, init role, gate blocks), flat order
         self._units: dict[str, Unit] = {}  # how each parameter's entries belong to hidden units
+        if (config.embed or config.readout_hidden) and not self.io_layers:
+            raise ValueError(
+                f"controller.kind={config.kind!r} takes no embed / readout_hidden layers"
+            )
+        self.in_dim = config.embed or self.obs_dim
+        """Width of what the first layer reads: the embedding's, else the observation's."""
+        if config.embed:
+            self.add_param("w_embed", (self.obs_dim, config.embed), "input")
         self.build()
         if not any(p.is_meta for p in self.parameters()):  # a meta controller only counts
             self.initialize(seed)
@@ -122,7 +143,14 @@ class Controller(torch.nn.Module):
 
     def add_readout(self, in_dim: int, layer: int | None = None) -> None:
         """Register the linear readout ``w_out`` (in_dim, out_dim) and ``b_out`` (out_dim,);
-        ``layer``: the hidden layer it reads (its rows belong to that layer's units)."""
+        ``layer``: the hidden layer it reads (its rows belong to that layer's units). With
+        ``config.readout_hidden`` = M, first the ReLU layer ``w_mid`` (in_dim, M) (rows: that
+        layer's units) and ``b_mid`` (M,), which ``w_out`` (M, out_dim) then reads (shared)."""
+        width = self.config.readout_hidden
+        if width:
+            self.add_param("w_mid", (in_dim, width), "input", unit=_rows(layer))
+            self.add_param("b_mid", (width,), "bias")
+            in_dim, layer = width, None
         self.add_param("w_out", (in_dim, self.out_dim), "input", unit=_rows(layer))
         self.add_param("b_out", (self.out_dim,), "bias")
 
@@ -143,7 +171,7 @@ class Controller(torch.nn.Module):
         parts = []
         for name, _, _ in self._specs:
             shape, spec = tuple(getattr(self, name).shape), self._units[name]
-            if name in ("w_out", "b_out") and not readout:
+            if name in READOUT and not readout:
                 parts.append(np.full(int(np.prod(shape)), -2))
             elif spec is None:
                 parts.append(np.full(int(np.prod(shape)), -1))
@@ -155,8 +183,15 @@ class Controller(torch.nn.Module):
                 parts.append(np.broadcast_to(cols, shape).reshape(-1))
         return np.concatenate(parts).astype(np.int64)
 
+    def embed(self, obs: torch.Tensor, p: Params) -> torch.Tensor:
+        """What the first layer reads: ``obs @ w_embed`` with ``config.embed``, else ``obs``."""
+        return linear(obs, p["w_embed"]) if self.config.embed else obs
+
     def readout(self, h: torch.Tensor, p: Params) -> torch.Tensor:
-        """Raw outputs from the last hidden layer."""
+        """Raw outputs from the last hidden layer (through the ReLU layer of
+        ``config.readout_hidden`` when there is one)."""
+        if self.config.readout_hidden:
+            h = torch.relu(linear(h, p["w_mid"], p["b_mid"]))
         return linear(h, p["w_out"], p["b_out"])
 
     def _paired_layers(
@@ -165,7 +200,7 @@ class Controller(torch.nn.Module):
         """The forward pass of a stack whose layers each keep two state tensors (an output and
         a memory: LSTM's cell, a fast-weight matrix, a Hebbian trace), ``state`` ordered
         ``(h0, m0, h1, m1, ...)``; ``cell(layer, x, h, m, p) -> (h', m')``."""
-        x, new_state = obs, []
+        x, new_state = self.embed(obs, p), []
         for layer in range(len(self.config.hidden)):
             x, memory = cell(layer, x, state[2 * layer], state[2 * layer + 1], p)
             new_state += [x, memory]

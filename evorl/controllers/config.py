@@ -4,7 +4,8 @@ One frozen dataclass describes every cell; fields that a cell does not use are i
 (``hidden`` by ``"linear"``, ``forget_gate`` / ``peepholes`` by everything but ``"lstm"``,
 ``key_size`` / ``feature_map`` / ``slow_recurrent`` by everything but ``"fwp_sum"`` and
 ``"fwp_delta"``, ``fast_decay`` / ``fast_rate`` / ``fast_steps`` by everything but
-``"fast_rnn"``).
+``"fast_rnn"``). ``embed`` and ``readout_hidden`` add layers around any cell that takes them
+(see :attr:`Controller.io_layers`); the others refuse them.
 """
 
 from __future__ import annotations
@@ -90,6 +91,15 @@ class ControllerConfig:
     fast_steps: int = 1
     """"fast_rnn" only: S, the inner-loop steps per time step, >= 1 (Ba et al.: 1)."""
 
+    embed: int = 0
+    """Width of a learned input embedding: a linear map (no bias) of the observation to this
+    many features, which the first layer reads in its place (Ba et al. 2016's nets read their
+    one-hot symbols through one); 0: the first layer reads the observation."""
+
+    readout_hidden: int = 0
+    """Width of a ReLU layer between the last hidden layer and the linear readout (Ba et al.'s
+    100 units before the softmax); 0: the readout reads the last hidden layer."""
+
     def __post_init__(self) -> None:
         from evorl.controllers.registry import CONTROLLERS
 
@@ -125,6 +135,10 @@ class ControllerConfig:
             if not (is_number and math.isfinite(value) and low <= value <= high):
                 bounds = f"in [{low}, {high}]" if math.isfinite(high) else f">= {low}"
                 raise ValueError(f"ControllerConfig.{name}={value!r} must be a number {bounds}")
+        for name in ("embed", "readout_hidden"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"ControllerConfig.{name}={value!r} must be an int >= 0")
         steps = self.fast_steps
         if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
             raise ValueError(f"ControllerConfig.fast_steps={steps!r} must be an int >= 1")

@@ -21,9 +21,11 @@ from evorl.controllers.functional import ACTIVATIONS, linear
 class ElmanController(Controller):
     """Stacked Elman layers with ``config.activation`` and a linear readout."""
 
+    io_layers = True
+
     def build(self) -> None:
         config = self.config
-        in_dim = self.obs_dim
+        in_dim = self.in_dim
         for layer, width in enumerate(config.hidden):
             self.add_param(f"w_x{layer}", (in_dim, width), "input", unit=cols(layer))
             self.add_param(f"w_h{layer}", (width, width), "recurrent", unit=cols(layer))
@@ -37,7 +39,7 @@ class ElmanController(Controller):
         self, obs: torch.Tensor, state: State, params: Params | None = None
     ) -> tuple[torch.Tensor, State]:
         p = self._params(params)
-        x, new_state = obs, []
+        x, new_state = self.embed(obs, p), []
         for layer, h in enumerate(state):
             pre = linear(x, p[f"w_x{layer}"], p[f"b{layer}"]) + linear(h, p[f"w_h{layer}"])
             x = self._act(pre)

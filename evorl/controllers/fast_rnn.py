@@ -27,8 +27,10 @@ The state holds A(t) already updated with the h(t) it is stored beside, so the z
 (h = 0, A = 0) is the start of a sequence and a step needs nothing else: a step reads
 (h(t), A(t)), computes h(t+1), then A(t+1) = λ A(t) + η h(t+1) h(t+1)^T.
 
-Outputs are ``h_L W_out + b_out`` (linear: the paper's extra input layer and 100-unit ReLU
-layer before the softmax are not part of the cell); layer l > 0 reads h_{l-1}(t+1).
+Outputs are ``h_L W_out + b_out``; layer l > 0 reads h_{l-1}(t+1). The learned input
+embedding and the 100-unit ReLU layer before the softmax of the paper's associative-retrieval
+net are the controller options ``embed`` and ``readout_hidden`` (the base class's, for every
+cell that takes them): ``embed=100, readout_hidden=100`` is that net.
 
 Flat parameter order: for each layer l: ``w_x{l}`` (in_l, R_l) (C^T), ``w_h{l}`` (R_l, R_l)
 (W^T), ``b{l}`` (R_l,), ``ln_g{l}`` (R_l,), ``ln_b{l}`` (R_l,); then ``w_out`` (R_L, out_dim),
@@ -70,8 +72,10 @@ class FastRNNController(Controller):
         ([(5, 20), (5, 20, 20)], 1410)
     """
 
+    io_layers = True
+
     def build(self) -> None:
-        in_dim = self.obs_dim
+        in_dim = self.in_dim
         for layer, width in enumerate(self.config.hidden):
             self.add_param(f"w_x{layer}", (in_dim, width), "input", unit=cols(layer))
             self.add_param(f"w_h{layer}", (width, width), "recurrent", unit=cols(layer))

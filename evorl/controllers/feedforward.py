@@ -33,9 +33,11 @@ class LinearController(Controller):
 class MLPController(Controller):
     """Stacked fully connected layers with ``config.activation``, then a linear readout."""
 
+    io_layers = True
+
     def build(self) -> None:
         config = self.config
-        in_dim = self.obs_dim
+        in_dim = self.in_dim
         for layer, width in enumerate(config.hidden):
             self.add_param(f"w{layer}", (in_dim, width), "input", unit=cols(layer))
             self.add_param(f"b{layer}", (width,), "bias", unit=cols(layer))
@@ -47,7 +49,7 @@ class MLPController(Controller):
         self, obs: torch.Tensor, state: State, params: Params | None = None
     ) -> tuple[torch.Tensor, State]:
         p = self._params(params)
-        x = obs
+        x = self.embed(obs, p)
         for layer in range(len(self.config.hidden)):
             x = self._act(linear(x, p[f"w{layer}"], p[f"b{layer}"]))
         return self.readout(x, p), state

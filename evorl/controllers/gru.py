@@ -26,9 +26,11 @@ from evorl.controllers.functional import linear, sigmoid
 class GRUController(Controller):
     """Stacked GRU layers (PyTorch's equations) and a linear readout."""
 
+    io_layers = True
+
     def build(self) -> None:
         config = self.config
-        in_dim = self.obs_dim
+        in_dim = self.in_dim
         for layer, width in enumerate(config.hidden):
             self.add_param(f"w_x{layer}", (in_dim, 3 * width), "input", 3, cols(layer))
             self.add_param(f"w_h{layer}", (width, 3 * width), "recurrent", unit=cols(layer))
@@ -42,7 +44,7 @@ class GRUController(Controller):
         self, obs: torch.Tensor, state: State, params: Params | None = None
     ) -> tuple[torch.Tensor, State]:
         p = self._params(params)
-        x, new_state = obs, []
+        x, new_state = self.embed(obs, p), []
         for layer, h in enumerate(state):
             xr, xz, xn = linear(x, p[f"w_x{layer}"], p[f"b_x{layer}"]).chunk(3, dim=-1)
             hr, hz, hn = linear(h, p[f"w_h{layer}"], p[f"b_h{layer}"]).chunk(3, dim=-1)

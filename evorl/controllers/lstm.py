@@ -39,11 +39,13 @@ from evorl.controllers.functional import HALF, linear, sigmoid
 class LSTMController(Controller):
     """Stacked LSTM layers (forget gate and peepholes per ``config``) and a linear readout."""
 
+    io_layers = True
+
     def build(self) -> None:
         config = self.config
         self.gates = 4 if config.forget_gate else 3
         peeps = ("i", "f", "o") if config.forget_gate else ("i", "o")
-        in_dim = self.obs_dim
+        in_dim = self.in_dim
         for layer, width in enumerate(config.hidden):
             g = self.gates
             self.add_param(f"w_x{layer}", (in_dim, g * width), "input", g, cols(layer))

@@ -23,9 +23,11 @@ from evorl.controllers import Controller, LSTMController, State
 
 
 def supports(controller: Controller) -> bool:
-    """Whether ``controller`` is the ``torch.nn.LSTM`` cell (forget gate, no peepholes)."""
+    """Whether ``controller`` is the ``torch.nn.LSTM`` cell (forget gate, no peepholes) on
+    the observation (no ``embed``)."""
     cfg = controller.config
-    return isinstance(controller, LSTMController) and cfg.forget_gate and not cfg.peepholes
+    lstm = isinstance(controller, LSTMController) and cfg.forget_gate and not cfg.peepholes
+    return lstm and not cfg.embed
 
 
 class FastLSTM:

@@ -49,7 +49,6 @@ import numpy as np
 import torch
 
 from evorl.controllers import Controller, State
-from evorl.controllers.functional import linear
 from evorl.controllers.init import make_generator
 from evorl.gradient.config import PolicyConfig
 from evorl.gradient.fast_lstm import FastLSTM, supports
@@ -138,7 +137,7 @@ class RecurrentPolicy(torch.nn.Module):
                     state = tuple(s.detach() for s in state)
                 top = torch.cat(parts)
             c = self.controller
-            outputs = linear(top.flatten(0, 1), c.w_out, c.b_out).unflatten(0, top.shape[:2])
+            outputs = c.readout(top.flatten(0, 1), c._params(None)).unflatten(0, top.shape[:2])
             return outputs, self._value(obs_seq, top)
         outputs, values = [], []
         for t in range(obs_seq.shape[0]):
