@@ -349,6 +349,7 @@ def test_wrong_address_is_refused_in_one_line(tmp_path):
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = one_line_refusal(proc, ray_connect.CONNECT_TIMEOUT_S)
     assert "no Ray cluster answers" in line
+    assert f"at {address} (" in line  # the address as typed, before Ray's resolved one
     assert time.monotonic() - start < ray_connect.CONNECT_TIMEOUT_S
 
 

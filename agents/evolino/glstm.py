@@ -60,7 +60,7 @@ class GradientLSTM:
     Example:
         >>> from evorl.tasks.timeseries import make_task
         >>> task = make_task("sines2")
-        >>> model = GradientLSTM(GradientLSTMConfig(hidden=10, updates=200), task.dim)
+        >>> model = GradientLSTM(GradientLSTMConfig(hidden=10, updates=20), task.dim)
         >>> info = model.fit(task.train, task.washout)
         >>> nrmse, predictions = task.score(model.forecast)
     """

@@ -155,8 +155,10 @@ def _join(address: str, where: str, timeout_s: float) -> None:
     if target is None:  # "auto" with no cluster found raises above; this is belt and braces
         raise ConfigError(f"{where}: no running Ray cluster found on this machine")
     deadline = time.monotonic() + timeout_s
-    token = _authenticate(target, where, deadline, timeout_s)
-    _check_local_node(target, where, token, deadline, timeout_s)
+    # Ray resolves 127.0.0.1 and localhost to the machine's own IP: errors name both
+    shown = target if target == address else f"{address} ({target})"
+    token = _authenticate(target, shown, where, deadline, timeout_s)
+    _check_local_node(target, shown, where, token, deadline, timeout_s)
     try:
         ray.init(address=target, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as err:
@@ -165,8 +167,11 @@ def _join(address: str, where: str, timeout_s: float) -> None:
     log.info("joined the Ray cluster at %s (%d CPUs)", target, cpus)
 
 
-def _authenticate(target: str, where: str, deadline: float, timeout_s: float) -> str | None:
-    """The token to send to ``target`` (None: none needed); token mode turned on if needed."""
+def _authenticate(
+    target: str, shown: str, where: str, deadline: float, timeout_s: float
+) -> str | None:
+    """The token to send to ``target`` (None: none needed); token mode turned on if needed.
+    ``shown`` is how error lines name the address."""
     mode = os.environ.get(AUTH_MODE_ENV, "").lower() or None
     token = _local_token()
     if mode == "token" and token is None:
@@ -176,36 +181,36 @@ def _authenticate(target: str, where: str, deadline: float, timeout_s: float) ->
     if code == grpc.StatusCode.UNAUTHENTICATED and send is None:
         if mode == "disabled":
             raise ConfigError(
-                f"{where}: the Ray cluster at {target} requires token authentication but "
+                f"{where}: the Ray cluster at {shown} requires token authentication but "
                 f"{AUTH_MODE_ENV}=disabled is set: unset it"
             )
         if token is None:
             raise ConfigError(
-                f"{where}: the Ray cluster at {target} requires token authentication and "
+                f"{where}: the Ray cluster at {shown} requires token authentication and "
                 + _NO_TOKEN
             )
         send = token
         code = _probe(target, token, deadline)
         if code == grpc.StatusCode.OK:
             _use_token_mode()
-            log.info("the Ray cluster at %s uses token auth: sending %s", target, _token_source())
+            log.info("the Ray cluster at %s uses token auth: sending %s", shown, _token_source())
     if code == grpc.StatusCode.OK:
         return send
     if code == grpc.StatusCode.UNAUTHENTICATED:
         raise ConfigError(
-            f"{where}: the Ray cluster at {target} refused the token from {_token_source()}: "
+            f"{where}: the Ray cluster at {shown} refused the token from {_token_source()}: "
             "use its head node's token (`ray get-auth-token` there prints it)"
         )
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         raise ConfigError(
-            f"{where}: no Ray cluster answers at {target} (waited up to {timeout_s:.0f} s): "
+            f"{where}: no Ray cluster answers at {shown} (waited up to {timeout_s:.0f} s): "
             "is `ray start --head` running there, on that port?"
         )
-    raise ConfigError(f"{where}: {target} does not answer as a Ray head node ({code.name})")
+    raise ConfigError(f"{where}: {shown} does not answer as a Ray head node ({code.name})")
 
 
 def _check_local_node(
-    target: str, where: str, token: str | None, deadline: float, timeout_s: float
+    target: str, shown: str, where: str, token: str | None, deadline: float, timeout_s: float
 ) -> None:
     """A driver must run on a node of its cluster; ``ray.init`` would wait 60 s to say so."""
     local = services.find_node_ids()  # node ids of the raylets running on this machine
@@ -214,12 +219,12 @@ def _check_local_node(
         reply = _call(target, token, deadline, "GetAllNodeInfo", request)
     except grpc.RpcError as err:
         raise ConfigError(
-            f"{where}: the Ray cluster at {target} did not list its nodes within "
+            f"{where}: the Ray cluster at {shown} did not list its nodes within "
             f"{timeout_s:.0f} s ({err.code().name})"
         ) from None
     if not {n.node_id.hex() for n in reply.node_info_list} & set(local):
         raise ConfigError(
-            f"{where}: no node of the Ray cluster at {target} runs on this machine: run evorl "
+            f"{where}: no node of the Ray cluster at {shown} runs on this machine: run evorl "
             f"on one of its nodes (the head, say), or first `ray start --address={target}` here"
         )
 
