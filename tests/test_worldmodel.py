@@ -693,7 +693,13 @@ def test_bench_interrupted_then_rerun_gives_the_uninterrupted_table(tmp_path):
         return [sys.executable, script, "--quick", *out]
 
     proc = subprocess.Popen(
-        command("cut"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path
+        command("cut"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        # as from a terminal: a test run started in the background inherits SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     saved = tmp_path / "cut" / "seed-1" / "bench.json"
     deadline = time.monotonic() + 120
