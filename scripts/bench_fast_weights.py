@@ -24,7 +24,7 @@ Three tables, each beside the published figures it can be compared with:
    ``controller.kind=lstm``) and CoSyNE / CMA-ES / NEAT / ESP (DESIGN.md, Gomez et al. 2008).
 
 Usage:
-    python scripts/bench_fast_weights.py --only assoc --seeds 1          # 0.5-8 min per model
+    python scripts/bench_fast_weights.py --only assoc --seeds 1          # 0.5-28 min per model
     python scripts/bench_fast_weights.py --only capacity
     python scripts/bench_fast_weights.py --only capacity --keys "" --update-keys 48,64  # setting 2
     python scripts/bench_fast_weights.py --only pole --seeds 1,2,3
@@ -86,8 +86,8 @@ ASSOC_TRAIN = ["lr=0.01", "lr_final=0.0003", "max_sequences=1000000", "eval_ever
 # Ba et al.'s fast weights RNN (evorl.controllers.fast_rnn; λ 0.95, η 0.5, S 1 by default) as
 # their associative-retrieval net (a learned 100-wide input embedding, 100 ReLU units before
 # the softmax), and what its row changes in the shared training (applied after ASSOC_TRAIN):
-# batches of 32 instead of 128, lr 0.001 decayed to 0.0001, over 2M strings (62,500 updates;
-# tuned on seeds 7-9, docs/fast-weights.md, "The paper's net").
+# batches of 32 instead of 128, lr 0.001 decayed to 0.0001, over 4M strings (125,000 updates;
+# tuned on seeds 7-9, docs/fast-weights.md, "The paper's net"; 18-28 min a run on one core).
 ASSOC_FAST_RNN = [
     "controller.kind=fast_rnn",
     "controller.hidden=[{h}]",
@@ -96,7 +96,7 @@ ASSOC_FAST_RNN = [
     "batch_size=32",
     "lr=0.001",
     "lr_final=0.0001",
-    "max_sequences=2000000",
+    "max_sequences=4000000",
     "eval_every=200000",
 ]
 QUICK_ASSOC = ["max_sequences=2560", "eval_every=1280", "test_size=500", "train_size=5000"]
