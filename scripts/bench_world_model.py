@@ -14,7 +14,10 @@ For every seed, one ``take-cover`` world-model pipeline (``<dir>/seed-<s>``, the
   generations as one dream evolution (CMA-ES 32 × 4 rollouts: every real step runs V).
 
 Each row is a seed's mean over the test episodes; the table gives the mean ± std of the seed
-means, the ratio to random and the per-seed means, and the targets of issue 25: the last
+means, the ratio to random, the mean wall time of the row's stage (round 0 at ``--tau``: the
+whole pipeline, collection, V, M and the dream evolution; another τ: its evolution; a round:
+its collection, retraining and evolution; not the test) and the per-seed means, and the
+targets of issue 25: the last
 round's C at >= 3x random and >= 80% of the real-trained C. Controllers are tested as soon as
 they are evolved, before a later round retrains the V and M they were evolved with.
 
@@ -214,7 +217,7 @@ def report(benches: list[SeedBench], tau: float, rounds: int, temperatures: list
     print(f"\ntake-cover, {benches[0].episodes} real test episodes a controller; per seed its mean")
     print(
         f"{'controller':<18} {'seeds':>5} {'real, mean ± std':>17} {'x random':>8} "
-        f"{'dream score':>14}  per-seed real means"
+        f"{'dream score':>14} {'wall s':>7}  per-seed real means"
     )
     for key in keys:
         done = [b for b in benches if b.has(key)]
@@ -223,9 +226,11 @@ def report(benches: list[SeedBench], tau: float, rounds: int, temperatures: list
         if key == "random" and means:
             random_mean = float(np.mean(means))
         ratio = np.mean(means) / random_mean if means and random_mean else None
+        seconds = [b.rows[key].get("seconds", 0.0) for b in done]
+        wall = f"{np.mean(seconds):.0f}" if key != "random" and seconds else ""
         print(
             f"{key:<18} {len(means):>5} {_stats(means):>17} "
-            f"{'' if ratio is None else f'{ratio:.2f}':>8} {_stats(dreams):>14}  "
+            f"{'' if ratio is None else f'{ratio:.2f}':>8} {_stats(dreams):>14} {wall:>7}  "
             + " ".join(f"{m:.0f}" for m in means)
         )
         table.append(
@@ -235,7 +240,7 @@ def report(benches: list[SeedBench], tau: float, rounds: int, temperatures: list
                 "real_means": means,
                 "dream_means": dreams,
                 "x_random": ratio,
-                "seconds": [b.rows[key].get("seconds", 0.0) for b in done],
+                "seconds": seconds,
             }
         )
     last = f"dream t{tau:g} r{rounds}"
