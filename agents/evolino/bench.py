@@ -41,6 +41,20 @@ _RIDGES = {"ridges": (1e-10, 1e-8, 1e-6, 1e-4)}  # reservoirpy's readout: best b
 _RPY_CHAOS = ("jaeger-haas", "mg-tutorial")  # the MSO example's 3,000 units: sines only
 _ESP = {"credit": "max", "burst_scale": 0.01, "generations": 10**9, "readout_cells": True}
 _SINES = {"sigma": 0.2, "input_std": 0.1, **_ESP}
+# Near-linear cells (PyBrain's Evolino example for five sines: input scaled by 1e-3, weights
+# within 1e-2, Cauchy mutation 1e-3, no peepholes, a readout on the cell outputs alone): the
+# cells act as linear filters of the series, whose features span the sines' 10-dim state; the
+# tiny features need float64 readouts.
+_NEAR_LINEAR = _ESP | {
+    "input_std": 0.001,
+    "sigma": 0.01,
+    "mutation_scale": 0.001,
+    "burst_scale": 0.001,
+    "peepholes": False,
+    "readout_cells": False,
+    "readout_input": False,
+    "dtype": "float64",
+}
 _MG = {"valid": 840, "valid_horizon": 84, "train_steps": 1600, "input_std": 0.1, "forget_bias": 1.0}
 _MG |= {"readout_cells": "tanh"}  # bounded features: cells that integrate without limit mislead it
 _MG_POLISH = {  # 2 searches, 2 polishes
@@ -66,10 +80,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "glstm": _G(hidden=20, time_limit=60),
     },
     "sines5": {
-        # misses the paper's 0.166 on every seed tried; the input noise keeps the free run
-        # bounded (test NRMSE below 1 on seeds 1-3, against 5.18, 0.91, 5.55 without it) but
-        # out of phase: docs/evolino.md, "5 sines"
-        "evolino": _E(hidden=20, time_limit=400, teacher_noise=0.01, **_SINES),
+        # the near-linear regime of PyBrain's Evolino sines example: docs/evolino.md, "5 sines"
+        "evolino": _E(hidden=40, time_limit=400, **_NEAR_LINEAR),
         "glstm": _G(hidden=20, time_limit=60),
     },
     "mackey-glass": {
