@@ -76,7 +76,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "glstm": _G(hidden=15, time_limit=60),
     },
     "sines4": {
-        "evolino": _E(hidden=20, time_limit=300, polish_steps=10**6, polish_time=100, **_SINES),
+        "evolino": _E(hidden=40, time_limit=400, **_NEAR_LINEAR),  # as sines5
         "glstm": _G(hidden=20, time_limit=60),
     },
     "sines5": {
