@@ -42,9 +42,8 @@ _RPY_CHAOS = ("jaeger-haas", "mg-tutorial")  # the MSO example's 3,000 units: si
 _ESP = {"credit": "max", "burst_scale": 0.01, "generations": 10**9, "readout_cells": True}
 _SINES = {"sigma": 0.2, "input_std": 0.1, **_ESP}
 # Near-linear cells (PyBrain's Evolino example for five sines: input scaled by 1e-3, weights
-# within 1e-2, Cauchy mutation 1e-3, no peepholes, a readout on the cell outputs alone): the
-# cells act as linear filters of the series, whose features span the sines' 10-dim state; the
-# tiny features need float64 readouts.
+# within 1e-2, Cauchy mutation 1e-3, no peepholes, a readout on the cell outputs alone): cells
+# near their linear part filter the series linearly; the tiny features need float64 readouts.
 _NEAR_LINEAR = _ESP | {
     "input_std": 0.001,
     "sigma": 0.01,
