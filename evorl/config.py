@@ -163,12 +163,15 @@ class EvalConfig:
     pole_protocol: str | None = spec(None, choices=("balanced", "champion"))
     """Pole-balancing envs only: follow the benchmark's solve protocol (:mod:`evorl.pole`)
     instead of test episodes (needs ``test_every: 0``). ``balanced``: every individual that
-    balanced its whole training episode gets the 100,000-step test; ``champion``: only the
-    generation's fittest. The run stops solved when a candidate passes."""
+    balanced its whole training episode gets the long test (``pole_test_steps``); ``champion``:
+    only the generation's fittest. The run stops solved when a candidate passes."""
     pole_min_generalization: int = spec(0, ge=0, le=625)
     """With ``pole_protocol`` (ignored without): a candidate that passes the long test is a
     solution only if it also balances 1,000 steps from this many of the 625 generalisation start
     states (0: the literature's protocol, score measured but not required)."""
+    pole_test_steps: int = spec(100_000, ge=1)
+    """With ``pole_protocol``: steps a candidate must balance from the standard start state to
+    solve the run (100,000: the literature's test; fewer for a quick look, not comparable)."""
 
     def __post_init__(self) -> None:
         check_fields(self, "eval")

@@ -164,15 +164,16 @@ def run_task(
 ) -> dict[str, Any]:
     """All seeds of one task; the JSON record of the row.
 
-    The protocol is the task's, with the candidates and required generalisation the preset's
-    config names (``eval.pole_protocol``, ``eval.pole_min_generalization``), then
+    The protocol is the task's, with the candidates, required generalisation and long-test
+    steps the preset's config names (``eval.pole_protocol``, ``eval.pole_min_generalization``,
+    ``eval.pole_test_steps``; ``test_steps``, the quick mode's, overrides the last), then
     ``protocol_changes`` (fields of :class:`PoleProtocol`; None values are ignored).
     """
     task = TASKS[name]
     configs = task_configs(task, seeds, overrides)
     preset = configs[0].eval
     changes = {
-        "test_steps": test_steps,
+        "test_steps": preset.pole_test_steps if test_steps is None else test_steps,
         "candidates": preset.pole_protocol,
         "min_generalization": preset.pole_min_generalization,
     }

@@ -145,12 +145,17 @@ def test_config_attaches_the_protocol():
     trainer = build_trainer(_config("dpnv", 1))
     assert isinstance(trainer.tester, PoleTester)
     assert trainer.tester.protocol.candidates == "balanced"
+    assert trainer.tester.protocol.test_steps == 100_000
+    short = build_trainer(_config("dpnv", 1, "--eval.pole_test_steps=5000"))
+    assert short.tester.protocol.test_steps == 5000
     strict = build_trainer(_config("dpnv", 1, "--eval.pole_min_generalization=150"))
     assert strict.tester.protocol.min_generalization == 150
     plain = build_trainer(_config("dpnv", 1, "--eval.pole_protocol=null"))
     assert not isinstance(plain.tester, PoleTester)
     with pytest.raises(ConfigError, match=r"<= 625, got 626"):
         _config("dpnv", 1, "--eval.pole_min_generalization=626")
+    with pytest.raises(ConfigError, match=r"pole_test_steps.*>= 1, got 0"):
+        _config("dpnv", 1, "--eval.pole_test_steps=0")
     with pytest.raises(ConfigError, match=r"eval\.pole_protocol"):
         _config("dpnv", 1, "--eval.pole_protocol=best")
     with pytest.raises(ConfigError, match="Pole"):

@@ -650,50 +650,52 @@ def test_v_and_m_train_on_the_gpu_as_on_the_cpu(trained, tmp_path):
         assert cpu[0]["loss"] == pytest.approx(gpu[0]["loss"], rel=1e-3)
 
 
+BENCH = str(ROOT / "scripts" / "bench_world_model.py")
+
+
+def _bench_command(tmp: Path, name: str) -> list[str]:
+    out = ["--dir", str(tmp / name), "--out", str(tmp / f"{name}.json")]
+    return [sys.executable, BENCH, "--quick", *out]
+
+
+def _run_bench(tmp: Path, name: str) -> tuple[str, list[dict]]:
+    proc = subprocess.run(
+        _bench_command(tmp, name), capture_output=True, text=True, timeout=180, cwd=tmp
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout, json.loads((tmp / f"{name}.json").read_text())["rows"]
+
+
+@pytest.fixture(scope="module")
+def quick_bench(tmp_path_factory):
+    """One uninterrupted ``--quick`` bench run (the reference of the tests below)."""
+    tmp = tmp_path_factory.mktemp("wm-bench")
+    stdout, rows = _run_bench(tmp, "whole")
+    return tmp, stdout, rows
+
+
 @pytest.mark.slow
-def test_bench_quick_mode_rows_and_resume(tmp_path):
-    out = tmp_path / "wm.json"
-    command = [
-        sys.executable,
-        str(ROOT / "scripts" / "bench_world_model.py"),
-        "--quick",
-        "--dir",
-        str(tmp_path / "bench"),
-        "--out",
-        str(out),
-    ]
-
-    def run():
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=tmp_path)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        return proc.stdout, json.loads(out.read_text())
-
-    stdout, first = run()
-    rows = {row["row"]: row for row in first["rows"]}
+def test_bench_quick_mode_rows_and_resume(quick_bench):
+    tmp, stdout, first = quick_bench
+    rows = {row["row"]: row for row in first}
     assert list(rows) == ["random", "dream t0.1 r0", "dream t1.15 r0", "dream t1.15 r1", "real"]
     assert all(row["seeds"] == [1] and len(row["real_means"]) == 1 for row in rows.values())
-    saved = json.loads((tmp_path / "bench" / "seed-1" / "bench.json").read_text())
+    saved = json.loads((tmp / "whole" / "seed-1" / "bench.json").read_text())
     # every dream controller was tested before a later round retrained V and M
     assert not any(row.get("retrained_since") for row in saved.values())
     assert "seed 1 dream t1.15 r1: real" in stdout
     # a second run finds every row done: it evaluates nothing and reports the same table
-    again, second = run()
+    again, second = _run_bench(tmp, "whole")
     assert "seed 1 " not in again
-    assert [r["real_means"] for r in second["rows"]] == [r["real_means"] for r in first["rows"]]
+    assert [r["real_means"] for r in second] == [r["real_means"] for r in first]
 
 
 @pytest.mark.slow
-def test_bench_interrupted_then_rerun_gives_the_uninterrupted_table(tmp_path):
+def test_bench_interrupted_then_rerun_gives_the_uninterrupted_table(quick_bench, tmp_path):
     """Ctrl-C once the first row is saved: exit 130 with one line; a second run completes the
     table, equal to an uninterrupted run's."""
-    script = str(ROOT / "scripts" / "bench_world_model.py")
-
-    def command(name: str) -> list[str]:
-        out = ["--dir", str(tmp_path / name), "--out", str(tmp_path / f"{name}.json")]
-        return [sys.executable, script, "--quick", *out]
-
     proc = subprocess.Popen(
-        command("cut"),
+        _bench_command(tmp_path, "cut"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -709,11 +711,8 @@ def test_bench_interrupted_then_rerun_gives_the_uninterrupted_table(tmp_path):
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr[-2000:]
     assert "interrupted: finished rows are kept" in stdout and "Traceback" not in stderr
-    for name in ("cut", "whole"):
-        run = subprocess.run(command(name), capture_output=True, text=True, timeout=180)
-        assert run.returncode == 0, run.stderr[-2000:]
-    tables = [json.loads((tmp_path / f"{n}.json").read_text())["rows"] for n in ("cut", "whole")]
-    assert [r["real_means"] for r in tables[0]] == [r["real_means"] for r in tables[1]]
+    _, rows = _run_bench(tmp_path, "cut")
+    assert [r["real_means"] for r in rows] == [r["real_means"] for r in quick_bench[2]]
 
 
 # ----------------------------------------------------------------------------- diagnostics

@@ -33,10 +33,14 @@ Two drivers give the same per-run results bit for bit (tested):
 Modules: :mod:`~evorl.pole.longtest` (the tests of a controller), :mod:`~evorl.pole.tester`,
 :mod:`~evorl.pole.lockstep`; ``scripts/bench_pole.py`` prints the table.
 
+``eval.pole_test_steps`` shortens the long test for a quick look (10,000 steps in the example
+below, a few seconds; counts measured so are not the literature's).
+
 Example:
     >>> from evorl.builder import build_trainer
     >>> from evorl.config import load_config
-    >>> trainer = build_trainer(load_config("single-pole", ["--seed=3"]))
+    >>> quick = ["--seed=3", "--eval.pole_test_steps=10000"]
+    >>> trainer = build_trainer(load_config("single-pole", quick))
     >>> state = trainer.run()
     >>> state.solved, trainer.tester.solution.evaluations > 0
     (True, True)

@@ -136,6 +136,7 @@ class PoleTester:
         protocol = PoleProtocol(
             candidates=ev.pole_protocol or "balanced",
             min_generalization=ev.pole_min_generalization,
+            test_steps=ev.pole_test_steps,
         )
         return cls(controller, config.env, protocol)
 
