@@ -232,7 +232,7 @@ def bench_pole(args: argparse.Namespace) -> list[dict[str, Any]]:
             candidates=ev.pole_protocol,
             generalization=True,
             min_generalization=ev.pole_min_generalization,
-            **({"test_steps": 2000} if args.quick else {}),
+            test_steps=2000 if args.quick else ev.pole_test_steps,
         )
         start = time.perf_counter()
         results = run_lockstep(configs, protocol)
