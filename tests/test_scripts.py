@@ -41,7 +41,7 @@ def quick_runs(request, tmp_path_factory) -> dict[str, tuple[subprocess.Complete
     selected = {
         item.callspec.params["script"]
         for item in request.session.items
-        if item.module is request.module and hasattr(item, "callspec")
+        if getattr(item, "module", None) is request.module and hasattr(item, "callspec")
     }
     todo = [(s, e) for s, e in SCRIPTS if s in selected and _available(s)]
     root = tmp_path_factory.mktemp("scripts")
