@@ -1,8 +1,8 @@
 """World model on the take-cover task over several seeds: random, real-evolved, dream-evolved C.
 
-For every seed, one ``take-cover`` world-model pipeline (``<dir>/seed-<s>``, the preset with
-``seed=s``), and its controllers' real-env scores over ``--episodes`` test episodes (reset seeds
-10,000 …):
+For every seed, one world-model pipeline (``<dir>/seed-<s>``, ``--preset``, ``take-cover`` by
+default, with ``seed=s``), and its controllers' real-env scores over ``--episodes`` test episodes
+(reset seeds 10,000 …):
 
 * **random**: a uniformly random policy;
 * **dream, round 0, τ**: C evolved only in M's dream at each τ of ``--temperatures``, with V and
@@ -30,6 +30,8 @@ Usage:
     python scripts/bench_world_model.py --seeds 1,2,3,4,5     # hours on a 2-core CPU (resumes)
     python scripts/bench_world_model.py --quick                # seconds; the smoke test
     python scripts/bench_world_model.py --report               # print what is done, run nothing
+    python scripts/bench_world_model.py --preset carracing --seeds 1 --rounds 0 --tau 1.0 \
+        --temperatures "" --no-real --set collect.episodes=32 ...   # CarRacing, scaled down
 """
 
 from __future__ import annotations
@@ -108,12 +110,14 @@ class SeedBench:
     """One seed's pipeline directory and its finished rows (``bench.json``, written atomically
     after every row)."""
 
-    def __init__(self, root: Path, seed: int, overrides: list[str], episodes: int) -> None:
+    def __init__(
+        self, root: Path, seed: int, overrides: list[str], episodes: int, preset: str
+    ) -> None:
         self.seed, self.episodes = seed, episodes
         self.directory = root / f"seed-{seed}"
         fresh = not (self.directory / "config.yaml").exists()
         self.config = open_pipeline(
-            self.directory, "take-cover" if fresh else None, [*overrides, f"seed={seed}"]
+            self.directory, preset if fresh else None, [*overrides, f"seed={seed}"]
         )
         path = self.directory / RESULTS
         self.rows: dict[str, dict] = json.loads(path.read_text()) if path.exists() else {}
@@ -193,14 +197,20 @@ def phase_real(bench: SeedBench) -> None:
 
 
 def run_phases(
-    benches: list[SeedBench], tau: float, rounds: int, temperatures: list[float], quiet: bool
+    benches: list[SeedBench],
+    tau: float,
+    rounds: int,
+    temperatures: list[float],
+    quiet: bool,
+    real: bool = True,
 ) -> None:
-    """Round 0 and the τ rows of every seed, then the iterate rounds, then the real rows."""
+    """Round 0 and the τ rows of every seed, then the iterate rounds, then the real rows
+    (unless ``real`` is False)."""
     for bench in benches:
         phase_round0(bench, tau, [t for t in temperatures if t != tau], quiet)
     for bench in benches:
         phase_rounds(bench, tau, rounds, quiet)
-    for bench in benches:
+    for bench in benches if real else ():
         phase_real(bench)
 
 
@@ -214,7 +224,8 @@ def report(benches: list[SeedBench], tau: float, rounds: int, temperatures: list
     keys = ["random", *[f"dream t{t:g} r0" for t in sorted({tau, *temperatures})]]
     keys += [f"dream t{tau:g} r{r}" for r in range(1, rounds + 1)] + ["real"]
     table, random_mean = [], None
-    print(f"\ntake-cover, {benches[0].episodes} real test episodes a controller; per seed its mean")
+    name, episodes = benches[0].config.name, benches[0].episodes
+    print(f"\n{name}, {episodes} real test episodes a controller; per seed its mean")
     print(
         f"{'controller':<18} {'seeds':>5} {'real, mean ± std':>17} {'x random':>8} "
         f"{'dream score':>14} {'wall s':>7}  per-seed real means"
@@ -269,6 +280,9 @@ def report(benches: list[SeedBench], tau: float, rounds: int, temperatures: list
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny budget (seconds)")
+    parser.add_argument(
+        "--preset", default="take-cover", help="world-model preset of new seed folders"
+    )
     parser.add_argument("--seeds", default="1,2,3,4,5", help="pipeline seeds, comma-separated")
     parser.add_argument("--rounds", type=int, default=3, help="iterate rounds after round 0")
     parser.add_argument("--tau", type=float, default=1.15, help="temperature of the iterate rows")
@@ -276,6 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", default="runs/bench-world-model", help="folder of the seeds")
     parser.add_argument("--episodes", type=int, default=100, help="real test episodes per row")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--no-real",
+        action="store_true",
+        help="skip the real-trained row (CarRacing: ~20 core-minutes a generation)",
+    )
     parser.add_argument("--report", action="store_true", help="print the table, run nothing")
     parser.add_argument("--out", default="bench_results/world_model.json", help="JSON results")
     args = parser.parse_args(argv)
@@ -286,11 +305,11 @@ def main(argv: list[str] | None = None) -> int:
     overrides = (QUICK if args.quick else []) + args.set
     episodes = 3 if args.quick else args.episodes
     root, quiet = Path(args.dir), not sys.stderr.isatty()
-    benches = [SeedBench(root, s, overrides, episodes) for s in seeds]
+    benches = [SeedBench(root, s, overrides, episodes, args.preset) for s in seeds]
     clock = time.perf_counter()
     if not args.report:
         try:
-            run_phases(benches, args.tau, rounds, temperatures, quiet)
+            run_phases(benches, args.tau, rounds, temperatures, quiet, not args.no_real)
         except (KeyboardInterrupt, StopNow):
             print(f"interrupted: finished rows are kept in {root}; run again to resume")
             return 130
