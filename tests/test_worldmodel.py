@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import importlib.util
 import json
 import math
 import os
@@ -713,6 +714,32 @@ def test_bench_interrupted_then_rerun_gives_the_uninterrupted_table(quick_bench,
     assert "interrupted: finished rows are kept" in stdout and "Traceback" not in stderr
     _, rows = _run_bench(tmp_path, "cut")
     assert [r["real_means"] for r in rows] == [r["real_means"] for r in quick_bench[2]]
+
+
+def _bench_module():
+    spec = importlib.util.spec_from_file_location("bench_world_model", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_preset_and_no_real(tmp_path, monkeypatch):
+    """``--preset`` names the preset of new seed folders (an existing folder keeps its own);
+    ``--no-real`` runs every phase but the real-trained row."""
+    bench = _bench_module()
+    car = bench.SeedBench(tmp_path, 4, ["collect.episodes=2"], 1, "carracing")
+    assert (car.config.name, car.config.env.id, car.config.seed) == ("carracing", "CarRacing-v3", 4)
+    assert car.config.collect.episodes == 2
+    again = bench.SeedBench(tmp_path, 4, [], 1, "take-cover")  # the folder's config wins
+    assert again.config.env.id == "CarRacing-v3"
+    calls = []
+    for phase in ("phase_round0", "phase_rounds", "phase_real"):
+        monkeypatch.setattr(bench, phase, lambda b, *a, _p=phase: calls.append((_p, b.seed)))
+    bench.run_phases([car], 1.0, 0, [], True, real=False)
+    assert calls == [("phase_round0", 4), ("phase_rounds", 4)]
+    calls.clear()
+    bench.run_phases([car], 1.0, 0, [], True)
+    assert calls[-1] == ("phase_real", 4)
 
 
 # ----------------------------------------------------------------------------- diagnostics
