@@ -219,10 +219,16 @@ def _stats(values: list[float]) -> str:
     return f"{v.mean():.1f} ± {v.std():.1f}" if v.size else "—"
 
 
-def report(benches: list[SeedBench], tau: float, rounds: int, temperatures: list[float]):
+def report(
+    benches: list[SeedBench],
+    tau: float,
+    rounds: int,
+    temperatures: list[float],
+    real: bool = True,
+):
     """The table over seeds (mean ± std of the seed means), printed and returned as a dict."""
     keys = ["random", *[f"dream t{t:g} r0" for t in sorted({tau, *temperatures})]]
-    keys += [f"dream t{tau:g} r{r}" for r in range(1, rounds + 1)] + ["real"]
+    keys += [f"dream t{tau:g} r{r}" for r in range(1, rounds + 1)] + (["real"] if real else [])
     table, random_mean = [], None
     name, episodes = benches[0].config.name, benches[0].episodes
     print(f"\n{name}, {episodes} real test episodes a controller; per seed its mean")
@@ -236,7 +242,8 @@ def report(benches: list[SeedBench], tau: float, rounds: int, temperatures: list
         dreams = [float(np.mean(b.rows[key]["dream"])) for b in done if b.rows[key]["dream"]]
         if key == "random" and means:
             random_mean = float(np.mean(means))
-        ratio = np.mean(means) / random_mean if means and random_mean else None
+        # a ratio says nothing where random scores <= 0 (CarRacing: -0.1 a frame)
+        ratio = np.mean(means) / random_mean if means and random_mean and random_mean > 0 else None
         seconds = [b.rows[key].get("seconds", 0.0) for b in done]
         wall = f"{np.mean(seconds):.0f}" if key != "random" and seconds else ""
         print(
@@ -313,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         except (KeyboardInterrupt, StopNow):
             print(f"interrupted: finished rows are kept in {root}; run again to resume")
             return 130
-    result = report(benches, args.tau, rounds, temperatures)
+    result = report(benches, args.tau, rounds, temperatures, not args.no_real)
     result.update(
         episodes=episodes,
         seconds_this_run=time.perf_counter() - clock,

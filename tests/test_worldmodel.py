@@ -740,6 +740,12 @@ def test_bench_preset_and_no_real(tmp_path, monkeypatch):
     calls.clear()
     bench.run_phases([car], 1.0, 0, [], True)
     assert calls[-1] == ("phase_real", 4)
+    # the table leaves the real row out, and gives no "x random" where random scores <= 0
+    car.save("random", {"real": [-30.0, -20.0], "dream": None, "seconds": 0.0})
+    car.save("dream t1 r0", {"real": [-80.0], "dream": [100.0], "seconds": 5.0})
+    table = bench.report([car], 1.0, 0, [], real=False)["rows"]
+    assert [row["row"] for row in table] == ["random", "dream t1 r0"]
+    assert table[1]["real_means"] == [-80.0] and table[1]["x_random"] is None
 
 
 # ----------------------------------------------------------------------------- diagnostics
