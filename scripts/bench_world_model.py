@@ -1,4 +1,4 @@
-"""World model on the take-cover task over several seeds: random, real-evolved, dream-evolved C.
+"""World model (take-cover by default) over several seeds: random, real-evolved, dream-evolved C.
 
 For every seed, one world-model pipeline (``<dir>/seed-<s>``, ``--preset``, ``take-cover`` by
 default, with ``seed=s``), and its controllers' real-env scores over ``--episodes`` test episodes
@@ -31,7 +31,7 @@ Usage:
     python scripts/bench_world_model.py --quick                # seconds; the smoke test
     python scripts/bench_world_model.py --report               # print what is done, run nothing
     python scripts/bench_world_model.py --preset carracing --seeds 1 --rounds 0 --tau 1.0 \
-        --temperatures "" --no-real --set collect.episodes=32 ...   # CarRacing, scaled down
+        --temperatures "" --no-real --set collect.episodes=24 ...   # CarRacing, scaled down
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ from evorl.agents.worldmodel.pipeline import open_pipeline, stage_evolve, stage_
 from evorl.agents.worldmodel.preprocess import make_real_env
 from evorl.agents.worldmodel.shards import shard_name
 from evorl.agents.worldmodel.train import DATA
-from evorl.errors import StopNow
+from evorl.errors import ConfigError, StopNow
 from evorl.rundir import atomic_write_text
 
 QUICK = [
@@ -312,7 +312,10 @@ def main(argv: list[str] | None = None) -> int:
     overrides = (QUICK if args.quick else []) + args.set
     episodes = 3 if args.quick else args.episodes
     root, quiet = Path(args.dir), not sys.stderr.isatty()
-    benches = [SeedBench(root, s, overrides, episodes, args.preset) for s in seeds]
+    try:
+        benches = [SeedBench(root, s, overrides, episodes, args.preset) for s in seeds]
+    except ConfigError as err:  # an unknown preset, a bad --set: one line, exit 2
+        parser.error(str(err))
     clock = time.perf_counter()
     if not args.report:
         try:

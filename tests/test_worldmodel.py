@@ -723,7 +723,7 @@ def _bench_module():
     return module
 
 
-def test_bench_preset_and_no_real(tmp_path, monkeypatch):
+def test_bench_preset_and_no_real(tmp_path, monkeypatch, capsys):
     """``--preset`` names the preset of new seed folders (an existing folder keeps its own);
     ``--no-real`` runs every phase but the real-trained row."""
     bench = _bench_module()
@@ -746,6 +746,12 @@ def test_bench_preset_and_no_real(tmp_path, monkeypatch):
     table = bench.report([car], 1.0, 0, [], real=False)["rows"]
     assert [row["row"] for row in table] == ["random", "dream t1 r0"]
     assert table[1]["real_means"] == [-80.0] and table[1]["x_random"] is None
+    # an unknown preset or a bad override: one line, exit 2, no folder made
+    for bad in (["--preset", "nosuch"], ["--set", "rnn.hidden=-3"]):
+        with pytest.raises(SystemExit) as stop:
+            bench.main([*bad, "--seeds", "9", "--dir", str(tmp_path / "bad"), "--report"])
+        assert stop.value.code == 2
+        assert "error: " in capsys.readouterr().err and not (tmp_path / "bad").exists()
 
 
 # ----------------------------------------------------------------------------- diagnostics
