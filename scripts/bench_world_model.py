@@ -243,7 +243,7 @@ def report(
         if key == "random" and means:
             random_mean = float(np.mean(means))
         # a ratio says nothing where random scores <= 0 (CarRacing: -0.1 a frame)
-        ratio = np.mean(means) / random_mean if means and random_mean and random_mean > 0 else None
+        ratio = np.mean(means) / random_mean if means and (random_mean or 0) > 0 else None
         seconds = [b.rows[key].get("seconds", 0.0) for b in done]
         wall = f"{np.mean(seconds):.0f}" if key != "random" and seconds else ""
         print(
