@@ -262,8 +262,10 @@ def test_streaming_loaders_visit_every_frame_once(tmp_path):
     pieces = sequence_pieces(episode, 3)
     assert [len(p["reward"]) for p in pieces] == [3, 3, 1]
     assert pieces[2]["mu"][:, 0].tolist() == [6.0, 7.0]
-    batch = pad_batch(pieces, 3)
+    batch = pad_batch(pieces)
     assert batch["mu"].shape == (4, 3, 1) and batch["mask"].sum() == 7
+    short = pad_batch(pieces[2:])  # padded to its own longest piece, not to seq_len
+    assert short["mu"].shape == (2, 1, 1) and short["mask"].tolist() == [[True]]
 
 
 # ----------------------------------------------------------------------------- the pipeline
@@ -825,6 +827,14 @@ def test_model_errors_match_a_step_by_step_reference():
     assert report["done_p_at_deaths"] == pytest.approx((p[6] + p[10]) / 2, rel=1e-5)
     assert report["z_mse_still"] == pytest.approx(np.mean(still), rel=1e-5)
     assert report["z_mse"] == pytest.approx(np.mean(mse), rel=1e-5)
+    # the done head's cross-entropy against torch's, and the constant rate's (2 deaths in 11)
+    dead = torch.tensor([t in (6, 10) for t in range(11)], dtype=torch.float64)
+    ce = torch.nn.functional.binary_cross_entropy(torch.tensor(p, dtype=torch.float64), dead)
+    ce_rate = torch.nn.functional.binary_cross_entropy(torch.full((11,), 2 / 11).double(), dead)
+    assert report["done_ce"] == pytest.approx(ce.item(), rel=1e-5)
+    assert report["done_ce_constant"] == pytest.approx(ce_rate.item(), rel=1e-9)
+    assert report["done_skill"] == pytest.approx(1 - ce.item() / ce_rate.item(), rel=1e-5)
+    assert report["done_p_first_step"] == pytest.approx((p[0] + p[7]) / 2, rel=1e-5)
 
 
 def test_exploration_noise_is_epsilon_greedy_or_clipped_gaussian():
@@ -873,6 +883,7 @@ def test_diagnose_reports_every_measurement(trained, tmp_path, monkeypatch, caps
     assert run_cli(monkeypatch, "wm", "diagnose", str(folder), "--episodes", "3") == 0
     out = capsys.readouterr().out
     assert "Spearman dream vs real" in out and "death rate by step" in out
+    assert "for the episodes' constant death rate (skill" in out
     report = json.loads((folder / "diagnostics" / "evolve-dream-t1.15.json").read_text())
     for key in ("population_first", "population_last"):
         pop = report[key]

@@ -131,6 +131,7 @@ def model_errors(rnn: MDNRNN, episodes: Sequence[dict[str, np.ndarray]]) -> dict
     nll_all, p = torch.cat(nll).numpy(), torch.cat(p_done).numpy()
     died, step = np.concatenate(deaths), np.concatenate(steps)
     return {
+        **done_skill(p, died, step),
         "episodes": len(episodes),
         "steps": len(step),
         "mean_length": float(len(step) / max(len(episodes), 1)),
@@ -142,6 +143,28 @@ def model_errors(rnn: MDNRNN, episodes: Sequence[dict[str, np.ndarray]]) -> dict
         "deaths_real": int(died.sum()),
         "deaths_predicted": float(p.sum()),
         "by_step": by_step(step, died, p),
+    }
+
+
+def done_skill(p: np.ndarray, died: np.ndarray, step: np.ndarray) -> dict[str, float]:
+    """The done head against the simplest forecast, the episodes' own death rate at every
+    step: both cross-entropies (nats a step) and the skill ``1 - ce / ce_constant`` (0: no
+    better than the rate; < 0: worse); and M's mean death probability at the first step.
+
+    A done head that has learned nothing of when deaths come scores a skill near 0, however
+    well its overall death count agrees; the first step's probability is a death the dream
+    draws before C has acted (no collected episode ends there in take-cover).
+    """
+    eps = 1e-7
+    q = np.clip(p.astype(np.float64), eps, 1 - eps)
+    ce = float(-np.mean(np.where(died, np.log(q), np.log1p(-q))))
+    rate = float(np.clip(died.mean(), eps, 1 - eps))
+    ce_constant = float(-(rate * np.log(rate) + (1 - rate) * np.log1p(-rate)))
+    return {
+        "done_ce": ce,
+        "done_ce_constant": ce_constant,
+        "done_skill": 1.0 - ce / ce_constant,
+        "done_p_first_step": float(p[step == 0].mean()),
     }
 
 
@@ -319,6 +342,11 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             f"{m['z_mse_still']:.4f}); done p at deaths {at_death}, elsewhere "
             f"{m['done_p_elsewhere']:.4f}; deaths {m['deaths_real']} real, "
             f"{m['deaths_predicted']:.1f} predicted"
+        )
+        lines.append(
+            f"  done head: cross-entropy {m['done_ce']:.4f} a step against "
+            f"{m['done_ce_constant']:.4f} for the episodes' constant death rate (skill "
+            f"{m['done_skill']:+.2f}); death probability at step 0: {m['done_p_first_step']:.4f}"
         )
         lines.append("  death rate by step, real / M: " + ", ".join(
             f"{r['steps']} {_rate(r['real'])}/{_rate(r['predicted'])}" for r in m["by_step"]

@@ -81,17 +81,20 @@ def sequence_pieces(episode: dict[str, np.ndarray], seq_len: int) -> list[dict[s
     return pieces
 
 
-def pad_batch(pieces: list[dict[str, np.ndarray]], seq_len: int) -> dict[str, np.ndarray]:
-    """Stack pieces time-major, zero-padded to ``seq_len``; ``mask`` (T, B) marks real steps."""
+def pad_batch(pieces: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Stack pieces time-major, zero-padded to the longest piece; ``mask`` (T, B) marks real
+    steps. Padding to the batch's own longest piece, not to ``seq_len``, keeps whole-episode
+    training (``seq_len`` above every episode's length) from running the LSTM over padding."""
+    length = max(len(piece["reward"]) for piece in pieces)
     batch: dict[str, np.ndarray] = {}
     for key in ("mu", "logvar", "action", "reward", "done"):
         extra = 1 if key in ("mu", "logvar") else 0
         first = pieces[0][key]
-        out = np.zeros((seq_len + extra, len(pieces), *first.shape[1:]), first.dtype)
+        out = np.zeros((length + extra, len(pieces), *first.shape[1:]), first.dtype)
         for b, piece in enumerate(pieces):
             out[: len(piece[key]), b] = piece[key]
         batch[key] = out
-    mask = np.zeros((seq_len, len(pieces)), bool)
+    mask = np.zeros((length, len(pieces)), bool)
     for b, piece in enumerate(pieces):
         mask[: len(piece["reward"]), b] = True
     batch["mask"] = mask
@@ -108,7 +111,7 @@ def stream_sequences(
         pieces = [pieces[i] for i in rng.permutation(len(pieces))]
         full = len(pieces) // batch_size * batch_size
         for start in range(0, full, batch_size):
-            yield pad_batch(pieces[start : start + batch_size], seq_len)
+            yield pad_batch(pieces[start : start + batch_size])
         carry = pieces[full:]
     if carry:
-        yield pad_batch(carry, seq_len)
+        yield pad_batch(carry)
