@@ -2,8 +2,9 @@
 
 A shard is one episode in a compressed ``.npz`` (written atomically: a crash leaves no half
 shard). Loaders visit the shards in a seeded random order, ``group`` shards at a time: the
-group's items (frames, or fixed-length sequence pieces) are shuffled and handed out in batches,
-so memory holds at most one group (plus a partial batch) whatever the data set's size.
+group's items (frames, or sequence pieces of at most ``seq_len`` steps) are shuffled and
+handed out in batches, so memory holds at most one group (plus a partial batch) whatever the
+data set's size.
 
 Example:
     >>> for frames in stream_frames(shard_paths("runs/tc/data"), 100, rng):  # doctest: +SKIP
