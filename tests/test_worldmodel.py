@@ -26,6 +26,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from gymnasium.utils.env_checker import check_env
 
 from evorl.agents.worldmodel import cli as wm_cli
@@ -219,6 +220,29 @@ def test_mdnrnn_loss_ignores_padded_steps():
     torch.testing.assert_close(full["loss"], padded["loss"])
 
 
+def test_done_pos_weight_weights_death_steps_as_a_hand_written_cross_entropy():
+    m = MDNRNN(2, 1, hidden=4)
+    gen = torch.Generator().manual_seed(3)
+    z, z_next = torch.randn(7, 2, 2, generator=gen), torch.randn(7, 2, 2, generator=gen)
+    dones = torch.zeros(7, 2, dtype=torch.bool)
+    dones[6, 0] = dones[3, 1] = True
+    mask = torch.ones(7, 2, dtype=torch.bool)
+    mask[4:, 1] = False  # episode 1 ended at step 3
+    args = (torch.zeros(7, 2, 1), z_next, torch.ones(7, 2), dones, mask)
+    with torch.no_grad():
+        logit = m(z, args[0])[0].done_logit
+        p = torch.sigmoid(logit).double()
+        plain = F.binary_cross_entropy(p, dones.double(), reduction="none")
+        for w in (1.0, 10.0):
+            got = m.loss(z, *args, done_pos_weight=w)["done_bce"]
+            y = dones.double()
+            expected = -(w * y * torch.log(p) + (1 - y) * torch.log(1 - p))
+            torch.testing.assert_close(got.double(), expected[mask].mean(), rtol=1e-5, atol=0)
+        torch.testing.assert_close(
+            m.loss(z, *args)["done_bce"].double(), plain[mask].mean(), rtol=1e-5, atol=0
+        )
+
+
 def test_temperature_changes_the_sampling_spread():
     gen = torch.Generator().manual_seed(0)
     n = 20_000
@@ -306,6 +330,52 @@ def test_a_dream_is_the_same_in_any_batch(trained):
         assert (term[1], trunc[1]) == (te, tr)
         if te or tr:
             break
+
+
+def _with_constant_done_logit(directory: Path, target: Path, logit: float) -> str:
+    """A copy of ``directory``'s V and M whose done head outputs ``logit`` at every step."""
+    target.mkdir()
+    for name in ("config.yaml", "vae.pt"):
+        shutil.copy(directory / name, target / name)
+    payload = torch.load(directory / "rnn.pt", weights_only=False)
+    payload["model"]["head.weight"][-1] = 0.0
+    payload["model"]["head.bias"][-1] = logit
+    torch.save(payload, target / "rnn.pt")
+    return str(target)
+
+
+def test_the_threshold_rule_ends_a_dream_when_death_is_likelier_than_not(trained, tmp_path):
+    _, directory = trained
+    seeds = list(range(40))
+    for logit, threshold_ends in ((0.1, True), (-0.1, False)):  # p = 0.525, 0.475
+        root = _with_constant_done_logit(directory, tmp_path / f"m{logit}", logit)
+        lengths = {}
+        for rule in ("threshold", "sample"):
+            env = DreamVectorEnv(len(seeds), root, temperature=1.0, max_steps=12, done=rule)
+            env.reset(seed=seeds)
+            length, live = np.zeros(len(seeds), int), np.ones(len(seeds), bool)
+            for _ in range(12):
+                _, _, term, trunc, _ = env.step(np.ones(len(seeds), np.int64))
+                length += live
+                live &= ~(term | trunc)
+            lengths[rule] = length
+        if threshold_ends:  # the first step ends every dream
+            assert (lengths["threshold"] == 1).all()
+        else:  # none ends before the time limit
+            assert (lengths["threshold"] == 12).all()
+        # a draw of p ~ 1/2 a step: some dreams end at once, some live on
+        assert lengths["sample"].max() > 1 and lengths["sample"].min() < 12
+    with pytest.raises(ValueError, match="done must be one of sample, threshold"):
+        DreamVectorEnv(1, root, done="always")
+
+
+def test_dream_done_reaches_the_evolution_env(trained):
+    config, directory = trained
+    for rule in ("sample", "threshold"):
+        c = dataclasses.replace(config, evolve=dataclasses.replace(config.evolve, dream_done=rule))
+        env = wm_evolve.run_config(c, directory, True, 1.15).env
+        assert env.kwargs.get("done", "sample") == rule
+        assert gym.make(env.id, **env.kwargs).unwrapped.vec.done == rule
 
 
 @pytest.mark.parametrize("kind", ["real", "dream"])

@@ -110,6 +110,10 @@ class RNNConfig:
     """Gradient-norm clipping."""
     done_weight: float = spec(1.0, ge=0)
     """Weight of the done head's cross-entropy in the loss."""
+    done_pos_weight: float = spec(1.0, gt=0)
+    """Weight of a death step in that cross-entropy, against 1 for a step that lives on (Ha &
+    Schmidhuber's Doom code: 10, so that the rare deaths pass ``evolve.dream_done="threshold"``'s
+    0.5)."""
     reward_weight: float = spec(1.0, ge=0)
     """Weight of the reward head's squared error in the loss."""
 
@@ -141,6 +145,9 @@ class EvolveConfig:
     """τ of the dream's sampling (paper's Doom result: 1.15)."""
     max_steps: int = spec(1000, ge=1)
     """Time limit of a dream episode."""
+    dream_done: str = spec("sample", choices=("sample", "threshold"))
+    """How the dream ends an episode: ``sample`` (with M's death probability) or ``threshold``
+    (once it passes 0.5, as in Ha & Schmidhuber's Doom code: no deaths by chance)."""
     workers: int = spec(0, ge=0)
     """Ray workers for evaluation (0: evaluate in this process, batched)."""
     ray_address: str | None = None

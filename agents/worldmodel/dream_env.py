@@ -3,8 +3,10 @@
 Observations are ``[z_t, h_t]`` (the controller's inputs in Ha & Schmidhuber 2018); an episode
 starts from the V-encoding of a collected episode's first frame (z drawn from N(μ, σ²)) and a zero
 LSTM state. A step feeds ``[z_t, a_t]`` to M, samples z_{t+1} from its mixture at temperature τ,
-takes the reward from the reward head, and ends the episode with the done head's probability
-(or truncates it after ``max_steps``). No real environment runs.
+takes the reward from the reward head, and ends the episode by the done head: with its
+probability (``done="sample"``), or once that probability passes 0.5 (``done="threshold"``, Ha &
+Schmidhuber's own Doom code, whose M weights deaths 10x in its loss; see ``rnn.done_pos_weight``).
+It truncates the episode after ``max_steps``. No real environment runs.
 
 Two forms, registered under Gymnasium ids (the module prefix makes ``gymnasium.make`` import it,
 also on Ray workers)::
@@ -37,6 +39,8 @@ DREAM_MAKE_ID = f"evorl.agents.worldmodel.dream_env:{DREAM_ID}"
 """The id for ``gymnasium.make`` and evorl configs (imports this module, which registers it)."""
 NOISE_CHUNK = 64
 """Steps of noise a dream draws from its generator at once (drawing per step is slow)."""
+DONE_RULES = ("sample", "threshold")
+"""How a dream ends an episode from M's death probability: a draw of it, or above 0.5."""
 
 
 class DreamVectorEnv(LatentVectorEnv):
@@ -47,6 +51,8 @@ class DreamVectorEnv(LatentVectorEnv):
         directory: A pipeline directory with a trained ``rnn.pt`` (and ``vae.pt`` to render).
         temperature: τ of M's sampling.
         max_steps: Time limit of a dream episode (truncation).
+        done: ``"sample"`` (end with the done head's probability) or ``"threshold"`` (end
+            when it is above 0.5).
         render_mode: ``None`` or ``"rgb_array"`` (z decoded through V, first dream).
     """
 
@@ -57,15 +63,19 @@ class DreamVectorEnv(LatentVectorEnv):
         temperature: float = 1.0,
         max_steps: int = 1000,
         render_mode: str | None = None,
+        done: str = "sample",
     ) -> None:
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
+        if done not in DONE_RULES:
+            raise ValueError(f"done must be one of {', '.join(DONE_RULES)}, got {done!r}")
         memory = load_memory(directory)
         self._init_latent(memory.rnn, memory.action_space, num_envs, render_mode)
         self.directory = directory
         self.memory = memory
         self.temperature = float(temperature)
         self.max_steps = int(max_steps)
+        self.done = done
         self._t = np.zeros(num_envs, np.int64)
         self._rngs = [np.random.default_rng(0) for _ in range(num_envs)]
         self._noise = np.zeros((num_envs, NOISE_CHUNK, 2 * self.rnn.z_dim + 1), np.float32)
@@ -102,7 +112,10 @@ class DreamVectorEnv(LatentVectorEnv):
                 pred.logits, pred.mu, pred.log_sigma, self.temperature,
                 noise[:, :z_dim], noise[:, z_dim:-1],
             )  # fmt: skip
-            terminated[rows] = (noise[:, -1] < torch.sigmoid(pred.done_logit)).numpy()
+            if self.done == "threshold":  # p > 0.5; the noise is drawn all the same
+                terminated[rows] = (pred.done_logit > 0).numpy()
+            else:
+                terminated[rows] = (noise[:, -1] < torch.sigmoid(pred.done_logit)).numpy()
             reward[rows] = pred.reward.numpy()
             self._t[rows] += 1
             truncated[rows] = (self._t[rows] >= self.max_steps) & ~terminated[rows]
@@ -139,8 +152,9 @@ class DreamEnv(OneEnv):
         temperature: float = 1.0,
         max_steps: int = 1000,
         render_mode: str | None = None,
+        done: str = "sample",
     ) -> None:
-        self.vec = DreamVectorEnv(1, directory, temperature, max_steps, render_mode)
+        self.vec = DreamVectorEnv(1, directory, temperature, max_steps, render_mode, done)
         self.observation_space = self.vec.single_observation_space
         self.action_space = self.vec.single_action_space
         self.render_mode = render_mode

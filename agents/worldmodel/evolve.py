@@ -59,6 +59,8 @@ def run_config(
     kwargs: dict = {"directory": str(directory.resolve())}
     if dream:
         kwargs.update(temperature=float(temperature), max_steps=e.max_steps)
+        if e.dream_done != "sample":  # absent from the runs made before it was an option
+            kwargs["done"] = e.dream_done
     seed, init_from, generations = config.seed, None, e.generations
     if round_index:
         seed = seeding.int_seed(config.seed, seeding.STREAM_ITERATE, round_index)

@@ -93,11 +93,13 @@ class MDNRNN(nn.Module):
         mask: torch.Tensor,
         reward_weight: float = 1.0,
         done_weight: float = 1.0,
+        done_pos_weight: float = 1.0,
     ) -> dict[str, torch.Tensor]:
         """Training loss on (T, B) sequences; ``mask`` (T, B) marks real (unpadded) steps.
 
         ``z_nll`` is the mixture negative log-likelihood per latent dimension (mean over
-        dimensions and real steps); ``loss`` adds the weighted reward and done terms.
+        dimensions and real steps); ``loss`` adds the weighted reward and done terms, a death
+        step's cross-entropy weighted ``done_pos_weight`` against 1 for a living one.
         """
         out, _ = self(z, actions)
         weight = mask.float()
@@ -105,7 +107,10 @@ class MDNRNN(nn.Module):
         nll = mixture_nll(z_next, out.logits, out.mu, out.log_sigma).mean(-1)
         z_nll = (nll * weight).sum() / count
         reward_mse = ((out.reward - rewards).pow(2) * weight).sum() / count
-        bce = F.binary_cross_entropy_with_logits(out.done_logit, dones.float(), reduction="none")
+        pos_weight = None if done_pos_weight == 1 else out.done_logit.new_tensor(done_pos_weight)
+        bce = F.binary_cross_entropy_with_logits(
+            out.done_logit, dones.float(), reduction="none", pos_weight=pos_weight
+        )
         done_bce = (bce * weight).sum() / count
         total = z_nll + reward_weight * reward_mse + done_weight * done_bce
         return {"loss": total, "z_nll": z_nll, "reward_mse": reward_mse, "done_bce": done_bce}

@@ -128,8 +128,10 @@ def dream_gif(
     temperature: float,
     seed: int = 0,
     steps: int = 300,
+    done: str = "sample",
 ) -> tuple[Path, float, float]:
-    """Write the real | V(real) | dream GIF; returns the path and the real and dream returns."""
+    """Write the real | V(real) | dream GIF (the dream ending episodes by ``done``, see
+    :class:`~.dream_env.DreamVectorEnv`); returns the path and the real and dream returns."""
     root = str(directory.resolve())
     weights = controller.population_params(torch.as_tensor(params[None], dtype=torch.float32))
     real = RealEnv(root, render_mode="rgb_array")
@@ -137,7 +139,7 @@ def dream_gif(
     real.close()
     vae = load_vision(directory)
     seen = list(to_frames(vae.decode(vae.encode(to_tensor(np.stack(real_frames)))[0])))
-    dream = DreamEnv(root, temperature, render_mode="rgb_array")
+    dream = DreamEnv(root, temperature, render_mode="rgb_array", done=done)
     dream_frames_, dream_rewards = _rollout(dream, controller, weights, seed, steps)
     frames = dream_frames(
         real_frames, seen, dream_frames_, (real_rewards, dream_rewards), temperature

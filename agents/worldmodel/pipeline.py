@@ -177,7 +177,12 @@ def stage_dream(
         controller, _ = controller_for(run.env, run.controller, run.seed)
         params = controller.get_flat().numpy().astype(np.float64)
     gif, real, dreamt = dream_gif(
-        directory, controller, params, out / f"dream-t{temperature:g}.gif", temperature
+        directory,
+        controller,
+        params,
+        out / f"dream-t{temperature:g}.gif",
+        temperature,
+        done=config.evolve.dream_done,
     )
     return f"dream: {png}, {gif} (real return {real:.0f}, dream return {dreamt:.0f})"
 

@@ -237,6 +237,7 @@ def _rnn_step(rnn: MDNRNN, optimizer, batch: dict[str, np.ndarray], gen, r) -> d
         data["mask"],
         reward_weight=r.reward_weight,
         done_weight=r.done_weight,
+        done_pos_weight=r.done_pos_weight,
     )
     optimizer.zero_grad()
     losses["loss"].backward()
