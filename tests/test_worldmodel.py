@@ -895,6 +895,10 @@ def test_model_errors_match_a_step_by_step_reference():
     assert report["deaths_real"] == 2 and report["steps"] == 11
     assert report["deaths_predicted"] == pytest.approx(sum(p), rel=1e-5)
     assert report["done_p_at_deaths"] == pytest.approx((p[6] + p[10]) / 2, rel=1e-5)
+    # an M trained with deaths weighted w: its odds divided by w
+    weighted = diagnose.model_errors(rnn, episodes, done_pos_weight=10.0)
+    unweighted = [q / (q + 10.0 * (1 - q)) for q in p]
+    assert weighted["deaths_predicted"] == pytest.approx(sum(unweighted), rel=1e-5)
     assert report["z_mse_still"] == pytest.approx(np.mean(still), rel=1e-5)
     assert report["z_mse"] == pytest.approx(np.mean(mse), rel=1e-5)
     # the done head's cross-entropy against torch's, and the constant rate's (2 deaths in 11)

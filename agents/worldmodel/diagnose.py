@@ -112,9 +112,14 @@ def encode(vae: ConvVAE, frames: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def model_errors(rnn: MDNRNN, episodes: Sequence[dict[str, np.ndarray]]) -> dict[str, Any]:
+def model_errors(
+    rnn: MDNRNN, episodes: Sequence[dict[str, np.ndarray]], done_pos_weight: float = 1.0
+) -> dict[str, Any]:
     """M teacher-forced along real episodes (``mu`` (T+1, z), encoded ``action`` (T, A),
-    ``done`` (T,)): next-z NLL and squared error, the done head's calibration by step."""
+    ``done`` (T,)): next-z NLL and squared error, the done head's calibration by step.
+
+    An M trained with deaths weighted ``done_pos_weight`` (w) learns odds w times the real
+    ones; its death probability is read with that weight taken out, sigmoid(logit − ln w)."""
     nll, mse, still, p_done, steps, deaths = [], [], [], [], [], []
     for ep in episodes:
         mu = torch.as_tensor(ep["mu"], dtype=torch.float32)
@@ -125,7 +130,7 @@ def model_errors(rnn: MDNRNN, episodes: Sequence[dict[str, np.ndarray]]) -> dict
         mean = (torch.softmax(out.logits, -1) * out.mu).sum(-1)
         mse.append((mean - target).pow(2).mean(-1))
         still.append((mu[:-1] - target).pow(2).mean(-1))
-        p_done.append(torch.sigmoid(out.done_logit))
+        p_done.append(torch.sigmoid(out.done_logit - math.log(done_pos_weight)))
         steps.append(np.arange(len(target)))
         deaths.append(np.asarray(ep["done"], bool))
     nll_all, p = torch.cat(nll).numpy(), torch.cat(p_done).numpy()
@@ -313,8 +318,8 @@ def diagnose(
     controller_eps = held_out_controller(directory, run, params, episodes, seed)
     return {
         "run": run.name,
-        "model_on_random": model_errors(rnn, random_eps),
-        "model_on_controller": model_errors(rnn, controller_eps),
+        "model_on_random": model_errors(rnn, random_eps, config.rnn.done_pos_weight),
+        "model_on_controller": model_errors(rnn, controller_eps, config.rnn.done_pos_weight),
         "coverage": coverage(directory, controller_eps, random_eps),
         "survival": survival(config, directory, run, params, episodes, seed),
         "population_first": population_agreement(
