@@ -24,6 +24,9 @@ from evorl.config_io import DEVICE, NAME, check_fields, read_yaml, spec
 from evorl.controllers.config import ControllerConfig
 from evorl.errors import ConfigError
 
+DONE_RULES = ("sample", "threshold")
+"""How a dream ends an episode from M's death probability: a draw of it, or above 0.5."""
+
 PRESET_DIR = Path(__file__).parent / "presets"
 DEFAULT_PRESET = "take-cover"
 
@@ -145,7 +148,7 @@ class EvolveConfig:
     """τ of the dream's sampling (paper's Doom result: 1.15)."""
     max_steps: int = spec(1000, ge=1)
     """Time limit of a dream episode."""
-    dream_done: str = spec("sample", choices=("sample", "threshold"))
+    dream_done: str = spec("sample", choices=DONE_RULES)
     """How the dream ends an episode: ``sample`` (with M's death probability) or ``threshold``
     (once it passes 0.5, as in Ha & Schmidhuber's Doom code: no deaths by chance)."""
     workers: int = spec(0, ge=0)

@@ -29,6 +29,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from .config import DONE_RULES
 from .latent_env import LatentVectorEnv, OneEnv
 from .mdnrnn import sample_mixture
 from .models import load_memory, load_vision
@@ -39,8 +40,6 @@ DREAM_MAKE_ID = f"evorl.agents.worldmodel.dream_env:{DREAM_ID}"
 """The id for ``gymnasium.make`` and evorl configs (imports this module, which registers it)."""
 NOISE_CHUNK = 64
 """Steps of noise a dream draws from its generator at once (drawing per step is slow)."""
-DONE_RULES = ("sample", "threshold")
-"""How a dream ends an episode from M's death probability: a draw of it, or above 0.5."""
 
 
 class DreamVectorEnv(LatentVectorEnv):
